@@ -1,0 +1,5 @@
+"""``python -m fashion_reco`` runs the CLI."""
+
+from fashion_reco.cli import main
+
+main()

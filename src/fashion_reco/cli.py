@@ -1,0 +1,281 @@
+"""``fashion-reco`` command line: a thin shell over :class:`FashionRecommender` and the data layer.
+
+Every command takes ``--config FILE`` (TOML) and ``--debug``. Bad input exits with code 2 and one line naming the
+file / row / column / key at fault; a traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from fashion_reco.config import RecommenderConfig
+from fashion_reco.errors import FashionRecoError
+
+app = typer.Typer(
+    name="fashion-reco",
+    help="Fashion recommendations from product photos, customer profiles and clickstream.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
+ModelDirOpt = Annotated[Path, typer.Option("--model", "-m", help="Directory written by `train` or `fit`.")]
+CatalogueOpt = Annotated[
+    str,
+    typer.Option("--catalogue", help="'auto', 'clothing', 'sample', a folder, a CSV manifest or s3://bucket/prefix."),
+]
+
+
+def _load_config(config: Path | None) -> RecommenderConfig:
+    return RecommenderConfig.from_toml(config) if config else RecommenderConfig()
+
+
+def _friendly(func: F) -> F:
+    """Turn library errors into one line on stderr and exit code 2 (1 for unexpected errors)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except FashionRecoError as exc:
+            if debug:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except (KeyboardInterrupt, typer.Exit):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _ids(values: list[str]) -> list[str]:
+    return [v for value in values for v in value.split(",") if v]
+
+
+def _print_frame(frame: Any, out: Path | None) -> None:
+    from fashion_reco.cli_output import write_frame
+
+    write_frame(frame, out)
+
+
+@app.command()
+@_friendly
+def fetch(
+    uri: Annotated[str, typer.Argument(help="s3://bucket/prefix")],
+    dest: Annotated[Path, typer.Argument(help="Local destination folder.")],
+    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint (MinIO, R2, moto, ...).")] = None,
+    unsigned: Annotated[bool | None, typer.Option("--unsigned/--signed", help="Public bucket without credentials.")] = None,
+    suffix: Annotated[list[str] | None, typer.Option(help="Only keys ending with this (repeatable).")] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Download a catalogue from S3 (resumable, concurrent, retried)."""
+    from fashion_reco.data.s3 import fetch_s3
+
+    cfg = _load_config(config).data
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "unsigned": unsigned, "max_concurrency": cfg.s3_max_concurrency,
+                              "retry_mode": cfg.s3_retry_mode, "max_attempts": cfg.s3_max_attempts, "progress": True}
+    if suffix:
+        kwargs["suffixes"] = tuple(suffix)
+    report = fetch_s3(uri, dest, **kwargs)
+    typer.echo(f"downloaded {report.downloaded}, skipped {report.skipped}, failed {len(report.failed)} -> {dest}")
+    for key, reason in sorted(report.failed.items()):
+        typer.echo(f"  failed {key}: {reason}", err=True)
+    if report.failed:
+        raise typer.Exit(3)
+
+
+@app.command()
+@_friendly
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the image model artefact.")],
+    catalogue: CatalogueOpt = "auto",
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Fine-tune ResNet18 on the catalogue's classes and save the image model."""
+    from fashion_reco.data.sources import open_catalogue
+    from fashion_reco.facade import FashionRecommender
+
+    cfg = _load_config(config)
+    reco = FashionRecommender(cfg)
+    model = reco.train(open_catalogue(catalogue, data_root=cfg.data.root))
+    model.save(out)
+    typer.echo(f"image model saved to {out}")
+    typer.echo(model.metrics_summary())
+
+
+@app.command()
+@_friendly
+def embed(
+    model: ModelDirOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet (item_id, embedding) or .npy.")],
+    catalogue: CatalogueOpt = "auto",
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Embed a catalogue's photos with a saved image model."""
+    from fashion_reco.cli_output import write_embeddings
+    from fashion_reco.data.sources import open_catalogue
+    from fashion_reco.facade import FashionRecommender
+    from fashion_reco.model.image_model import ImageModel
+
+    cfg = _load_config(config)
+    items = open_catalogue(catalogue, data_root=cfg.data.root)
+    vectors = FashionRecommender(cfg, image_model=ImageModel.load(model)).embed(items)
+    write_embeddings(items.item_ids, vectors, out)
+    typer.echo(f"{len(vectors)} embeddings of dimension {vectors.shape[1]} written to {out}")
+
+
+@app.command()
+@_friendly
+def fit(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the fitted recommender.")],
+    catalogue: CatalogueOpt = "auto",
+    interactions: Annotated[Path | None, typer.Option(help="Clickstream CSV.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers CSV.")] = None,
+    image_model: Annotated[Path | None, typer.Option(help="Reuse a trained image model directory.")] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Train (or reuse) the image model, embed the catalogue and fit the personalised ranking."""
+    from fashion_reco.data.customers import Customers
+    from fashion_reco.data.interactions import Interactions
+    from fashion_reco.data.sources import open_catalogue
+    from fashion_reco.facade import FashionRecommender
+    from fashion_reco.model.image_model import ImageModel
+
+    cfg = _load_config(config)
+    reco = FashionRecommender(cfg, image_model=ImageModel.load(image_model) if image_model else None)
+    reco.fit(
+        open_catalogue(catalogue, data_root=cfg.data.root),
+        Interactions.from_csv(interactions, event_type_mapping=cfg.data.event_type_mapping) if interactions else None,
+        Customers.from_csv(customers) if customers else None,
+    )
+    reco.save(out)
+    typer.echo(f"recommender saved to {out}")
+
+
+@app.command()
+@_friendly
+def deploy(
+    model: ModelDirOpt,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Deploy a fitted recommender to Snowflake (local testing session unless snowflake.mode = 'account')."""
+    from fashion_reco.facade import FashionRecommender
+    from fashion_reco.snowflake.session import create_session
+
+    cfg = _load_config(config)
+    reco = FashionRecommender.load(model)
+    reco.config = cfg
+    report = reco.deploy(create_session(cfg.snowflake))
+    typer.echo(report.summary())
+
+
+@app.command()
+@_friendly
+def similar(
+    model: ModelDirOpt,
+    item_ids: Annotated[list[str], typer.Argument(help="Item ids (space or comma separated).")],
+    k: Annotated[int, typer.Option("-k", min=1)] = 10,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """'More like this' for the given items."""
+    from fashion_reco.facade import FashionRecommender
+
+    _print_frame(FashionRecommender.load(model).similar_items(_ids(item_ids), k=k), out)
+
+
+@app.command()
+@_friendly
+def recommend(
+    model: ModelDirOpt,
+    customer_ids: Annotated[list[str], typer.Argument(help="Customer ids (space or comma separated).")],
+    k: Annotated[int, typer.Option("-k", min=1)] = 12,
+    include_purchased: Annotated[bool, typer.Option(help="Allow items the customer already bought.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Personalised recommendations with a reason per row."""
+    from fashion_reco.facade import FashionRecommender
+
+    reco = FashionRecommender.load(model)
+    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=not include_purchased), out)
+
+
+@app.command()
+@_friendly
+def evaluate(
+    model: ModelDirOpt,
+    test: Annotated[Path, typer.Option("--test", help="Held-out (later) interactions CSV.")],
+    k: Annotated[int, typer.Option("-k", min=1)] = 12,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Offline metrics of the blend vs every baseline on a later time window."""
+    from fashion_reco.data.interactions import Interactions
+    from fashion_reco.facade import FashionRecommender
+
+    reco = FashionRecommender.load(model)
+    _print_frame(reco.evaluate(Interactions.from_csv(test), k=k), out)
+
+
+@app.command()
+@_friendly
+def report(
+    model: ModelDirOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    test: Annotated[Path | None, typer.Option("--test", help="Held-out interactions to evaluate on.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a self-contained HTML report."""
+    from fashion_reco.data.interactions import Interactions
+    from fashion_reco.facade import FashionRecommender
+
+    reco = FashionRecommender.load(model)
+    evaluation = reco.evaluate(Interactions.from_csv(test)) if test else None
+    typer.echo(f"report written to {reco.report(out, evaluation=evaluation)}")
+
+
+@app.command()
+@_friendly
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model, data and report.")] = Path("demo-out"),
+    catalogue: CatalogueOpt = "auto",
+    quick: Annotated[bool, typer.Option(help="Tiny budget (smoke test): small images, one epoch.")] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Whole pipeline on the embedded defaults: photos → train → embed → clickstream → fit → deploy → evaluate → report."""
+    from fashion_reco.demo import run_demo
+
+    result = run_demo(out, catalogue=catalogue, config=_load_config(config) if config else None, quick=quick)
+    typer.echo(result.summary())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="fashion-reco")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

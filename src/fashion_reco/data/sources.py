@@ -1,0 +1,40 @@
+"""Resolve a catalogue *spec* string (as typed on the command line) to a :class:`Catalogue`.
+
+Accepted specs: ``clothing`` (the shared real photos under the data root), ``sample`` (the CC0 photos shipped with
+the package), ``auto`` (clothing when present, else sample), a folder (label = sub-folder), a CSV manifest, or an
+``s3://bucket/prefix`` URI (fetched into ``dest`` first).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fashion_reco.data.catalogue import Catalogue
+from fashion_reco.data.datasets import load_clothing, sample_catalogue
+from fashion_reco.errors import CatalogueError
+
+__all__ = ["open_catalogue"]
+
+
+def open_catalogue(spec: str, *, data_root: Path | None = None, dest: Path | None = None, **fetch_kwargs: object) -> Catalogue:
+    """Build a catalogue from ``spec``; see the module docstring for the accepted forms."""
+    if spec in ("auto", "clothing"):
+        root = data_root if data_root is not None else None
+        labels = (root / "clothing" / "labels.csv") if root is not None else None
+        if spec == "clothing" or (labels is not None and labels.is_file()):
+            return load_clothing(root)
+        return sample_catalogue()
+    if spec == "sample":
+        return sample_catalogue()
+    if spec.startswith("s3://"):
+        if dest is None:
+            raise CatalogueError("an s3:// catalogue needs a local destination folder (--dest)", key=spec)
+        return Catalogue.from_s3(spec, dest, **fetch_kwargs)
+    path = Path(spec)
+    if path.is_dir():
+        return Catalogue.from_folder(path)
+    if path.is_file():
+        return Catalogue.from_manifest(path)
+    raise CatalogueError(
+        "not a folder, a CSV manifest, an s3:// URI, 'clothing', 'sample' or 'auto'", key=spec
+    )

@@ -1,0 +1,129 @@
+"""``FashionRecommender``: the one class most users touch. It holds no logic of its own; it delegates to the layers.
+
+    data ──► model (train, embed) ──► recommend (similar items, personalised blend, evaluation) ──► snowflake, report
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from fashion_reco import __version__, bundle
+from fashion_reco.config import RecommenderConfig
+from fashion_reco.data.catalogue import Catalogue
+from fashion_reco.data.customers import Customers
+from fashion_reco.data.interactions import Interactions
+from fashion_reco.errors import NotFittedError
+from fashion_reco.model.image_model import ImageModel
+from fashion_reco.recommend.blend import BlendRecommender
+from fashion_reco.recommend.evaluation import evaluate_recommenders
+
+if TYPE_CHECKING:
+    from snowflake.snowpark import Session
+
+    from fashion_reco.snowflake.deploy import DeploymentReport
+
+__all__ = ["FashionRecommender"]
+
+
+class FashionRecommender:
+    """Train on a retailer's photos, embed the catalogue, learn a personalised ranking, evaluate, deploy.
+
+    Shaped after implicit's ``RecommenderBase``: ``fit`` / ``recommend`` / ``similar_items``.
+    """
+
+    def __init__(self, config: RecommenderConfig | None = None, *, image_model: ImageModel | None = None) -> None:
+        self.config = config or RecommenderConfig()
+        self.image_model = image_model
+        self.catalogue: Catalogue | None = None
+        self.item_embeddings: np.ndarray | None = None
+        self.interactions: Interactions | None = None
+        self.customers: Customers | None = None
+        self.recommender: BlendRecommender | None = None
+
+    # -- model ----------------------------------------------------------------------------------------------------
+    def train(self, catalogue: Catalogue, *, progress: bool = True) -> ImageModel:
+        """Fine-tune ResNet18 on the catalogue's own classes (the ``split`` column, when present, is honoured)."""
+        self.image_model = ImageModel.train(catalogue, self.config.model, data_config=self.config.data,
+                                            progress=progress)
+        return self.image_model
+
+    def embed(self, catalogue: Catalogue, *, progress: bool = True) -> np.ndarray:
+        """512-d L2-normalised embeddings of the catalogue's photos, in catalogue order."""
+        return self._require_model().embed(catalogue, batch_size=self.config.data.batch_size,
+                                           num_workers=self.config.data.num_workers, progress=progress)
+
+    # -- recommender ----------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        catalogue: Catalogue,
+        interactions: Interactions | None = None,
+        customers: pd.DataFrame | Customers | None = None,
+        *,
+        progress: bool = True,
+    ) -> FashionRecommender:
+        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised blend."""
+        if self.image_model is None:
+            self.train(catalogue, progress=progress)
+        self.catalogue = catalogue
+        self.item_embeddings = self.embed(catalogue, progress=progress)
+        self.interactions = interactions
+        self.customers = Customers.coerce(customers)
+        self.recommender = BlendRecommender(self.config.blend).fit(
+            interactions, item_ids=catalogue.item_ids, item_embeddings=self.item_embeddings,
+            item_labels=catalogue.labels, customers=self.customers,
+        )
+        return self
+
+    def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
+        """"More like this": top-k by cosine similarity of image embeddings → ``item_id, similar_item_id, score, rank``."""
+        return self._require_fitted().similar_items(item_ids, k=k, filter_items=filter_items)
+
+    def recommend(
+        self, customer_ids: Any, k: int = 12, filter_already_purchased: bool = True, filter_items: Any = None
+    ) -> pd.DataFrame:
+        """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``."""
+        return self._require_fitted().recommend(customer_ids, k=k, filter_already_purchased=filter_already_purchased,
+                                                filter_items=filter_items)
+
+    def evaluate(self, test_interactions: Interactions, k: int = 12) -> pd.DataFrame:
+        """Offline metrics of the blend and every baseline on a later time window → one row per model."""
+        recommender = self._require_fitted()
+        return evaluate_recommenders(recommender, test_interactions, k=k)
+
+    # -- persistence ----------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save everything needed to serve as one directory (no pickle; manifest written last)."""
+        return bundle.save_recommender(Path(path), self, library_version=__version__)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FashionRecommender:
+        """Load a directory written by :meth:`save`, verifying every checksum."""
+        return bundle.load_recommender(Path(path), cls)
+
+    # -- deployment and reporting ---------------------------------------------------------------------------------
+    def deploy(self, session: Session | None = None, *, work_dir: str | Path | None = None) -> DeploymentReport:
+        """Deploy model, UDF and tables into Snowflake (a Snowpark local testing session when none is given)."""
+        from fashion_reco.snowflake.deploy import deploy_recommender
+
+        return deploy_recommender(self, session=session, config=self.config.snowflake, work_dir=work_dir)
+
+    def report(self, path: str | Path, *, evaluation: pd.DataFrame | None = None) -> Path:
+        """Write a self-contained HTML report (galleries, customer pages, evaluation, classifier quality)."""
+        from fashion_reco.report.html import write_report
+
+        return write_report(self, Path(path), evaluation=evaluation)
+
+    # -- guards ---------------------------------------------------------------------------------------------------
+    def _require_model(self) -> ImageModel:
+        if self.image_model is None:
+            raise NotFittedError("no image model: call train() or fit() first, or load() a saved recommender")
+        return self.image_model
+
+    def _require_fitted(self) -> BlendRecommender:
+        if self.recommender is None:
+            raise NotFittedError("the recommender is not fitted: call fit() first, or load() a saved recommender")
+        return self.recommender
