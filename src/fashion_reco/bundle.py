@@ -115,3 +115,56 @@ def read_array(directory: Path, manifest: BundleManifest, key: str) -> np.ndarra
 def read_frame(directory: Path, manifest: BundleManifest, key: str) -> pd.DataFrame:
     """Load a verified DataFrame payload."""
     return pd.read_parquet(_checked(directory, manifest, key))
+
+
+def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Path:
+    """Save a fitted ``FashionRecommender`` (image model, recommender, catalogue, embeddings, history) to ``directory``."""
+    from fashion_reco.errors import NotFittedError
+
+    if reco.image_model is None or reco.catalogue is None or reco.item_embeddings is None:
+        raise NotFittedError("nothing to save: call fit() first")
+    directory.mkdir(parents=True, exist_ok=True)
+    reco.image_model.save(directory / "image_model")
+    if reco.recommender is not None:
+        reco.recommender.save(directory / "recommender")
+    files: dict[str, str] = {}
+    digests: dict[str, str] = {}
+    payloads: list[tuple[str, tuple[str, str]]] = [
+        ("catalogue", write_frame(directory, "catalogue", reco.catalogue.to_frame())),
+        ("embeddings", write_array(directory, "embeddings", reco.item_embeddings)),
+    ]
+    if reco.interactions is not None:
+        payloads.append(("interactions", write_frame(directory, "interactions", reco.interactions.frame)))
+    if reco.customers is not None:
+        payloads.append(("customers", write_frame(directory, "customers", reco.customers.frame)))
+    for key, (name, digest) in payloads:
+        files[key], digests[key] = name, digest
+    manifest = BundleManifest(
+        library_version=library_version, config=reco.config.to_toml_dict(), image_model="image_model",
+        recommender="recommender" if reco.recommender is not None else None, files=files, sha256=digests,
+    )
+    write_manifest(directory, manifest)
+    return directory
+
+
+def load_recommender(directory: Path, cls: Any) -> Any:
+    """Rebuild a ``FashionRecommender`` saved by :func:`save_recommender`, verifying every file."""
+    from fashion_reco.config import RecommenderConfig
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.data.customers import Customers
+    from fashion_reco.data.interactions import Interactions
+    from fashion_reco.model.image_model import ImageModel
+    from fashion_reco.recommend.blend import BlendRecommender
+
+    manifest = read_manifest(directory)
+    config = manifest.config
+    reco = cls(RecommenderConfig(**config), image_model=ImageModel.load(directory / (manifest.image_model or "image_model")))
+    reco.catalogue = Catalogue.from_frame(read_frame(directory, manifest, "catalogue"))
+    reco.item_embeddings = read_array(directory, manifest, "embeddings")
+    if "interactions" in manifest.files:
+        reco.interactions = Interactions.from_frame(read_frame(directory, manifest, "interactions"))
+    if "customers" in manifest.files:
+        reco.customers = Customers.from_frame(read_frame(directory, manifest, "customers"))
+    if manifest.recommender:
+        reco.recommender = BlendRecommender.load(directory / manifest.recommender)
+    return reco
