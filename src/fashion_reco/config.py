@@ -214,8 +214,8 @@ class RecommenderConfig(BaseSettings):
             raise ConfigError(exc.reason, file=file, **{k: v for k, v in exc.context.items() if k != "file"}) from None
 
     def to_toml_dict(self) -> dict[str, Any]:
-        """Plain-JSON view of the configuration with secrets masked (safe to log or save beside a model)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """Plain-JSON view of the configuration without secrets (safe to log or save beside a model)."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"snowflake": {"password"}})
 
     @field_validator("data", "model", "blend", "snowflake", mode="before")
     @classmethod
