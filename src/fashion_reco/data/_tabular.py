@@ -1,0 +1,285 @@
+"""Private helpers shared by the table loaders of the data layer (catalogue, interactions, customers, retail).
+
+Everything here is vectorised over columns; the only per-row work is done by pandas/numpy. Errors are raised as
+the caller's :class:`~fashion_reco.errors.DataError` subclass and always name the file, the 1-based data row
+(header excluded) and the column at fault.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fashion_reco.errors import DataError
+
+__all__ = [
+    "CsvTable",
+    "first_row",
+    "normalise_ids",
+    "parse_timestamps",
+    "read_csv_table",
+    "require_columns",
+]
+
+_LINE_RE = re.compile(r"line (\d+)")
+_INT_TEXT_RE = r"^[+-]?\d+(?:\.0*)?$"
+
+
+class CsvTable:
+    """A CSV file read as strings: ``frame`` (all cells ``str``, empty cell = ``""``), ``rows`` (1-based data row of
+    each frame row; fully blank lines are dropped but keep the numbering), ``file`` and ``encoding``."""
+
+    __slots__ = ("encoding", "file", "frame", "rows")
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray, file: Path, encoding: str) -> None:
+        self.frame = frame
+        self.rows = rows
+        self.file = file
+        self.encoding = encoding
+
+
+def _decode(raw: bytes, file: Path, encodings: Sequence[str], error_cls: type[DataError]) -> tuple[str, str]:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not any("16" in e for e in encodings):
+        raise error_cls(
+            "file is UTF-16 text (byte-order mark found); re-save it as UTF-8 or pass encoding='utf-16'",
+            file=file,
+        )
+    first_error: UnicodeDecodeError | None = None
+    for encoding in encodings:
+        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        try:
+            return raw.decode(codec), encoding
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+        except LookupError:
+            raise error_cls(f"unknown text encoding {encoding!r}", file=file) from None
+    assert first_error is not None  # noqa: S101 - encodings is never empty
+    line = raw.count(b"\n", 0, first_error.start) + 1
+    bad = raw[first_error.start : first_error.start + 1]
+    hint = "re-save it as UTF-8 or pass encoding='latin-1' (or the file's real encoding)"
+    raise error_cls(
+        f"not valid {encodings[0]} text (byte 0x{bad.hex()} at offset {first_error.start}"
+        f"{', in the header' if line == 1 else ''}); {hint}",
+        file=file,
+        row=line - 1 if line > 1 else None,
+    )
+
+
+def read_csv_table(
+    path: str | os.PathLike[str],
+    *,
+    error_cls: type[DataError],
+    encoding: str | Sequence[str] = "utf-8",
+) -> CsvTable:
+    """Read a CSV file as a table of strings, with errors that name the file and the row.
+
+    ``encoding`` may be a list tried in order (e.g. ``("utf-8", "latin-1")``). UTF-8 files may start with a BOM.
+    Raises ``error_cls`` for a missing/unreadable file, an empty file, undecodable bytes, NUL bytes, duplicate
+    column names and malformed rows (more fields than the header).
+    """
+    file = Path(path)
+    encodings = [encoding] if isinstance(encoding, str) else list(encoding)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise error_cls("file not found", file=file) from None
+    except IsADirectoryError:
+        raise error_cls("is a directory, expected a CSV file", file=file) from None
+    except OSError as exc:
+        raise error_cls(f"cannot read file: {exc.strerror or exc}", file=file) from None
+    if not raw.strip():
+        raise error_cls("empty file: expected a header row naming the columns", file=file)
+    text, used = _decode(raw, file, encodings, error_cls)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise error_cls(
+            "contains NUL characters: a binary file, or UTF-16 text read as UTF-8 (pass encoding='utf-16')",
+            file=file,
+            row=line - 1 if line > 1 else None,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            grid = pd.read_csv(
+                io.StringIO(text),
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                low_memory=False,
+            )
+    except pd.errors.EmptyDataError:
+        raise error_cls("empty file: expected a header row naming the columns", file=file) from None
+    except (pd.errors.ParserError, ValueError, csv.Error, OverflowError) as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        match = _LINE_RE.search(message)
+        row = int(match.group(1)) - 1 if match else None
+        raise error_cls(f"malformed CSV: {message}", file=file, row=row if row else None) from None
+    grid = grid.fillna("")
+    header = [str(name).strip() for name in grid.iloc[0].tolist()]
+    seen: set[str] = set()
+    for name in header:
+        if name and name in seen:
+            raise error_cls("duplicate column name in the header", file=file, column=name)
+        seen.add(name)
+    header = [name or f"unnamed_{i}" for i, name in enumerate(header)]
+    body = grid.iloc[1:].reset_index(drop=True)
+    body.columns = header
+    rows = np.arange(1, len(body) + 1, dtype=np.int64)
+    if len(body):
+        blank = (body.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
+        if blank.any():
+            body = body.loc[~blank].reset_index(drop=True)
+            rows = rows[~blank]
+    return CsvTable(body, rows, file, used)
+
+
+def require_columns(
+    frame: pd.DataFrame,
+    required: Iterable[str],
+    *,
+    error_cls: type[DataError],
+    file: object = None,
+    hint: str = "",
+) -> None:
+    """Raise ``error_cls`` naming the first required column that is missing, and listing the columns found."""
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        raise error_cls(
+            f"missing required column (found: {found}){'; ' + hint if hint else ''}",
+            file=file,
+            column=missing[0],
+        )
+
+
+def first_row(mask: np.ndarray | pd.Series, rows: np.ndarray) -> int | None:
+    """The data-row number of the first ``True`` in ``mask`` (None when there is none)."""
+    values = np.asarray(mask, dtype=bool)
+    if not values.any():
+        return None
+    return int(rows[int(np.argmax(values))])
+
+
+def _one_id(value: object) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return ""
+        if np.isfinite(value) and float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def normalise_ids(values: pd.Series) -> pd.Series:
+    """Identifiers as stripped ``str`` (missing → ``""``), object dtype.
+
+    Integer-valued floats lose their ``.0`` (``17850.0`` → ``"17850"``): pandas turns an integer id column with
+    gaps into floats, so the same customer would otherwise have two spellings across tables. A text column gets
+    the same treatment only when *every* value in it is an integer spelled with an optional ``.0`` suffix.
+    """
+    series = pd.Series(values, copy=False)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        out = series.astype(str)
+    elif pd.api.types.is_integer_dtype(series.dtype):
+        out = series.astype("string").fillna("").astype(object)
+    elif pd.api.types.is_float_dtype(series.dtype):
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        integral = np.isfinite(numbers) & (np.floor(numbers) == numbers) & (np.abs(numbers) < 2**63)
+        out = pd.Series(series.astype(str).to_numpy(dtype=object), index=series.index)
+        out[np.isnan(numbers)] = ""
+        if integral.any():
+            out[integral] = numbers[integral].astype(np.int64).astype(str)
+    else:
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        if kind in ("string", "empty"):
+            out = series.astype(object).where(series.notna(), "")
+        else:
+            out = series.map(_one_id).astype(object)
+        out = out.astype(str).str.strip()
+        nonempty = out != ""
+        if nonempty.any():
+            looks_integral = out[nonempty].str.match(_INT_TEXT_RE)
+            if looks_integral.all() and out[nonempty].str.contains(".", regex=False).any():
+                out = out.str.replace(r"\.0*$", "", regex=True)
+    return out.astype(object)
+
+
+def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse a column into tz-naive UTC ``datetime64[ns]``; returns ``(timestamps, bad)`` where ``bad`` marks
+    non-empty values that could not be parsed. Empty values are ``NaT`` and not ``bad``.
+
+    Accepted: datetime columns (tz-aware ones are converted to UTC), ISO 8601 text with or without offset (naive
+    text is taken as UTC), other common date spellings (parsed element-wise as a fallback), and numbers or
+    all-digit text as Unix epoch seconds.
+    """
+    series = pd.Series(values, copy=False)
+    index = series.index
+    try:
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            parsed = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            return parsed.astype("datetime64[ns]"), np.zeros(len(series), dtype=bool)
+        if pd.api.types.is_datetime64_dtype(series.dtype):
+            return series.astype("datetime64[ns]"), np.zeros(len(series), dtype=bool)
+    except (ValueError, OverflowError, TypeError):
+        pass
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        numbers = pd.to_numeric(series, errors="coerce").astype(np.float64)
+        parsed = _from_epoch(numbers)
+        bad = (parsed.isna() & numbers.notna()).to_numpy()
+        return parsed, bad
+    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    empty = (text == "").to_numpy()
+    parsed = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    todo = ~empty
+    digits = text.str.fullmatch(r"[+-]?\d+(?:\.\d*)?").to_numpy() & todo
+    if digits.any():
+        parsed[digits] = _from_epoch(pd.to_numeric(text[digits], errors="coerce").astype(np.float64))
+        todo &= ~digits
+    if todo.any():
+        parsed[todo] = _to_datetime(text[todo], "ISO8601")
+        retry = todo & parsed.isna().to_numpy()
+        if retry.any():
+            parsed[retry] = _to_datetime(text[retry], "mixed")
+    bad = ~empty & parsed.isna().to_numpy()
+    return parsed, bad
+
+
+def _from_epoch(seconds: pd.Series) -> pd.Series:
+    finite = np.isfinite(seconds.to_numpy()) & (np.abs(seconds.to_numpy()) < 9.2e9)
+    out = pd.Series(pd.NaT, index=seconds.index, dtype="datetime64[ns]")
+    if finite.any():
+        out[finite] = pd.to_datetime(seconds[finite], unit="s", errors="coerce")
+    return out
+
+
+def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(text, utc=True, errors="coerce", format=fmt)
+        except (ValueError, OverflowError, TypeError):
+            if fmt != "mixed":
+                return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+            parsed = text.map(_one_timestamp)
+            parsed = pd.to_datetime(parsed, utc=True, errors="coerce")
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _one_timestamp(value: str) -> pd.Timestamp | None:
+    try:
+        return pd.to_datetime(value, utc=True)
+    except (ValueError, OverflowError, TypeError):
+        return None
