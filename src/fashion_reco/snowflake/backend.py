@@ -1,0 +1,299 @@
+"""The one seam between what Snowpark's local testing engine can do and what only a real account can.
+
+Everything else in this layer (DataFrames, ``Table.merge``, ``session.file.put/get``, scalar UDFs with staged
+imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in five methods:
+
+=====================  ==========================================  ==============================================
+method                 :class:`AccountBackend` (real account)      :class:`LocalTestingBackend` (in process)
+=====================  ==========================================  ==============================================
+``run_sql``            ``session.sql(text).collect()``             raises: local testing has no SQL parser
+``ensure_stage``       ``CREATE STAGE IF NOT EXISTS`` (SSE)        nothing: local stages exist on first ``put``
+``create_table``       ``CREATE TABLE IF NOT EXISTS`` DDL with     empty DataFrame saved with ``mode="ignore"``;
+                       real ``VECTOR(FLOAT, n)`` columns           VECTOR columns become ARRAY
+``as_vector``          ``CAST(col AS VECTOR(FLOAT, n))``           the column unchanged (an ARRAY of floats)
+``register_udf``       permanent *vectorised* UDF (pandas batches  temporary scalar UDF (local testing calls UDFs
+                       of ``max_batch_size``) on the stage         one row at a time) with the same staged imports
+=====================  ==========================================  ==============================================
+
+The local backend also installs an emulation of ``VECTOR_COSINE_SIMILARITY`` (``snowflake.snowpark.mock.patch``)
+so that the similarity queries in :mod:`fashion_reco.snowflake.sql` run through the same DataFrame code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fashion_reco.errors import SnowflakeError
+from fashion_reco.snowflake.identifiers import quote_identifier, stage_location, validate_identifier
+
+if TYPE_CHECKING:
+    from snowflake.snowpark import Column, Row, Session
+    from snowflake.snowpark.types import DataType, StructType
+    from snowflake.snowpark.udf import UserDefinedFunction
+
+__all__ = [
+    "AccountBackend",
+    "LocalTestingBackend",
+    "UdfSpec",
+    "WarehouseBackend",
+    "backend_for",
+    "sql_type",
+    "table_ddl",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UdfSpec:
+    """Everything needed to register the embedding UDF, whichever backend does it.
+
+    ``batch_handler`` maps a pandas Series of image bytes to a Series of 512-float lists (vectorised form);
+    ``row_handler`` maps one image's bytes to one list (scalar form, same computation).
+    """
+
+    name: str
+    batch_handler: Callable[..., Any]
+    row_handler: Callable[[bytes], Any]
+    imports: tuple[str | tuple[str, str], ...]
+    packages: tuple[str, ...] = ()
+    dim: int = 512
+    max_batch_size: int = 64
+    udf_stage: str | None = None  # where a permanent UDF's code lives (account only)
+    comment: str = "fashion-reco image embedding (ResNet18, L2-normalised)"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class WarehouseBackend(ABC):
+    """What differs between a real account and the local testing engine (see the module docstring)."""
+
+    is_local: bool = False
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @abstractmethod
+    def run_sql(self, sql: str) -> list[Row]:
+        """Execute SQL text and return its rows."""
+
+    @abstractmethod
+    def ensure_stage(self, stage: str) -> str:
+        """Create the internal stage when missing; returns its canonical (validated, upper-case) name."""
+
+    @abstractmethod
+    def create_table(self, name: str, schema: StructType) -> None:
+        """Create the table with ``schema`` when missing (existing tables and their rows are kept)."""
+
+    @abstractmethod
+    def as_vector(self, column: Column, dim: int) -> Column:
+        """The column as ``VECTOR(FLOAT, dim)`` where the engine has that type."""
+
+    @abstractmethod
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        """Register the embedding UDF (replacing an older one of the same name)."""
+
+
+# -- DDL ------------------------------------------------------------------------------------------------------------
+def sql_type(datatype: DataType) -> str:
+    """Snowflake SQL type for a Snowpark type (the subset this library declares)."""
+    from snowflake.snowpark import types as T
+
+    if isinstance(datatype, T.VectorType):
+        element = "INT" if datatype.element_type == "int" else "FLOAT"
+        return f"VECTOR({element}, {int(datatype.dimension)})"
+    simple: list[tuple[type, str]] = [
+        (T.StringType, "VARCHAR"),
+        (T.BinaryType, "BINARY"),
+        (T.BooleanType, "BOOLEAN"),
+        (T.DoubleType, "FLOAT"),
+        (T.FloatType, "FLOAT"),
+        (T.LongType, "NUMBER(38, 0)"),
+        (T.IntegerType, "NUMBER(38, 0)"),
+        (T.DateType, "DATE"),
+        (T.TimestampType, "TIMESTAMP_NTZ"),
+        (T.VariantType, "VARIANT"),
+        (T.ArrayType, "ARRAY"),
+        (T.MapType, "OBJECT"),
+    ]
+    for cls, name in simple:
+        if isinstance(datatype, cls):
+            return name
+    raise SnowflakeError(f"no SQL type mapping for {datatype!r}", key=type(datatype).__name__)
+
+
+def table_ddl(name: str, schema: StructType) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` text for ``schema`` with every identifier validated and quoted."""
+    columns = ", ".join(
+        f"{quote_identifier(f.name, 'column')} {sql_type(f.datatype)}{'' if f.nullable else ' NOT NULL'}"
+        for f in schema.fields
+    )
+    return f"CREATE TABLE IF NOT EXISTS {quote_identifier(name, 'table')} ({columns})"
+
+
+# -- account --------------------------------------------------------------------------------------------------------
+class AccountBackend(WarehouseBackend):
+    """A real Snowflake account: SQL text, VECTOR columns, permanent vectorised UDFs."""
+
+    is_local = False
+
+    def run_sql(self, sql: str) -> list[Row]:
+        log.debug("SQL: %s", sql)
+        return self.session.sql(sql).collect()
+
+    def ensure_stage(self, stage: str) -> str:
+        canonical = validate_identifier(stage.removeprefix("@"), "stage")
+        self.run_sql(
+            f"CREATE STAGE IF NOT EXISTS {quote_identifier(canonical, 'stage')} "
+            "ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE') COMMENT = 'fashion-reco model artefacts'"
+        )
+        return canonical
+
+    def create_table(self, name: str, schema: StructType) -> None:
+        self.run_sql(table_ddl(name, schema))
+
+    def as_vector(self, column: Column, dim: int) -> Column:
+        from snowflake.snowpark.types import VectorType
+
+        return column.cast(VectorType(float, dim))
+
+    def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
+        """Keyword arguments of ``session.udf.register`` for the permanent vectorised UDF (unit-tested)."""
+        from snowflake.snowpark.types import BinaryType, PandasSeriesType, VectorType
+
+        if spec.udf_stage is None:
+            raise SnowflakeError("a permanent UDF needs a stage for its code", key=spec.name)
+        return {
+            "func": spec.batch_handler,
+            "name": validate_identifier(spec.name, "function"),
+            "input_types": [PandasSeriesType(BinaryType())],
+            "return_type": PandasSeriesType(VectorType(float, spec.dim)),
+            "imports": list(spec.imports),
+            "packages": list(spec.packages),
+            "max_batch_size": spec.max_batch_size,
+            "is_permanent": True,
+            "stage_location": stage_location(spec.udf_stage, "udf"),
+            "replace": True,
+            "immutable": True,
+            "comment": spec.comment,
+            **spec.extra,
+        }
+
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        return self.session.udf.register(**self.udf_arguments(spec))
+
+
+# -- local testing --------------------------------------------------------------------------------------------------
+def _as_matrix(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of vectors (lists, arrays or the JSON text local testing stores ARRAYs as) → matrix, valid mask."""
+    valid = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+    parsed = [json.loads(v) if isinstance(v, str) else v for v, ok in zip(values, valid, strict=True) if ok]
+    if not parsed:
+        return np.zeros((0, 0)), valid
+    return np.asarray(parsed, dtype=np.float64), valid
+
+
+def emulated_cosine_similarity(left: Sequence[Any], right: Sequence[Any]) -> np.ndarray:
+    """Row-wise cosine similarity with SQL NULL semantics (NaN where either side is NULL)."""
+    a, valid_a = _as_matrix(list(left))
+    b, valid_b = _as_matrix(list(right))
+    out = np.full(len(valid_a), np.nan)
+    both = valid_a & valid_b
+    if both.any():
+        a_rows = a[np.flatnonzero(both[valid_a])]
+        b_rows = b[np.flatnonzero(both[valid_b])]
+        if a_rows.shape[1] != b_rows.shape[1]:
+            raise SnowflakeError(
+                f"VECTOR_COSINE_SIMILARITY of vectors of different dimension ({a_rows.shape[1]} vs {b_rows.shape[1]})"
+            )
+        norms = np.linalg.norm(a_rows, axis=1) * np.linalg.norm(b_rows, axis=1)
+        out[both] = np.einsum("ij,ij->i", a_rows, b_rows) / np.where(norms == 0, np.nan, norms)
+    return out
+
+
+_PATCHED = False
+
+
+def _install_local_emulations() -> None:
+    """Register ``VECTOR_COSINE_SIMILARITY`` with Snowpark's local testing function registry (process-wide, once)."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    from snowflake.snowpark.mock import ColumnEmulator, ColumnType, patch
+    from snowflake.snowpark.types import DoubleType
+
+    def _vector_cosine_similarity(left, right):  # annotated below
+        scores = emulated_cosine_similarity(left.tolist(), right.tolist())
+        return ColumnEmulator(scores, index=left.index, sf_type=ColumnType(DoubleType(), True))
+
+    # Snowpark reads the hints with get_type_hints(); give it the classes themselves, not postponed strings.
+    _vector_cosine_similarity.__annotations__ = {"left": ColumnEmulator, "right": ColumnEmulator,
+                                                 "return": ColumnEmulator}
+    patch("vector_cosine_similarity")(_vector_cosine_similarity)
+    _PATCHED = True
+
+
+class LocalTestingBackend(WarehouseBackend):
+    """Snowpark's in-process local testing engine."""
+
+    is_local = True
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        _install_local_emulations()
+
+    def run_sql(self, sql: str) -> list[Row]:
+        raise SnowflakeError(
+            "SQL text cannot run in a Snowpark local testing session (it has no SQL engine); "
+            "use the DataFrame form of this query or connect to an account (snowflake.mode = 'account')",
+            key="snowflake.mode",
+        )
+
+    def ensure_stage(self, stage: str) -> str:
+        return validate_identifier(stage.removeprefix("@"), "stage")
+
+    def create_table(self, name: str, schema: StructType) -> None:
+        from snowflake.snowpark.types import ArrayType, DoubleType, StructField, StructType, VectorType
+
+        local = StructType(
+            [
+                StructField(f.name, ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype,
+                            f.nullable)
+                for f in schema.fields
+            ]
+        )
+        self.session.create_dataframe([], schema=local).write.save_as_table(
+            validate_identifier(name, "table"), mode="ignore"
+        )
+
+    def as_vector(self, column: Column, dim: int) -> Column:
+        return column
+
+    def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
+        """Keyword arguments of ``session.udf.register`` for the temporary scalar UDF."""
+        from snowflake.snowpark.types import BinaryType, VectorType
+
+        return {
+            "func": spec.row_handler,
+            "name": validate_identifier(spec.name, "function"),
+            "input_types": [BinaryType()],
+            "return_type": VectorType(float, spec.dim),
+            "imports": [imp for imp in spec.imports if isinstance(imp, str) and imp.startswith("@")],
+            "replace": True,
+        }
+
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        return self.session.udf.register(**self.udf_arguments(spec))
+
+
+def backend_for(session: Session) -> WarehouseBackend:
+    """The backend matching ``session``: local testing or a real account."""
+    from fashion_reco.snowflake.session import is_local_session
+
+    return LocalTestingBackend(session) if is_local_session(session) else AccountBackend(session)
