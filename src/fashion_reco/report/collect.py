@@ -1,0 +1,202 @@
+"""Gather what the report shows from a fitted ``FashionRecommender``, using only the facade's public attributes.
+
+Nothing here writes HTML: these helpers pick the sampled items and customers (seeded, so a report is reproducible),
+look up photos and labels, and normalise the classifier metrics and the evaluation table into plain shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashion_reco.columns import Columns
+from fashion_reco.model.metrics import ClassificationMetrics
+
+__all__ = [
+    "KNOWN_METRICS",
+    "ClassifierView",
+    "EvaluationView",
+    "ItemInfo",
+    "ItemLookup",
+    "classifier_view",
+    "customer_histories",
+    "evaluation_view",
+    "sample_customers",
+    "sample_items",
+]
+
+# Ranking metrics in display order; for all of them higher is better.
+KNOWN_METRICS: tuple[str, ...] = (
+    "precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty", "diversity",
+)
+METRIC_TITLES: dict[str, str] = {
+    "precision": "Precision", "recall": "Recall", "map": "MAP", "ndcg": "NDCG", "hit_rate": "Hit rate",
+    "coverage": "Coverage", "novelty": "Novelty", "diversity": "Diversity",
+}
+
+
+# -- items ------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ItemInfo:
+    item_id: str
+    image_path: str | None
+    label: str | None
+
+
+class ItemLookup:
+    """``item_id`` → photo path and label, from the catalogue's ``items`` frame."""
+
+    def __init__(self, items: pd.DataFrame) -> None:
+        ids = items[Columns.ITEM_ID].astype(str).to_numpy()
+        paths = items[Columns.IMAGE_PATH] if Columns.IMAGE_PATH in items.columns else pd.Series([None] * len(items))
+        labels = items[Columns.LABEL] if Columns.LABEL in items.columns else pd.Series([None] * len(items))
+        self._info = {
+            item_id: ItemInfo(item_id, _clean(path), _clean(label))
+            for item_id, path, label in zip(ids, paths.to_numpy(), labels.to_numpy(), strict=True)
+        }
+
+    def __getitem__(self, item_id: object) -> ItemInfo:
+        key = str(item_id)
+        return self._info.get(key) or ItemInfo(key, None, None)
+
+    def __len__(self) -> int:
+        return len(self._info)
+
+
+def _clean(value: object) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value)
+    return text or None
+
+
+def sample_items(items: pd.DataFrame, n: int, seed: int) -> list[str]:
+    """``n`` item ids drawn without replacement, spread over the labels (one per label in turn), reproducible."""
+    if n <= 0 or items.empty:
+        return []
+    rng = np.random.default_rng(seed)
+    ids = items[Columns.ITEM_ID].astype(str).to_numpy()
+    if Columns.LABEL in items.columns:
+        labels = items[Columns.LABEL].astype("string").fillna("").to_numpy()
+    else:
+        labels = np.full(len(ids), "", dtype=object)
+    pools: dict[str, list[str]] = {}
+    for position in rng.permutation(len(ids)):
+        pools.setdefault(str(labels[position]), []).append(str(ids[position]))
+    order = list(pools)  # first-seen order of a random permutation: a random label order
+    picked: list[str] = []
+    while len(picked) < min(n, len(ids)):
+        for label in order:
+            if pools[label] and len(picked) < n:
+                picked.append(pools[label].pop())
+    return picked
+
+
+# -- customers --------------------------------------------------------------------------------------------------------
+def sample_customers(
+    events: pd.DataFrame | None, profiles: pd.DataFrame | None, n: int, seed: int, *, min_events: int = 3
+) -> list[str]:
+    """Up to ``n`` customers: warm ones with at least ``min_events`` events (fewer when too few qualify), plus one
+    cold customer (a profile with no events) when one exists, so the cold-start path shows too."""
+    if n <= 0 or events is None or events.empty:
+        return []
+    rng = np.random.default_rng(seed)
+    counts = events[Columns.CUSTOMER_ID].astype(str).value_counts()
+    warm = counts[counts >= min_events].index.to_numpy()
+    if len(warm) < n:
+        warm = counts.index.to_numpy()
+    cold: list[str] = []
+    if profiles is not None and not profiles.empty and Columns.CUSTOMER_ID in profiles.columns:
+        known = set(counts.index)
+        candidates = sorted(c for c in profiles[Columns.CUSTOMER_ID].astype(str) if c not in known)
+        if candidates and n >= 2:
+            cold = [candidates[int(rng.integers(len(candidates)))]]
+    n_warm = min(n - len(cold), len(warm))
+    chosen = sorted(rng.choice(np.sort(warm), size=n_warm, replace=False).tolist()) if n_warm else []
+    return [str(c) for c in chosen] + cold
+
+
+def customer_histories(events: pd.DataFrame, customer_ids: Sequence[str], limit: int) -> dict[str, pd.DataFrame]:
+    """Each customer's ``limit`` most recent events, newest first (an empty frame for a cold customer)."""
+    frame = events.assign(**{Columns.CUSTOMER_ID: events[Columns.CUSTOMER_ID].astype(str)})
+    frame = frame[frame[Columns.CUSTOMER_ID].isin(set(customer_ids))]
+    if Columns.TIMESTAMP in frame.columns:
+        frame = frame.sort_values(Columns.TIMESTAMP, ascending=False, kind="stable")
+    grouped = {cid: group.head(limit) for cid, group in frame.groupby(Columns.CUSTOMER_ID, sort=False)}
+    return {cid: grouped.get(cid, frame.iloc[0:0]) for cid in customer_ids}
+
+
+# -- evaluation -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluationView:
+    """The evaluation table at one k (``table``), the metric columns in display order, and — when the input had
+    several k values — the full long frame for metric@k lines."""
+
+    table: pd.DataFrame
+    metrics: list[str]
+    highlight: str | None
+    k: float | None
+    by_k: pd.DataFrame | None
+
+
+def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> EvaluationView:
+    """Normalise an ``evaluate`` result: one row per model (at the largest k when a ``k`` column is present)."""
+    frame = evaluation.reset_index(drop=evaluation.index.name is None)
+    if Columns.MODEL not in frame.columns:
+        frame = frame.rename(columns={frame.columns[0]: Columns.MODEL})
+    frame[Columns.MODEL] = frame[Columns.MODEL].astype(str)
+    numeric = [c for c in frame.columns if c not in (Columns.MODEL, "k") and pd.api.types.is_numeric_dtype(frame[c])]
+    metrics = [m for m in KNOWN_METRICS if m in numeric] + [c for c in numeric if c not in KNOWN_METRICS]
+    models = list(dict.fromkeys(frame[Columns.MODEL]))
+    if highlight is None:
+        highlight = next((m for m in models if m.lower() == "blend"), None) or next(
+            (m for m in models if "blend" in m.lower()), None
+        )
+    by_k = None
+    k_value: float | None = None
+    if "k" in frame.columns and frame["k"].notna().any():
+        k_value = float(frame["k"].max())
+        if frame["k"].nunique() > 1:
+            by_k = frame
+        table = frame[frame["k"] == frame["k"].max()]
+    else:
+        table = frame
+    table = table.drop_duplicates(Columns.MODEL, keep="last").reset_index(drop=True)
+    return EvaluationView(table=table, metrics=metrics, highlight=highlight, k=k_value, by_k=by_k)
+
+
+# -- classifier metrics -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassifierView:
+    """Held-out classification quality (a :class:`~fashion_reco.model.metrics.ClassificationMetrics`) and the name of
+    the split it was measured on."""
+
+    metrics: ClassificationMetrics
+    split: str | None
+
+
+_SPLIT_PREFERENCE = ("test", "validation")
+
+
+def classifier_view(metrics: Any) -> ClassifierView | None:
+    """``ImageModel.metrics`` → the metrics to show: a ``ClassificationMetrics`` (or its dict) as is, or, from a
+    mapping of split name → metrics, the ``test`` split (else ``validation``, else the first); ``None`` when empty."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, ClassificationMetrics):
+        return ClassifierView(metrics, None)
+    if isinstance(metrics, Mapping):
+        if "accuracy" in metrics:
+            return ClassifierView(ClassificationMetrics.model_validate(dict(metrics)), None)
+        names = [n for n in _SPLIT_PREFERENCE if metrics.get(n) is not None]
+        names += [n for n in metrics if n not in names and metrics[n] is not None]
+        for name in names:
+            view = classifier_view(metrics[name])
+            if view is not None:
+                return ClassifierView(view.metrics, str(name))
+    return None
