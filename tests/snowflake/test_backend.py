@@ -39,31 +39,6 @@ SCHEMA = StructType([
 ])
 
 
-class RecordingSession:
-    """Stands in for an account session: records SQL text and UDF registrations instead of sending them."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-        self.registered: list[dict[str, Any]] = []
-        outer = self
-
-        class _Result:
-            def collect(self) -> list[Any]:
-                return []
-
-        class _Udf:
-            def register(self, **kwargs: Any) -> str:
-                outer.registered.append(kwargs)
-                return f"udf:{kwargs['name']}"
-
-        self._result = _Result()
-        self.udf = _Udf()
-
-    def sql(self, text: str) -> Any:
-        self.statements.append(text)
-        return self._result
-
-
 def _spec(**overrides: Any) -> UdfSpec:
     def batch(images: pd.Series) -> pd.Series:
         return images
@@ -85,13 +60,13 @@ def _spec(**overrides: Any) -> UdfSpec:
 
 
 @pytest.fixture(params=["local", "account"])
-def backend(request: pytest.FixtureRequest, local_session) -> WarehouseBackend:
-    return LocalTestingBackend(local_session) if request.param == "local" else AccountBackend(RecordingSession())
+def backend(request: pytest.FixtureRequest, local_session, recording_session) -> WarehouseBackend:
+    return LocalTestingBackend(local_session) if request.param == "local" else AccountBackend(recording_session)
 
 
-def test_backend_for_picks_local_for_a_local_session(local_session) -> None:
+def test_backend_for_picks_local_for_a_local_session(local_session, recording_session) -> None:
     assert isinstance(backend_for(local_session), LocalTestingBackend)
-    assert isinstance(backend_for(RecordingSession()), AccountBackend)  # anything not local is an account
+    assert isinstance(backend_for(recording_session), AccountBackend)  # anything not local is an account
 
 
 def test_table_ddl_declares_real_vector_columns_and_quotes_everything() -> None:
@@ -108,7 +83,7 @@ def test_both_backends_validate_names_before_doing_anything(backend: WarehouseBa
         backend.create_table('bad"name', SCHEMA)
     with pytest.raises(IdentifierError):
         backend.register_udf(_spec(name="embed image"))
-    if isinstance(backend.session, RecordingSession):
+    if isinstance(backend, AccountBackend):
         assert backend.session.statements == [] and backend.session.registered == []
 
 
@@ -116,8 +91,8 @@ def test_both_backends_return_the_canonical_stage_name(backend: WarehouseBackend
     assert backend.ensure_stage("@fashion_reco_models") == "FASHION_RECO_MODELS"
 
 
-def test_account_backend_sql_text() -> None:
-    session = RecordingSession()
+def test_account_backend_sql_text(recording_session) -> None:
+    session = recording_session
     backend = AccountBackend(session)
     backend.ensure_stage("db.sch.models")
     backend.create_table("T_EMB", SCHEMA)
@@ -130,8 +105,8 @@ def test_account_backend_sql_text() -> None:
     ]
 
 
-def test_account_backend_registers_a_permanent_vectorised_udf() -> None:
-    session = RecordingSession()
+def test_account_backend_registers_a_permanent_vectorised_udf(recording_session) -> None:
+    session = recording_session
     spec = _spec()
     assert AccountBackend(session).register_udf(spec) == "udf:FASHION_RECO_EMBED_IMAGE"
     (kwargs,) = session.registered
@@ -147,10 +122,10 @@ def test_account_backend_registers_a_permanent_vectorised_udf() -> None:
         AccountBackend(session).register_udf(_spec(udf_stage=None))
 
 
-def test_account_backend_casts_to_vector() -> None:
+def test_account_backend_casts_to_vector(recording_session) -> None:
     from snowflake.snowpark._internal.analyzer.unary_expression import Cast
 
-    expression = AccountBackend(RecordingSession()).as_vector(F.col("E"), 512)._expression
+    expression = AccountBackend(recording_session).as_vector(F.col("E"), 512)._expression
     assert isinstance(expression, Cast) and expression.to == VectorType(float, 512)
 
 
