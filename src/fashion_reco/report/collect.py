@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -183,20 +182,16 @@ class ClassifierView:
 _SPLIT_PREFERENCE = ("test", "validation")
 
 
-def classifier_view(metrics: Any) -> ClassifierView | None:
-    """``ImageModel.metrics`` → the metrics to show: a ``ClassificationMetrics`` (or its dict) as is, or, from a
-    mapping of split name → metrics, the ``test`` split (else ``validation``, else the first); ``None`` when empty."""
+def classifier_view(metrics: ClassificationMetrics | Mapping[str, ClassificationMetrics] | None) -> ClassifierView | None:
+    """``ImageModel.metrics`` (split name → metrics) → the split to show: ``test``, else ``validation``, else the first
+    one; a bare ``ClassificationMetrics`` is shown as is. ``None`` when there are no metrics."""
     if metrics is None:
         return None
     if isinstance(metrics, ClassificationMetrics):
         return ClassifierView(metrics, None)
-    if isinstance(metrics, Mapping):
-        if "accuracy" in metrics:
-            return ClassifierView(ClassificationMetrics.model_validate(dict(metrics)), None)
-        names = [n for n in _SPLIT_PREFERENCE if metrics.get(n) is not None]
-        names += [n for n in metrics if n not in names and metrics[n] is not None]
-        for name in names:
-            view = classifier_view(metrics[name])
-            if view is not None:
-                return ClassifierView(view.metrics, str(name))
+    names = [n for n in _SPLIT_PREFERENCE if n in metrics] + [n for n in metrics if n not in _SPLIT_PREFERENCE]
+    for name in names:
+        value = metrics[name]
+        if isinstance(value, ClassificationMetrics):
+            return ClassifierView(value, str(name))
     return None
