@@ -211,6 +211,7 @@ def evaluation() -> pd.DataFrame:
                 "model": model, "k": k, "precision": quality * 4 / k, "recall": quality * k / 12,
                 "map": quality / 2, "ndcg": quality * 0.8, "hit_rate": min(1.0, quality * 2 + k / 40),
                 "coverage": 0.05 if model == "popularity" else 0.4 - 0.01 * i, "novelty": 8 + i / 10, "diversity": 0.5,
+                "n_customers": 40,
             })
     return pd.DataFrame(rows)
 

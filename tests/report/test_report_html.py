@@ -144,6 +144,9 @@ def test_evaluation_table_highlights_blend_and_bolds_best(doc, evaluation: pd.Da
         best = set(at_k.index[np.isclose(at_k[metric], at_k[metric].max())])
         assert bold == best, metric
     assert len(bold) == len(rows)  # diversity is a tie: every row bold
+    header = [th.text() for th in table.find_all("thead")[0].find_all("th")]
+    assert header[-1] == "Customers"  # n_customers: shown, never ranked
+    assert all(r.find_all("td")[-1].text() == "40" and not r.find_all("td")[-1].find_all("b") for r in rows)
 
 
 def test_svg_charts_have_one_bar_per_model_and_lines_at_k(doc) -> None:
@@ -262,6 +265,6 @@ def test_evaluation_view_picks_the_largest_k_and_finds_the_blend(evaluation) -> 
     view = evaluation_view(evaluation)
     assert view.k == 12 and view.highlight == "blend" and view.by_k is not None
     assert view.table["model"].tolist() == [*MODELS, EVIL_MODEL]
-    assert view.metrics == list(METRICS)
+    assert view.metrics == list(METRICS) and view.info == ["n_customers"]
     indexed = evaluation_view(evaluation[evaluation["k"] == 4].drop(columns="k").set_index("model"))
     assert indexed.k is None and indexed.by_k is None and indexed.table["model"].tolist()[0] == "blend"

@@ -33,9 +33,11 @@ __all__ = [
 KNOWN_METRICS: tuple[str, ...] = (
     "precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty", "diversity",
 )
+# Numeric columns of an evaluation frame that describe the run rather than score it: shown, never ranked or charted.
+INFO_COLUMNS: tuple[str, ...] = ("n_customers",)
 METRIC_TITLES: dict[str, str] = {
     "precision": "Precision", "recall": "Recall", "map": "MAP", "ndcg": "NDCG", "hit_rate": "Hit rate",
-    "coverage": "Coverage", "novelty": "Novelty", "diversity": "Diversity",
+    "coverage": "Coverage", "novelty": "Novelty", "diversity": "Diversity", "n_customers": "Customers",
 }
 
 
@@ -133,11 +135,13 @@ def customer_histories(events: pd.DataFrame, customer_ids: Sequence[str], limit:
 # -- evaluation -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EvaluationView:
-    """The evaluation table at one k (``table``), the metric columns in display order, and — when the input had
-    several k values — the full long frame for metric@k lines."""
+    """The evaluation table at one k (``table``), the metric columns in display order (ranked and charted), the
+    informational columns (shown only, e.g. ``n_customers``), and — when the input had several k values — the full
+    long frame for metric@k lines."""
 
     table: pd.DataFrame
     metrics: list[str]
+    info: list[str]
     highlight: str | None
     k: float | None
     by_k: pd.DataFrame | None
@@ -150,7 +154,9 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
         frame = frame.rename(columns={frame.columns[0]: Columns.MODEL})
     frame[Columns.MODEL] = frame[Columns.MODEL].astype(str)
     numeric = [c for c in frame.columns if c not in (Columns.MODEL, "k") and pd.api.types.is_numeric_dtype(frame[c])]
-    metrics = [m for m in KNOWN_METRICS if m in numeric] + [c for c in numeric if c not in KNOWN_METRICS]
+    info = [c for c in INFO_COLUMNS if c in numeric]
+    metrics = [m for m in KNOWN_METRICS if m in numeric]
+    metrics += [c for c in numeric if c not in KNOWN_METRICS and c not in info]
     models = list(dict.fromkeys(frame[Columns.MODEL]))
     if highlight is None:
         highlight = next((m for m in models if m.lower() == "blend"), None) or next(
@@ -166,7 +172,7 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
     else:
         table = frame
     table = table.drop_duplicates(Columns.MODEL, keep="last").reset_index(drop=True)
-    return EvaluationView(table=table, metrics=metrics, highlight=highlight, k=k_value, by_k=by_k)
+    return EvaluationView(table=table, metrics=metrics, info=info, highlight=highlight, k=k_value, by_k=by_k)
 
 
 # -- classifier metrics -----------------------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def render_report(
 
     interactions = reco.interactions
     events = interactions.frame if interactions is not None else None
-    profiles = reco.customers.frame if getattr(reco, "customers", None) is not None else None
+    profiles = reco.customers.frame if reco.customers is not None else None
     if events is None or events.empty:
         parts.append(sections.customers_missing_section(
             "No interactions were given to fit(): recommendations are not personalised, so there are no customer "

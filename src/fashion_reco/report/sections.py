@@ -194,8 +194,8 @@ def customers_section(
             for row in recs.itertuples(index=False):
                 top = (f'<span class="rank">#{int(getattr(row, Columns.RANK))}</span>'
                        f'<span class="score">{fmt(getattr(row, Columns.SCORE))}</span>')
-                reason = getattr(row, Columns.REASON, "")
-                extra = f'<span class="reason">{esc(reason)}</span>' if reason else ""
+                reason = getattr(row, Columns.REASON, None)
+                extra = f'<span class="reason">{esc(reason)}</span>' if isinstance(reason, str) and reason else ""
                 rec_tiles.append(tiles.tile(getattr(row, Columns.ITEM_ID), top=top, extra=extra, classes="rec"))
         rec_html = "".join(rec_tiles) if rec_tiles else note("No recommendations returned.")
         kind = "cold" if n_events == 0 else "warm"
@@ -236,6 +236,7 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
     colours = model_colours(models, view.highlight)
     best = {m: _best(table[m]) for m in view.metrics}
     head = "".join(f'<th scope="col">{esc(METRIC_TITLES.get(m, m))}</th>' for m in view.metrics)
+    head += "".join(f'<th scope="col" class="info">{esc(METRIC_TITLES.get(c, c))}</th>' for c in view.info)
     body = []
     for _, row in table.iterrows():
         model = str(row[Columns.MODEL])
@@ -245,6 +246,7 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
             is_best = best[metric] is not None and _close(value, best[metric])
             cls = ' class="best"' if is_best else ""
             cells.append(f"<td{cls}>{'<b>' if is_best else ''}{fmt(value, 4)}{'</b>' if is_best else ''}</td>")
+        cells += [f'<td class="info">{fmt(row[c], 0)}</td>' for c in view.info]
         highlight = ' class="highlight"' if model == view.highlight else ""
         swatch = f'<span class="swatch" style="background:{esc(colours[model])}"></span>'
         body.append(f'<tr{highlight} data-model="{esc(model)}"><th scope="row">{swatch}{esc(model)}</th>'
