@@ -50,7 +50,8 @@ def _spec(**overrides: Any) -> UdfSpec:
         "name": "fashion_reco_embed_image",
         "batch_handler": batch,
         "row_handler": row,
-        "imports": ("@FASHION_RECO_MODELS/models/abc/metadata.json", ("/src/fashion_reco", "fashion_reco")),
+        "imports": ("@FASHION_RECO_MODELS/models/abc/metadata.json",),
+        "code_imports": ("@FASHION_RECO_MODELS/code/def/fashion_reco-def.zip",),
         "packages": ("torch==2.4.0", "pandas"),
         "max_batch_size": 32,
         "udf_stage": "FASHION_RECO_MODELS",
@@ -116,7 +117,8 @@ def test_account_backend_registers_a_permanent_vectorised_udf(recording_session)
     assert kwargs["max_batch_size"] == 32
     assert kwargs["is_permanent"] is True and kwargs["replace"] is True and kwargs["immutable"] is True
     assert kwargs["stage_location"] == "@FASHION_RECO_MODELS/udf"
-    assert kwargs["imports"] == list(spec.imports)
+    assert kwargs["imports"] == ["@FASHION_RECO_MODELS/models/abc/metadata.json",
+                                 "@FASHION_RECO_MODELS/code/def/fashion_reco-def.zip"]
     assert kwargs["packages"] == ["torch==2.4.0", "pandas"]
     with pytest.raises(SnowflakeError, match="needs a stage"):
         AccountBackend(session).register_udf(_spec(udf_stage=None))

@@ -25,7 +25,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,13 +62,13 @@ class UdfSpec:
     name: str
     batch_handler: Callable[..., Any]
     row_handler: Callable[[bytes], Any]
-    imports: tuple[str | tuple[str, str], ...]
+    imports: tuple[str, ...]  # staged model files (both backends)
+    code_imports: tuple[str, ...] = ()  # the library's code for the warehouse (account only; local has it)
     packages: tuple[str, ...] = ()
     dim: int = 512
     max_batch_size: int = 64
     udf_stage: str | None = None  # where a permanent UDF's code lives (account only)
     comment: str = "fashion-reco image embedding (ResNet18, L2-normalised)"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class WarehouseBackend(ABC):
@@ -174,7 +174,7 @@ class AccountBackend(WarehouseBackend):
             "name": validate_identifier(spec.name, "function"),
             "input_types": [PandasSeriesType(BinaryType())],
             "return_type": PandasSeriesType(VectorType(float, spec.dim)),
-            "imports": list(spec.imports),
+            "imports": [*spec.imports, *spec.code_imports],
             "packages": list(spec.packages),
             "max_batch_size": spec.max_batch_size,
             "is_permanent": True,
@@ -182,7 +182,6 @@ class AccountBackend(WarehouseBackend):
             "replace": True,
             "immutable": True,
             "comment": spec.comment,
-            **spec.extra,
         }
 
     def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
@@ -284,7 +283,7 @@ class LocalTestingBackend(WarehouseBackend):
             "name": validate_identifier(spec.name, "function"),
             "input_types": [BinaryType()],
             "return_type": VectorType(float, spec.dim),
-            "imports": [imp for imp in spec.imports if isinstance(imp, str) and imp.startswith("@")],
+            "imports": list(spec.imports),
             "replace": True,
         }
 
