@@ -1,0 +1,138 @@
+"""Preprocessing that travels with the model: one :class:`PreprocessSpec`, saved in the model's metadata.
+
+``eval_transform()`` is torchvision's classification preset (resize the shorter side, centre crop, scale to float,
+normalise), ``train_transform()`` adds the usual light augmentation (random resized crop, horizontal flip, colour
+jitter). Both are built with ``torchvision.transforms.v2``, take an RGB ``PIL.Image`` (from
+:func:`fashion_reco.data.images.load_image`) and return a float32 ``[3, image_size, image_size]`` tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torchvision.transforms import InterpolationMode, v2
+
+__all__ = ["PreprocessSpec"]
+
+Interpolation = Literal["nearest", "bilinear", "bicubic"]
+
+
+class PreprocessSpec(BaseModel):
+    """Input geometry and normalisation of the image network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image_size: int = Field(224, ge=8, description="Side of the square centre crop fed to the network.")
+    resize_size: int = Field(256, ge=8, description="Shorter side after resizing, before the crop.")
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: Interpolation = "bilinear"
+    antialias: bool = True
+    # Augmentation strength for train_transform (not used at inference).
+    crop_scale: tuple[float, float] = (0.35, 1.0)
+    jitter: float = Field(0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> PreprocessSpec:
+        if self.resize_size < self.image_size:
+            raise ValueError(f"resize_size ({self.resize_size}) must be >= image_size ({self.image_size})")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("std must be positive")
+        return self
+
+    @classmethod
+    def from_model_config(cls, config: Any) -> PreprocessSpec:
+        """From a :class:`fashion_reco.config.ModelConfig` (``image_size``, ``effective_resize_size``, ``mean``, ``std``)."""
+        return cls(
+            image_size=config.image_size,
+            resize_size=config.effective_resize_size,
+            mean=tuple(config.mean),
+            std=tuple(config.std),
+        )
+
+    @classmethod
+    def from_weights(cls, weights: Any) -> PreprocessSpec:
+        """From a torchvision weights enum member (e.g. ``ResNet18_Weights.IMAGENET1K_V1``): its ``transforms()`` preset."""
+        preset = weights.transforms()
+        crop = preset.crop_size[0] if isinstance(preset.crop_size, (list, tuple)) else preset.crop_size
+        resize = (
+            preset.resize_size[0] if isinstance(preset.resize_size, (list, tuple)) else preset.resize_size
+        )
+        interpolation = preset.interpolation
+        name = interpolation.value if isinstance(interpolation, InterpolationMode) else str(interpolation)
+        return cls(
+            image_size=int(crop),
+            resize_size=int(resize),
+            mean=tuple(float(v) for v in preset.mean),
+            std=tuple(float(v) for v in preset.std),
+            interpolation=name,  # type: ignore[arg-type]
+            antialias=bool(getattr(preset, "antialias", True)),
+        )
+
+    # -- transforms ---------------------------------------------------------------------------------------------------
+
+    @property
+    def _mode(self) -> InterpolationMode:
+        return InterpolationMode(self.interpolation)
+
+    def geometry_transform(self) -> v2.Compose:
+        """PIL image -> uint8 ``[3, S, S]`` tensor (resize shorter side, centre crop); no scaling or normalisation."""
+        return v2.Compose(
+            [
+                v2.ToImage(),
+                v2.Resize(self.resize_size, interpolation=self._mode, antialias=self.antialias),
+                v2.CenterCrop(self.image_size),
+                v2.ToPureTensor(),
+            ]
+        )
+
+    def normalise(self) -> v2.Normalize:
+        """Float ``[0, 1]`` tensor -> normalised tensor (the last step of both transforms)."""
+        return v2.Normalize(mean=list(self.mean), std=list(self.std))
+
+    def eval_transform(self) -> v2.Compose:
+        """Deterministic inference preprocessing: resize shorter side -> centre crop -> float32 -> normalise."""
+        return v2.Compose(
+            [
+                v2.ToImage(),
+                v2.Resize(self.resize_size, interpolation=self._mode, antialias=self.antialias),
+                v2.CenterCrop(self.image_size),
+                v2.ToDtype(torch.float32, scale=True),
+                self.normalise(),
+                v2.ToPureTensor(),
+            ]
+        )
+
+    def train_transform(self) -> v2.Compose:
+        """Training augmentation: random resized crop -> horizontal flip -> colour jitter -> float32 -> normalise.
+
+        Randomness comes from torch's global generator, which a seeded DataLoader seeds per worker.
+        """
+        steps: list[Any] = [
+            v2.ToImage(),
+            v2.RandomResizedCrop(
+                self.image_size, scale=self.crop_scale, interpolation=self._mode, antialias=self.antialias
+            ),
+            v2.RandomHorizontalFlip(),
+        ]
+        if self.jitter > 0:
+            steps.append(
+                v2.ColorJitter(
+                    brightness=self.jitter, contrast=self.jitter, saturation=self.jitter, hue=self.jitter / 10
+                )
+            )
+        steps += [v2.ToDtype(torch.float32, scale=True), self.normalise(), v2.ToPureTensor()]
+        return v2.Compose(steps)
+
+    # -- metadata -----------------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (stored in the model's ``metadata.json``)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        return cls.model_validate(data)
