@@ -40,7 +40,8 @@ def catalogue(few_photos: list[Path]) -> Catalogue:
 
 
 def test_declared_schemas_and_names() -> None:
-    assert set(TABLES) == {"CATALOGUE", "IMAGES", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CLICKSTREAM", "RECOMMENDATIONS"}
+    assert set(TABLES) == {"CATALOGUE", "IMAGES", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CUSTOMER_PROFILES", "CLICKSTREAM",
+                           "RECOMMENDATIONS"}
     assert TABLES["RECOMMENDATIONS"].columns == ["CUSTOMER_ID", "ITEM_ID", "SCORE", "RANK", "REASON", "GENERATED_AT"]
     assert table_name("CATALOGUE") == "FASHION_RECO_CATALOGUE"
     assert table_name("images", "acme.reco.fr_") == "ACME.RECO.FR_IMAGES"

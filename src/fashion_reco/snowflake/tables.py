@@ -12,6 +12,7 @@ CATALOGUE          ITEM_ID                            LABEL, IMAGE_PATH, IMAGE_U
 IMAGES             ITEM_ID                            IMAGE (BINARY), IMAGE_SHA256
 IMAGE_EMBEDDINGS   ITEM_ID                            EMBEDDING (VECTOR(FLOAT, 512); ARRAY locally), MODEL_SHA
 CUSTOMERS          CUSTOMER_ID                        AGE_BAND, GENDER, PREFERRED_LABELS, SIGNUP_DATE, ATTRIBUTES
+CUSTOMER_PROFILES  CUSTOMER_ID                        EMBEDDING (as IMAGE_EMBEDDINGS), N_EVENTS
 CLICKSTREAM        EVENT_ID                           CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, QUANTITY
 RECOMMENDATIONS    CUSTOMER_ID, RANK (per customer)   ITEM_ID, SCORE, REASON, GENERATED_AT
 =================  =================================  ==========================================================
@@ -105,6 +106,9 @@ def _specs() -> dict[str, TableSpec]:
         TableSpec("CUSTOMERS", schema(("CUSTOMER_ID", text, False), ("AGE_BAND", text, True), ("GENDER", text, True),
                                       ("PREFERRED_LABELS", text, True), ("SIGNUP_DATE", DateType(), True),
                                       ("ATTRIBUTES", VariantType(), True)), ("CUSTOMER_ID",)),
+        TableSpec("CUSTOMER_PROFILES", schema(("CUSTOMER_ID", text, False),
+                                              ("EMBEDDING", VectorType(float, EMBEDDING_DIM), False),
+                                              ("N_EVENTS", LongType(), True)), ("CUSTOMER_ID",)),
         TableSpec("CLICKSTREAM", schema(("EVENT_ID", text, False), ("CUSTOMER_ID", text, False),
                                         ("ITEM_ID", text, False), ("EVENT_TYPE", text, False),
                                         ("TIMESTAMP", ts, False), ("QUANTITY", DoubleType(), True)), ("EVENT_ID",)),
