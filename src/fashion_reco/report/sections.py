@@ -195,7 +195,8 @@ def customers_section(
                 top = (f'<span class="rank">#{int(getattr(row, Columns.RANK))}</span>'
                        f'<span class="score">{fmt(getattr(row, Columns.SCORE))}</span>')
                 reason = getattr(row, Columns.REASON, None)
-                extra = f'<span class="reason">{esc(reason)}</span>' if isinstance(reason, str) and reason else ""
+                extra = (f'<span class="reason" title="{esc(reason)}">{esc(reason)}</span>'
+                         if isinstance(reason, str) and reason else "")
                 rec_tiles.append(tiles.tile(getattr(row, Columns.ITEM_ID), top=top, extra=extra, classes="rec"))
         rec_html = "".join(rec_tiles) if rec_tiles else note("No recommendations returned.")
         kind = "cold" if n_events == 0 else "warm"
@@ -242,8 +243,8 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
         model = str(row[Columns.MODEL])
         cells = []
         for metric in view.metrics:
-            value = row[metric]
-            is_best = best[metric] is not None and _close(value, best[metric])
+            value, top = row[metric], best[metric]
+            is_best = top is not None and _close(value, top)
             cls = ' class="best"' if is_best else ""
             cells.append(f"<td{cls}>{'<b>' if is_best else ''}{fmt(value, 4)}{'</b>' if is_best else ''}</td>")
         cells += [f'<td class="info">{fmt(row[c], 0)}</td>' for c in view.info]

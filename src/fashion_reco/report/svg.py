@@ -105,6 +105,7 @@ def bar_chart(
     y_max = nice_max(max(finite, default=0.0) * 1.04)
     slot = plot_w / max(len(models), 1)
     bar_w = max(min(slot * 0.7, 36.0), 4.0)
+    value_font = 9 if len(models) <= 5 else 8
     label = title or metric
     parts = [
         f'<svg class="chart bar-chart" data-metric="{_attr(metric)}" viewBox="0 0 {width} {height}" '
@@ -129,7 +130,7 @@ def bar_chart(
         )
         weight = "700" if model == highlight else "400"
         parts.append(
-            f'<text x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="9" '
+            f'<text x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="{value_font}" '
             f'font-weight="{weight}" fill="#343a40">{escape(_fmt(value))}</text>'
         )
         short = model if len(model) <= 16 else model[:15] + "…"
