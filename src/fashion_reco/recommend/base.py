@@ -1,0 +1,306 @@
+"""The recommender interface shared by the personalised blend and every baseline (implicit's RecommenderBase shape).
+
+A recommender is fitted on a training log plus a :class:`FitContext` (the catalogue's item ids, embeddings and
+labels, the customer table, the ``as_of`` time), then answers
+
+* :meth:`Recommender.score` — a dense ``(n_customers, n_items)`` score block in the item order of ``item_ids_``;
+* :meth:`Recommender.recommend` — the top-k rows per customer as a DataFrame ``customer_id, item_id, score, rank,
+  reason``, with filters that never leak: already-purchased items (default on), ``filter_items`` (excluded) and
+  ``allowed_items`` (the only candidates).
+
+Scoring runs over blocks of customers (``chunk_size`` rows × all items), never one Python iteration per customer.
+Customers unknown at fit time are *cold*: each model decides what they get (popularity at least), so every
+requested customer receives exactly ``k`` rows whenever ``k`` items pass the filters.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashion_reco.columns import Columns
+from fashion_reco.config import BlendConfig
+from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.recommend.history import TrainData, as_id_array
+from fashion_reco.recommend.similarity import l2_normalise
+from fashion_reco.recommend.topk import topk_rows
+
+__all__ = ["FitContext", "Recommender", "customers_frame"]
+
+# Dense score blocks hold at most this many floats (64 MiB of float32) per signal.
+_BLOCK_ELEMENTS = 1 << 24
+
+
+def customers_frame(customers: Any) -> pd.DataFrame | None:
+    """The customer table as a DataFrame with a string ``customer_id`` column (accepts ``Customers`` or a frame)."""
+    if customers is None:
+        return None
+    frame = customers.frame if hasattr(customers, "frame") else customers
+    if not isinstance(frame, pd.DataFrame):
+        raise RecommendError(
+            f"customers must be a Customers table or a DataFrame, got {type(customers).__name__}"
+        )
+    if Columns.CUSTOMER_ID not in frame.columns:
+        if frame.index.name == Columns.CUSTOMER_ID:
+            frame = frame.reset_index()
+        else:
+            raise RecommendError("customers table has no customer_id column", column=Columns.CUSTOMER_ID)
+    frame = frame.copy()
+    frame[Columns.CUSTOMER_ID] = as_id_array(frame[Columns.CUSTOMER_ID])
+    return frame.drop_duplicates(Columns.CUSTOMER_ID, keep="last").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """Everything a recommender may use besides the log: catalogue arrays, customer table, reference time.
+
+    Attributes:
+        item_ids: the catalogue's item ids (the item universe and its order); default: items seen in the log.
+        item_embeddings: ``(n_items, d)`` float32 L2-normalised image embeddings, aligned with ``item_ids``.
+        item_labels: ``(n_items,)`` labels (str or None), aligned with ``item_ids``.
+        customers: customer table (``customer_id`` plus optional ``age_band``, ``gender``, ``preferred_labels``).
+        as_of: the time the model is fitted "at": recency is measured from it; events after it are ignored.
+    """
+
+    item_ids: np.ndarray | None = None
+    item_embeddings: np.ndarray | None = None
+    item_labels: np.ndarray | None = None
+    customers: pd.DataFrame | None = None
+    as_of: pd.Timestamp | None = None
+
+    @classmethod
+    def from_catalogue(
+        cls,
+        catalogue: Any,
+        item_embeddings: np.ndarray | None = None,
+        customers: Any = None,
+        as_of: Any = None,
+    ) -> FitContext:
+        """Context from a data-layer ``Catalogue`` (its ``item_ids`` and ``labels``) plus embeddings."""
+        labels = getattr(catalogue, "labels", None)
+        return cls(
+            item_ids=np.asarray(catalogue.item_ids),
+            item_embeddings=item_embeddings,
+            item_labels=None if labels is None else np.asarray(labels, dtype=object),
+            customers=customers,
+            as_of=as_of,
+        ).validated()
+
+    @classmethod
+    def coerce(cls, context: FitContext | None = None, **overrides: Any) -> FitContext:
+        """A validated context from an optional base context and keyword overrides (``None`` values ignored)."""
+        base = context if context is not None else cls()
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **values).validated() if values else base.validated()
+
+    def validated(self) -> FitContext:
+        """Checked copy: ids as strings, embeddings float32 unit rows, labels object array, customers a frame."""
+        item_ids = None if self.item_ids is None else as_id_array(self.item_ids)
+        n = None if item_ids is None else len(item_ids)
+        emb = self.item_embeddings
+        if emb is not None:
+            emb = np.asarray(emb, dtype=np.float32)
+            if emb.ndim != 2:
+                raise RecommendError(f"item_embeddings must be 2-D, got shape {emb.shape}")
+            if n is None:
+                raise RecommendError("item_embeddings need item_ids (the order they are aligned with)")
+            if emb.shape[0] != n:
+                raise RecommendError(f"item_embeddings has {emb.shape[0]} rows but there are {n} item ids")
+            if not np.isfinite(emb).all():
+                raise RecommendError("item_embeddings contain NaN or inf")
+            emb = l2_normalise(emb)
+        labels = self.item_labels
+        if labels is not None:
+            labels = (
+                pd.Series(np.asarray(labels, dtype=object)).where(lambda s: s.notna(), None).to_numpy(object)
+            )
+            labels = np.array([None if v is None else str(v) for v in labels], dtype=object)
+            if n is None:
+                raise RecommendError("item_labels need item_ids (the order they are aligned with)")
+            if labels.shape[0] != n:
+                raise RecommendError(f"item_labels has {labels.shape[0]} entries but there are {n} item ids")
+        as_of = None if self.as_of is None else pd.Timestamp(self.as_of)
+        return FitContext(
+            item_ids=item_ids,
+            item_embeddings=emb,
+            item_labels=labels,
+            customers=customers_frame(self.customers),
+            as_of=as_of,
+        )
+
+
+class Recommender(ABC):
+    """Base class: fit on a log, score blocks of customers, recommend top-k with filters and a reason per row."""
+
+    #: short model name used in evaluation tables
+    name: str = "recommender"
+    #: reason string when the model has nothing more specific to say
+    default_reason: str = "recommended for you"
+
+    def __init__(self, config: BlendConfig | None = None) -> None:
+        self.config = config or BlendConfig()
+        self.data_: TrainData | None = None
+        self.context_: FitContext | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train: Any, context: FitContext | None = None, **context_kwargs: Any) -> Recommender:
+        """Fit on ``train`` (``Interactions``, a DataFrame in that schema, or a prebuilt :class:`TrainData`).
+
+        ``context_kwargs`` (``item_ids``, ``item_embeddings``, ``item_labels``, ``customers``, ``as_of``) override
+        the fields of ``context``.
+        """
+        ctx = FitContext.coerce(context, **context_kwargs)
+        data = self._build_data(train, ctx)
+        self.context_ = ctx
+        self.data_ = data
+        self.popularity_ = _customer_counts(data)
+        self._tiebreak_order = np.lexsort((np.arange(data.n_items), -self.popularity_))
+        self._fit(data, ctx)
+        return self
+
+    @staticmethod
+    def _build_data(train: Any, ctx: FitContext) -> TrainData:
+        if isinstance(train, TrainData):
+            return train
+        extra = None if ctx.customers is None else ctx.customers[Columns.CUSTOMER_ID]
+        return TrainData.build(train, item_ids=ctx.item_ids, extra_customer_ids=extra, as_of=ctx.as_of)
+
+    @abstractmethod
+    def _fit(self, data: TrainData, context: FitContext) -> None:
+        """Model-specific fitting on indexed data."""
+
+    @abstractmethod
+    def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray | tuple[np.ndarray, Any]:
+        """Scores ``(len(rows), n_items)`` for customer rows (``-1`` = cold); optionally ``(scores, extras)``."""
+
+    def _reasons(
+        self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
+    ) -> np.ndarray:
+        """Reason strings ``(len(rows), k)`` for the chosen item indices ``idx``."""
+        return np.full(idx.shape, self.default_reason, dtype=object)
+
+    # ------------------------------------------------------------------ helpers
+    def _require_fitted(self) -> TrainData:
+        if self.data_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
+        return self.data_
+
+    @property
+    def item_ids_(self) -> np.ndarray:
+        """Item ids in score-column order."""
+        return self._require_fitted().item_ids
+
+    def _chunk_rows(self, n_items: int) -> int:
+        return int(max(1, min(self.config.similarity_chunk_size, _BLOCK_ELEMENTS // max(n_items, 1))))
+
+    @staticmethod
+    def _unique_ids(customer_ids: Any) -> np.ndarray:
+        ids = as_id_array(customer_ids)
+        return pd.unique(pd.Series(ids, dtype=object)).astype(object)
+
+    # ------------------------------------------------------------------ public API
+    def score(self, customer_ids: Any) -> np.ndarray:
+        """Dense scores ``(n_customers, n_items)`` (float32) in the order of ``customer_ids`` and ``item_ids_``."""
+        data = self._require_fitted()
+        ids = as_id_array(customer_ids)
+        rows = data.customer_rows(ids)
+        out = np.empty((len(ids), data.n_items), dtype=np.float32)
+        step = self._chunk_rows(data.n_items)
+        for start in range(0, len(ids), step):
+            res = self._score_rows(rows[start : start + step], ids[start : start + step])
+            out[start : start + step] = res[0] if isinstance(res, tuple) else res
+        return out
+
+    def recommend(
+        self,
+        customer_ids: Any,
+        k: int | None = None,
+        filter_already_purchased: bool = True,
+        filter_items: Any = None,
+        *,
+        allowed_items: Any = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` items per customer → DataFrame ``customer_id, item_id, score, rank, reason``.
+
+        Args:
+            customer_ids: one id or many; duplicates are answered once, in first-seen order.
+            k: items per customer (default ``config.k``).
+            filter_already_purchased: never return items the customer bought in the training log.
+            filter_items: item ids never to return.
+            allowed_items: if given, only these item ids may be returned.
+
+        Every customer gets exactly ``k`` rows when at least ``k`` items pass the filters, otherwise all of them.
+        """
+        data = self._require_fitted()
+        k = int(self.config.k if k is None else k)
+        if k < 1:
+            raise RecommendError(f"k must be >= 1, got {k}")
+        ids = self._unique_ids(customer_ids)
+        rows = data.customer_rows(ids)
+        global_ok = np.ones(data.n_items, dtype=bool)
+        if allowed_items is not None:
+            global_ok &= data.item_mask(allowed_items)
+        if filter_items is not None:
+            global_ok &= ~data.item_mask(filter_items)
+        purchased = self._purchased() if filter_already_purchased else None
+        frames = []
+        step = self._chunk_rows(data.n_items)
+        for start in range(0, len(ids), step):
+            r = rows[start : start + step]
+            cid = ids[start : start + step]
+            res = self._score_rows(r, cid)
+            scores, extras = res if isinstance(res, tuple) else (res, None)
+            scores = np.array(scores, dtype=np.float32, copy=True)
+            scores[:, ~global_ok] = -np.inf
+            if purchased is not None:
+                warm = np.flatnonzero(r >= 0)
+                if warm.size:
+                    sub = purchased[r[warm]].tocoo()
+                    scores[warm[sub.row], sub.col] = -np.inf
+            idx, vals = topk_rows(scores, k, order=self._tiebreak_order)
+            valid = np.isfinite(vals)
+            reasons = self._reasons(r, cid, idx, extras)
+            rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
+            cust_col = np.broadcast_to(cid[:, None], idx.shape)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        Columns.CUSTOMER_ID: cust_col[valid],
+                        Columns.ITEM_ID: data.item_ids[idx[valid]],
+                        Columns.SCORE: vals[valid].astype(np.float64),
+                        Columns.RANK: rank[valid].astype(np.int64),
+                        Columns.REASON: np.asarray(reasons, dtype=object)[valid],
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(
+                {
+                    Columns.CUSTOMER_ID: pd.Series(dtype=object),
+                    Columns.ITEM_ID: pd.Series(dtype=object),
+                    Columns.SCORE: pd.Series(dtype=np.float64),
+                    Columns.RANK: pd.Series(dtype=np.int64),
+                    Columns.REASON: pd.Series(dtype=object),
+                }
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def _purchased(self):
+        data = self._require_fitted()
+        cached = getattr(self, "_purchased_cache", None)
+        if cached is None or cached.shape != (data.n_customers, data.n_items):
+            cached = data.purchased_matrix()
+            self._purchased_cache = cached
+        return cached
+
+
+def _customer_counts(data: TrainData) -> np.ndarray:
+    """Distinct customers per item (float64): the popularity used for tie-breaks and the popularity baseline."""
+    if data.n_events == 0:
+        return np.zeros(data.n_items, dtype=np.float64)
+    pairs = np.unique(data.cust.astype(np.int64) * data.n_items + data.item)
+    return np.bincount(pairs % data.n_items, minlength=data.n_items).astype(np.float64)

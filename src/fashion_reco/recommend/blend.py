@@ -1,0 +1,459 @@
+"""The personalised ranking: a learned, explainable blend of five signals per (customer, item).
+
+Signals (each normalised per customer — by its largest magnitude by default, see :mod:`.normalise` — so the
+weights compare like with like):
+
+* ``visual``     cosine between the item's image embedding and the customer's taste vector (recency-decayed,
+                 event-weighted mean of the embeddings of what they viewed / added / bought) — :mod:`.taste`;
+* ``behaviour``  item–item co-occurrence (random-walk transition probabilities, or cosine) on the customer × item
+                 matrix, scored as history · similarity — :mod:`.cooccurrence`;
+* ``popularity`` distinct customers per item (log) — :mod:`.popularity`;
+* ``trend``      recency-decayed popularity with a short half-life (log);
+* ``profile``    label affinity (probability) from attributes, stated preferences and history — :mod:`.profile`.
+
+``score = Σ_s w_s · z_s``. A signal the data cannot support is absent (no embeddings → no visual; no labels → no
+profile). Weights and half-lives are learned on a time-split validation window (:mod:`.tuning`) unless
+``config.tune`` is off, and stored as ``weights_``, ``half_life_days_``, ``trend_half_life_days_``.
+
+Every row of :meth:`BlendRecommender.recommend` carries a ``reason`` naming the signal that contributed most:
+"similar to <item> you viewed", "often bought with <item>", "trending now", "popular in <label>",
+"matches your preferred <label>", ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fashion_reco.columns import Columns, EventTypes
+from fashion_reco.config import BlendConfig
+from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.recommend.base import FitContext, Recommender, customers_frame
+from fashion_reco.recommend.cooccurrence import (
+    item_item_cosine,
+    item_item_random_walk,
+    prune_rows,
+    strongest_links,
+)
+from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array
+from fashion_reco.recommend.normalise import NORMALISATIONS, normalise_rows
+from fashion_reco.recommend.popularity import popularity_counts, trend_scores
+from fashion_reco.recommend.profile import ProfileModel
+from fashion_reco.recommend.similarity import SimilarityIndex, build_index
+from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
+from fashion_reco.recommend.topk import topk_rows
+
+__all__ = ["SIGNALS", "BlendRecommender", "config_weights"]
+
+SIGNALS: tuple[str, ...] = ("visual", "behaviour", "popularity", "trend", "profile")
+FORMAT = "fashion-reco-blend/1"
+MANIFEST = "recommender.json"
+_VERBS = {0: "viewed", 1: "added to cart", 2: "bought"}
+
+
+def config_weights(config: BlendConfig) -> dict[str, float]:
+    """The weights written in a :class:`BlendConfig` (used when tuning is off, and as the tuning tie-break)."""
+    return {
+        "visual": config.visual_weight,
+        "behaviour": config.behaviour_weight,
+        "popularity": config.popularity_weight,
+        "trend": config.trend_weight,
+        "profile": config.profile_weight,
+    }
+
+
+class BlendRecommender(Recommender):
+    """Personalised ranking blending visual taste, behaviour, popularity, trend and profile (module docstring).
+
+    Args:
+        config: the ``blend`` section of the configuration.
+        normalisation: per-customer signal normalisation, ``"max"`` (default: divide by the row's largest
+            magnitude, so absent evidence stays 0), ``"zscore"`` or ``"rank"``.
+        n_neighbours: item–item neighbours kept per item for the behaviour signal.
+        shrink: co-occurrence shrinkage of the item–item cosine.
+        item_similarity: behaviour similarity, ``"random_walk"`` (P3α/RP3β, default) or ``"cosine"``.
+        rp3_beta: popularity penalty of the random-walk similarity (0 = P3α).
+        profile_strength: Dirichlet prior strength of the profile (in event-weight units).
+        max_history: history items per customer considered when explaining a recommendation.
+        visual_mode: ``"label"`` (default): taste vectors per label (:func:`.taste.label_visual_affinity`);
+            ``"global"``: one taste vector per customer.
+        tuning_space: grid / search space for :func:`fashion_reco.recommend.tuning.tune_blend`.
+    """
+
+    name = "blend"
+    default_reason = "recommended for you"
+
+    def __init__(
+        self,
+        config: BlendConfig | None = None,
+        *,
+        normalisation: str = "max",
+        n_neighbours: int = 100,
+        shrink: float = 0.0,
+        profile_strength: float = 5.0,
+        max_history: int = 50,
+        visual_mode: str = "label",
+        item_similarity: str = "random_walk",
+        rp3_beta: float = 0.0,
+        tuning_space: Any = None,
+    ) -> None:
+        super().__init__(config)
+        if normalisation not in NORMALISATIONS:
+            raise RecommendError(
+                f"unknown normalisation {normalisation!r} (expected one of {NORMALISATIONS})"
+            )
+        self.normalisation = normalisation
+        self.n_neighbours = int(n_neighbours)
+        self.shrink = float(shrink)
+        self.profile_strength = float(profile_strength)
+        self.max_history = int(max_history)
+        if visual_mode not in ("label", "global"):
+            raise RecommendError(f"visual_mode must be 'label' or 'global', got {visual_mode!r}")
+        self.visual_mode = visual_mode
+        if item_similarity not in ("random_walk", "cosine"):
+            raise RecommendError(
+                f"item_similarity must be 'random_walk' or 'cosine', got {item_similarity!r}"
+            )
+        self.item_similarity = item_similarity
+        self.rp3_beta = float(rp3_beta)
+        self.tuning_space = tuning_space
+        self.weights_: dict[str, float] = {}
+        self.half_life_days_: float = self.config.half_life_days
+        self.trend_half_life_days_: float = self.config.trend_half_life_days
+        self.tuning_: Any = None
+        self.signals_: tuple[str, ...] = ()
+        self._index: SimilarityIndex | None = None
+
+    def options(self) -> dict[str, Any]:
+        """Constructor options (everything but the config), e.g. to build an identical unfitted copy."""
+        return {
+            "normalisation": self.normalisation,
+            "n_neighbours": self.n_neighbours,
+            "shrink": self.shrink,
+            "profile_strength": self.profile_strength,
+            "max_history": self.max_history,
+            "visual_mode": self.visual_mode,
+            "item_similarity": self.item_similarity,
+            "rp3_beta": self.rp3_beta,
+        }
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        train: Any = None,
+        context: FitContext | None = None,
+        *,
+        tune: bool | None = None,
+        **context_kwargs: Any,
+    ) -> BlendRecommender:
+        """Fit on ``train`` (may be ``None``: similar items and cold-start profile only).
+
+        Tunes weights and half-lives first when ``tune`` (default ``config.tune``) and the log spans more than the
+        validation window; the final model is fitted on all of ``train`` with the tuned values.
+        """
+        self._tune_flag = self.config.tune if tune is None else bool(tune)
+        return super().fit(train, context, **context_kwargs)  # type: ignore[return-value]
+
+    def _fit(self, data: TrainData, context: FitContext) -> None:
+        self.signals_ = self._available(data, context)
+        weights = {s: w for s, w in config_weights(self.config).items() if s in self.signals_}
+        hl, thl = self.config.half_life_days, self.config.trend_half_life_days
+        self.tuning_ = None
+        if getattr(self, "_tune_flag", False) and data.n_events > 0:
+            from fashion_reco.recommend.tuning import tune_on_data
+
+            result = tune_on_data(data, context, self.config, space=self.tuning_space, options=self.options())
+            self.tuning_ = result
+            if result.tuned:
+                weights, hl, thl = result.weights, result.half_life_days, result.trend_half_life_days
+        self.weights_ = {s: float(weights.get(s, 0.0)) for s in self.signals_}
+        self._prepare_static(data, context)
+        self.set_decay(hl, thl)
+
+    def _available(self, data: TrainData, context: FitContext) -> tuple[str, ...]:
+        out = []
+        has_events = data.n_events > 0
+        if context.item_embeddings is not None and has_events:
+            out.append("visual")
+        if has_events:
+            out += ["behaviour", "popularity", "trend"]
+        if context.item_labels is not None and any(v is not None for v in context.item_labels):
+            out.append("profile")
+        return tuple(s for s in SIGNALS if s in out)
+
+    def _prepare_static(self, data: TrainData, context: FitContext) -> None:
+        """Everything that does not depend on the half-lives: co-occurrence, popularity, profile tables."""
+        self.embeddings_ = context.item_embeddings
+        self.labels_ = context.item_labels
+        raw = data.history_matrix(self.config.event_weights, None)
+        if "behaviour" not in self.signals_:
+            self.similarity_ = sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
+        elif self.item_similarity == "cosine":
+            self.similarity_ = item_item_cosine(raw, n_neighbours=self.n_neighbours, shrink=self.shrink)
+        else:
+            self.similarity_ = item_item_random_walk(raw, n_neighbours=self.n_neighbours, beta=self.rp3_beta)
+        self.popularity_counts_ = popularity_counts(data)
+        self._z_popularity = normalise_rows(np.log1p(self.popularity_counts_)[None, :], self.normalisation)
+        self.profile_ = None
+        if "profile" in self.signals_:
+            self.profile_ = ProfileModel.fit(
+                data, context.item_labels, context.customers, raw, strength=self.profile_strength
+            )
+        self._purchase_share = (
+            float((data.event == EVENT_CODES[EventTypes.PURCHASE]).mean()) if data.n_events else 0.0
+        )
+        self._index = None
+
+    def set_decay(self, half_life_days: float, trend_half_life_days: float) -> None:
+        """Recompute the decay-dependent state (history matrix, trend) for new half-lives."""
+        data = self._require_fitted()
+        self.half_life_days_ = float(half_life_days)
+        self.trend_half_life_days_ = float(trend_half_life_days)
+        self.history_ = data.history_matrix(self.config.event_weights, self.half_life_days_)
+        self._history_top = prune_rows(self.history_, self.max_history)
+        self.trend_counts_ = trend_scores(data, self.trend_half_life_days_)
+        self._z_trend = normalise_rows(np.log1p(self.trend_counts_)[None, :], self.normalisation)
+        self._strongest = None
+
+    # ------------------------------------------------------------------ signals
+    def _history_rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        warm = rows >= 0
+        h = self.history_[np.where(warm, rows, 0)]
+        if not warm.all():
+            h = sp.diags(warm.astype(np.float32)) @ h
+            h = sp.csr_matrix(h)
+            h.eliminate_zeros()
+        return h
+
+    def signals(
+        self, rows: np.ndarray, *, cold_prior: np.ndarray | None = None, normalised: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Signal blocks ``(len(rows), n_items)`` per available signal for customer rows (``-1`` = cold).
+
+        Popularity and trend are the same for every customer and come back as ``(1, n_items)`` rows.
+        """
+        data = self._require_fitted()
+        rows = np.asarray(rows, dtype=np.int64)
+        h = self._history_rows(rows)
+        out: dict[str, np.ndarray] = {}
+        norm = (lambda x: normalise_rows(x, self.normalisation)) if normalised else (lambda x: x)
+        if "visual" in self.signals_:
+            if self.visual_mode == "label" and self.profile_ is not None:
+                vis = label_visual_affinity(h, self.embeddings_, self.profile_.item_label)
+            else:
+                vis = taste_vectors(h, self.embeddings_) @ self.embeddings_.T
+            out["visual"] = norm(vis)
+        if "behaviour" in self.signals_:
+            out["behaviour"] = norm(np.asarray((h @ self.similarity_).toarray(), dtype=np.float32))
+        if "popularity" in self.signals_:
+            out["popularity"] = (
+                self._z_popularity if normalised else np.log1p(self.popularity_counts_)[None, :]
+            )
+        if "trend" in self.signals_:
+            out["trend"] = self._z_trend if normalised else np.log1p(self.trend_counts_)[None, :]
+        if "profile" in self.signals_ and self.profile_ is not None:
+            aff = self.profile_.affinity(rows, h, cold_prior=cold_prior)
+            out["profile"] = norm(self.profile_.item_scores(aff, log=self.normalisation != "max"))
+        del data
+        return out
+
+    def combine(self, signals: dict[str, np.ndarray], weights: dict[str, float] | None = None) -> np.ndarray:
+        """``Σ_s w_s · signal_s`` as a float32 block (broadcasting the shared popularity / trend rows)."""
+        weights = self.weights_ if weights is None else weights
+        n = max((v.shape[0] for v in signals.values()), default=0)
+        n_items = self._require_fitted().n_items
+        total = np.zeros((n, n_items), dtype=np.float32)
+        for name, block in signals.items():
+            w = float(weights.get(name, 0.0))
+            if w != 0.0:
+                total += np.float32(w) * block
+        return total
+
+    def _cold_attributes(self, customer_ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        frame = getattr(self, "_call_customers", None)
+        if frame is None or self.profile_ is None:
+            return None, None
+        sub = frame.set_index(Columns.CUSTOMER_ID).reindex(customer_ids).reset_index()
+        return self.profile_.prior_for_frame(sub)
+
+    def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> tuple[np.ndarray, Any]:
+        cold_prior, cold_pref = self._cold_attributes(customer_ids)
+        sig = self.signals(rows, cold_prior=cold_prior)
+        return self.combine(sig), (sig, cold_pref)
+
+    # ------------------------------------------------------------------ public API
+    def recommend(
+        self,
+        customer_ids: Any,
+        k: int | None = None,
+        filter_already_purchased: bool = True,
+        filter_items: Any = None,
+        *,
+        allowed_items: Any = None,
+        customers: Any = None,
+    ) -> pd.DataFrame:
+        """Top-k per customer with a reason per row (see :meth:`Recommender.recommend`).
+
+        ``customers``: optional attributes (``age_band``, ``gender``, ``preferred_labels``) for customers unknown at
+        fit time, so that cold customers get a profile-based list rather than the global one.
+        """
+        self._call_customers = customers_frame(customers)
+        try:
+            return super().recommend(
+                customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
+            )
+        finally:
+            self._call_customers = None
+
+    def _reasons(
+        self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
+    ) -> np.ndarray:
+        sig, cold_pref = extras
+        names = [s for s in SIGNALS if s in sig and self.weights_.get(s, 0.0) > 0]
+        n, k = idx.shape
+        out = np.full((n, k), self.default_reason, dtype=object)
+        if not names or k == 0:
+            return out
+        safe = np.maximum(idx, 0)
+        contrib = np.stack(
+            [
+                self.weights_[s]
+                * (sig[s][0][safe] if sig[s].shape[0] == 1 else np.take_along_axis(sig[s], safe, 1))
+                for s in names
+            ]
+        )
+        dominant = np.asarray(names, dtype=object)[np.argmax(contrib, axis=0)]
+        data = self._require_fitted()
+        labels = self.labels_ if self.labels_ is not None else np.full(data.n_items, None, dtype=object)
+        item_label = labels[safe]
+        has_label = pd.notna(item_label)
+        h = self._history_top[np.where(rows >= 0, rows, 0)]
+        if not (rows >= 0).all():
+            h = sp.csr_matrix(sp.diags((rows >= 0).astype(np.float32)) @ h)
+            h.eliminate_zeros()
+
+        def fill(mask: np.ndarray, texts: np.ndarray) -> None:
+            out[mask] = texts[mask]
+
+        # visual: the history item whose photo is closest to the recommended one
+        vis = dominant == "visual"
+        if vis.any():
+            best, _ = closest_history_items(h, self.embeddings_, np.where(vis, idx, -1))
+            verbs = self._verbs(rows, best)
+            text = _join("similar to ", data.item_ids[np.maximum(best, 0)], " you ", verbs)
+            fill(vis & (best >= 0), text)
+            fill(vis & (best < 0), np.full((n, k), "matches your style", dtype=object))
+        beh = dominant == "behaviour"
+        if beh.any():
+            links, _ = strongest_links(h, self.similarity_, np.where(beh, idx, -1))
+            verb = "bought" if self._purchase_share >= 0.5 else "viewed"
+            text = _join(f"often {verb} with ", data.item_ids[np.maximum(links, 0)])
+            fill(beh & (links >= 0), text)
+            fill(beh & (links < 0), np.full((n, k), "customers like you chose this", dtype=object))
+        fill(dominant == "trend", np.full((n, k), "trending now", dtype=object))
+        pop = dominant == "popularity"
+        if pop.any():
+            fill(pop & has_label, _join("popular in ", item_label))
+            fill(pop & ~has_label, np.full((n, k), "popular with customers", dtype=object))
+        prof = dominant == "profile"
+        if prof.any() and self.profile_ is not None:
+            pref = self.profile_.preferred_rows(rows, cold_pref)
+            lab_idx = self.profile_.item_label[safe]
+            stated = np.take_along_axis(
+                np.concatenate([pref, np.zeros((n, 1), dtype=bool)], axis=1),
+                np.where(lab_idx >= 0, lab_idx, pref.shape[1]),
+                axis=1,
+            )
+            warm = np.broadcast_to((rows >= 0)[:, None], (n, k))
+            fill(prof & stated, _join("matches your preferred ", item_label))
+            fill(prof & ~stated & warm & has_label, _join("you often choose ", item_label))
+            fill(prof & ~stated & ~warm & has_label, _join("popular with customers like you in ", item_label))
+        return out
+
+    def _verbs(self, rows: np.ndarray, hist_items: np.ndarray) -> np.ndarray:
+        if self._strongest is None:
+            self._strongest = self._require_fitted().strongest_event_matrix()
+        r = np.broadcast_to(np.where(rows >= 0, rows, 0)[:, None], hist_items.shape)
+        codes = np.asarray(self._strongest[r.ravel(), np.maximum(hist_items, 0).ravel()]).reshape(
+            hist_items.shape
+        )
+        lut = np.array(["viewed", "viewed", "added to cart", "bought"], dtype=object)
+        return lut[np.clip(codes, 0, 3)]
+
+    def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
+        """More like this: top-k by image-embedding cosine → ``item_id, similar_item_id, score, rank`` (self excluded).
+
+        Without embeddings the behaviour (item–item co-occurrence) similarity is used instead.
+        """
+        data = self._require_fitted()
+        ids = as_id_array(item_ids)
+        q = data.item_rows(ids, strict=True)
+        denied = data.item_mask(filter_items) if filter_items is not None else None
+        if self.embeddings_ is not None:
+            if self._index is None:
+                self._index = build_index(self.embeddings_, self.config)
+            from fashion_reco.recommend.similarity import ExactIndex
+
+            if isinstance(self._index, ExactIndex):
+                idx, vals = self._index.search(self.embeddings_[q], k, exclude=q, denied_mask=denied)
+            else:
+                extra = 0 if denied is None else int(denied.sum())
+                idx, vals = self._index.search(self.embeddings_[q], k + extra, exclude=q)
+                if denied is not None:
+                    bad = (idx >= 0) & denied[np.maximum(idx, 0)]
+                    vals = np.where(bad, -np.inf, vals)
+                    order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
+                    idx = np.take_along_axis(idx, order, 1)
+                    vals = np.take_along_axis(vals, order, 1)
+        elif "behaviour" in self.signals_:
+            block = np.asarray(self.similarity_[q].toarray(), dtype=np.float32)
+            block[block <= 0] = -np.inf
+            block[np.arange(len(q)), q] = -np.inf
+            if denied is not None:
+                block[:, denied] = -np.inf
+            idx, vals = topk_rows(block, k, order=self._tiebreak_order)
+        else:
+            raise RecommendError("similar_items needs item embeddings or interactions; the model has neither")
+        valid = np.isfinite(vals) & (idx >= 0)
+        rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
+        return pd.DataFrame(
+            {
+                Columns.ITEM_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
+                Columns.SIMILAR_ITEM_ID: data.item_ids[np.maximum(idx, 0)][valid],
+                Columns.SCORE: vals[valid].astype(np.float64),
+                Columns.RANK: rank[valid].astype(np.int64),
+            }
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the fitted model to ``directory``: content-addressed ``.npy`` arrays, then ``recommender.json``.
+
+        A process killed at any point leaves the previous model loadable (the manifest is replaced atomically and
+        written last; payloads it no longer references are removed afterwards).
+        """
+        from fashion_reco.recommend.persistence import save_blend
+
+        if self.data_ is None:
+            raise NotFittedError("nothing to save: call fit() first")
+        return save_blend(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BlendRecommender:
+        """Load a directory written by :meth:`save`; raises :class:`ArtefactError` naming a missing or bad file."""
+        from fashion_reco.recommend.persistence import load_blend
+
+        return load_blend(cls, Path(directory))
+
+
+def _join(*parts: Any) -> np.ndarray:
+    """Element-wise string concatenation of scalars and equally shaped object arrays."""
+    shape = next((np.shape(p) for p in parts if np.ndim(p) > 0), ())
+    result = np.full(shape, "", dtype=object)
+    for p in parts:
+        result = result + (np.asarray(p, dtype=object).astype(str).astype(object) if np.ndim(p) else str(p))
+    return result

@@ -1,0 +1,255 @@
+"""Saving and loading a fitted :class:`~fashion_reco.recommend.blend.BlendRecommender` as a directory.
+
+Layout::
+
+    recommender.json            manifest — format, config, options, learned weights / half-lives, every payload
+                                file with its shape, dtype and sha256; written last, atomically
+    <name>-<sha12>.npy          arrays (np.save, allow_pickle=False): the indexed training events, item ids,
+                                embeddings, labels, item–item similarity (CSR parts), profile tables
+
+Payload names are content-addressed, so saving over an existing model never overwrites a file the old manifest
+points at: a process killed at any moment leaves the previous model loadable. Payloads no manifest references are
+removed after the manifest switch. :func:`load_blend` verifies presence, checksum, shape and dtype of every payload
+and raises :class:`~fashion_reco.errors.ArtefactError` naming the file at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_file
+from fashion_reco.config import BlendConfig
+from fashion_reco.errors import ArtefactError
+from fashion_reco.recommend.base import FitContext, _customer_counts
+from fashion_reco.recommend.history import TrainData
+from fashion_reco.recommend.normalise import normalise_rows
+from fashion_reco.recommend.profile import ProfileModel
+
+__all__ = ["FORMAT", "MANIFEST", "load_blend", "save_blend"]
+
+FORMAT = "fashion-reco-blend/1"
+MANIFEST = "recommender.json"
+
+
+def _str_array(values: np.ndarray) -> np.ndarray:
+    """Object arrays of str → fixed-width unicode (saveable without pickle)."""
+    arr = np.asarray([("" if v is None else str(v)) for v in values], dtype=str)
+    return arr if arr.size else np.zeros(0, dtype="<U1")
+
+
+def _write_array(directory: Path, stem: str, array: np.ndarray) -> dict[str, Any]:
+    arr = np.ascontiguousarray(array)
+    buffer = io.BytesIO()
+    np.save(buffer, arr, allow_pickle=False)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    name = f"{stem}-{digest[:12]}.npy"
+    target = directory / name
+    if not target.is_file() or sha256_file(target) != digest:
+        atomic_write_bytes(target, payload)
+    return {"file": name, "sha256": digest, "shape": list(arr.shape), "dtype": arr.dtype.str}
+
+
+def save_blend(model: Any, directory: Path) -> Path:
+    """Write ``model`` to ``directory`` (see the module docstring)."""
+    data: TrainData = model.data_
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {
+        "item_ids": _str_array(data.item_ids),
+        "customer_ids": _str_array(data.customer_ids),
+        "event_customer": data.cust.astype(np.int64),
+        "event_item": data.item.astype(np.int64),
+        "event_type": data.event.astype(np.int8),
+        "event_age_days": data.age_days.astype(np.float64),
+        "similarity_data": model.similarity_.data.astype(np.float32),
+        "similarity_indices": model.similarity_.indices.astype(np.int64),
+        "similarity_indptr": model.similarity_.indptr.astype(np.int64),
+    }
+    if model.embeddings_ is not None:
+        arrays["embeddings"] = model.embeddings_.astype(np.float32)
+    has_labels = model.labels_ is not None
+    if has_labels:
+        arrays["item_labels"] = _str_array(model.labels_)
+        arrays["item_label_missing"] = np.array([v is None for v in model.labels_], dtype=bool)
+    profile_meta = None
+    prof: ProfileModel | None = model.profile_
+    if prof is not None:
+        arrays["profile_item_label"] = prof.item_label.astype(np.int64)
+        arrays["profile_global"] = prof.global_dist.astype(np.float64)
+        arrays["profile_customer_prior"] = np.asarray(prof.customer_prior, dtype=np.float64)
+        arrays["profile_customer_preferred"] = np.asarray(prof.customer_preferred, dtype=bool)
+        for attr, table in prof.attr_tables.items():
+            arrays[f"profile_table__{attr}"] = table.astype(np.float64)
+        profile_meta = {
+            "classes": [str(c) for c in prof.classes],
+            "strength": prof.strength,
+            "preferred_mix": prof.preferred_mix,
+            "attr_values": {a: [str(v) for v in vals] for a, vals in prof.attr_values.items()},
+        }
+    files = {key: _write_array(directory, key.replace("__", "-"), arr) for key, arr in arrays.items()}
+    tuning = model.tuning_.summary() if model.tuning_ is not None else None
+    manifest = {
+        "format": FORMAT,
+        "config": model.config.model_dump(mode="json"),
+        "options": model.options(),
+        "signals": list(model.signals_),
+        "weights": {k: float(v) for k, v in model.weights_.items()},
+        "half_life_days": float(model.half_life_days_),
+        "trend_half_life_days": float(model.trend_half_life_days_),
+        "as_of": None if data.as_of is None else pd.Timestamp(data.as_of).isoformat(),
+        "n_dropped_events": int(data.n_dropped),
+        "purchase_share": float(model._purchase_share),
+        "profile": profile_meta,
+        "tuning": tuning,
+        "files": files,
+    }
+    atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    keep = {f["file"] for f in files.values()}
+    for path in directory.glob("*.npy"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+    return directory
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise ArtefactError("not a saved recommender: manifest missing", file=path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtefactError(f"unreadable manifest: {exc}", file=path) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtefactError(f"unsupported recommender format {manifest.get('format')!r}", file=path)
+    if not isinstance(manifest.get("files"), dict):
+        raise ArtefactError("manifest has no file table", file=path, key="files")
+    return manifest
+
+
+def _read_array(
+    directory: Path, manifest: dict[str, Any], key: str, *, required: bool = True
+) -> np.ndarray | None:
+    entry = manifest["files"].get(key)
+    if entry is None:
+        if required:
+            raise ArtefactError("manifest lists no such array", file=directory / MANIFEST, key=key)
+        return None
+    path = directory / str(entry.get("file", ""))
+    if not path.is_file():
+        raise ArtefactError("file listed in the manifest is missing", file=path, key=key)
+    if sha256_file(path) != entry.get("sha256"):
+        raise ArtefactError("checksum mismatch: the file was modified or truncated", file=path, key=key)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ArtefactError(f"unreadable array: {exc}", file=path, key=key) from None
+    if list(arr.shape) != list(entry.get("shape", [])):
+        raise ArtefactError(
+            f"shape {list(arr.shape)} does not match the manifest's {entry.get('shape')}", file=path, key=key
+        )
+    if arr.dtype.str != entry.get("dtype"):
+        raise ArtefactError(
+            f"dtype {arr.dtype.str} does not match the manifest's {entry.get('dtype')}", file=path
+        )
+    return arr
+
+
+def load_blend(cls: type, directory: Path) -> Any:
+    """Rebuild a fitted blend from ``directory`` (see the module docstring)."""
+    manifest = _read_manifest(directory)
+    rd = lambda key, required=True: _read_array(directory, manifest, key, required=required)  # noqa: E731
+    item_ids = rd("item_ids").astype(object)
+    customer_ids = rd("customer_ids").astype(object)
+    cust, item, event, age = rd("event_customer"), rd("event_item"), rd("event_type"), rd("event_age_days")
+    n_items, n_customers = len(item_ids), len(customer_ids)
+    lengths = {len(cust), len(item), len(event), len(age)}
+    if len(lengths) != 1:
+        raise ArtefactError("event arrays have different lengths", file=directory / MANIFEST)
+    if len(cust) and (cust.max() >= n_customers or item.max() >= n_items or cust.min() < 0 or item.min() < 0):
+        raise ArtefactError("event arrays index outside the id tables", file=directory / MANIFEST)
+    as_of = None if manifest.get("as_of") is None else pd.Timestamp(manifest["as_of"])
+    data = TrainData(
+        item_ids=item_ids,
+        customer_ids=customer_ids,
+        cust=cust,
+        item=item,
+        event=event,
+        age_days=age,
+        as_of=as_of,
+        n_dropped=int(manifest.get("n_dropped_events", 0)),
+        item_pos={v: i for i, v in enumerate(item_ids)},
+        customer_pos={v: i for i, v in enumerate(customer_ids)},
+    )
+    try:
+        config = BlendConfig(**manifest["config"])
+    except Exception as exc:  # pydantic ValidationError
+        raise ArtefactError(
+            f"invalid config in manifest: {exc}", file=directory / MANIFEST, key="config"
+        ) from None
+    model = cls(config, **manifest.get("options", {}))
+    emb = rd("embeddings", required=False)
+    if emb is not None and emb.shape[0] != n_items:
+        raise ArtefactError(
+            "embeddings do not match the item ids", file=directory / manifest["files"]["embeddings"]["file"]
+        )
+    labels = None
+    if "item_labels" in manifest["files"]:
+        lab = rd("item_labels").astype(object)
+        missing = rd("item_label_missing")
+        if lab.shape[0] != n_items or missing.shape[0] != n_items:
+            raise ArtefactError(
+                "labels do not match the item ids", file=directory / manifest["files"]["item_labels"]["file"]
+            )
+        labels = np.where(missing, None, lab).astype(object)
+    sim = sp.csr_matrix(
+        (rd("similarity_data"), rd("similarity_indices"), rd("similarity_indptr")), shape=(n_items, n_items)
+    )
+    model.context_ = FitContext(item_ids=item_ids, item_embeddings=emb, item_labels=labels, as_of=as_of)
+    model.data_ = data
+    model.popularity_ = _customer_counts(data)
+    model._tiebreak_order = np.lexsort((np.arange(n_items), -model.popularity_))
+    model.signals_ = tuple(manifest.get("signals", ()))
+    model.weights_ = {k: float(v) for k, v in manifest.get("weights", {}).items()}
+    model.embeddings_ = emb
+    model.labels_ = labels
+    model.similarity_ = sim
+    from fashion_reco.recommend.popularity import popularity_counts
+
+    model.popularity_counts_ = popularity_counts(data)
+    model._z_popularity = normalise_rows(np.log1p(model.popularity_counts_)[None, :], model.normalisation)
+    model._purchase_share = float(manifest.get("purchase_share", 0.0))
+    model._index = None
+    model.profile_ = None
+    meta = manifest.get("profile")
+    if meta is not None:
+        classes = np.array(meta["classes"], dtype=object)
+        prof = ProfileModel(
+            classes=classes,
+            item_label=rd("profile_item_label"),
+            global_dist=rd("profile_global"),
+            strength=float(meta["strength"]),
+            preferred_mix=float(meta["preferred_mix"]),
+        )
+        for attr, values in meta.get("attr_values", {}).items():
+            prof.attr_values[attr] = np.array(values, dtype=object)
+            prof.attr_tables[attr] = rd(f"profile_table__{attr}")
+        prof.customer_prior = rd("profile_customer_prior")
+        prof.customer_preferred = rd("profile_customer_preferred")
+        if prof.customer_prior.shape != (n_customers, len(classes)):
+            raise ArtefactError(
+                "profile table does not match the customers",
+                file=directory / manifest["files"]["profile_customer_prior"]["file"],
+            )
+        model.profile_ = prof
+    model.tuning_ = None
+    model.tuning_summary_ = manifest.get("tuning")
+    model.set_decay(float(manifest["half_life_days"]), float(manifest["trend_half_life_days"]))
+    return model

@@ -1,0 +1,319 @@
+"""Cosine similarity search over item embeddings: exact (chunked BLAS) and approximate (faiss HNSW).
+
+The exact path scores a block of ``chunk_size`` queries against the whole corpus with one float32 matrix product
+(``(chunk, d) @ (d, N)``), selects the k best per row with ``np.argpartition`` and sorts only those k. Memory is
+``chunk_size × N`` floats at a time, never ``N × N``. Its speed is that of the BLAS ``sgemm`` that faiss's
+``IndexFlatIP`` also uses, so it is the default up to ``BlendConfig.exact_max_items`` items.
+
+Above that, :class:`FaissIndex` (HNSW graph, inner product on unit vectors = cosine) answers in sub-linear time;
+:func:`recall_at_k_vs_exact` measures how many of the exact neighbours it finds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fashion_reco.config import BlendConfig
+from fashion_reco.errors import RecommendError
+from fashion_reco.recommend.topk import topk_rows
+
+__all__ = [
+    "ExactIndex",
+    "FaissIndex",
+    "SimilarityIndex",
+    "build_index",
+    "cosine_similarity",
+    "cosine_topk",
+    "faiss_available",
+    "l2_normalise",
+    "recall_at_k_vs_exact",
+]
+
+_EPS = 1e-12
+
+
+def l2_normalise(x: np.ndarray, *, eps: float = _EPS) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm (float32); all-zero rows stay zero."""
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim == 1:
+        norm = float(np.linalg.norm(arr))
+        return arr / norm if norm > eps else np.zeros_like(arr)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    out = np.divide(arr, norms, out=np.zeros_like(arr), where=norms > eps)
+    return out
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Dense cosine similarity matrix between the rows of ``a`` and ``b`` (small inputs only), clipped to [-1, 1]."""
+    an = l2_normalise(np.atleast_2d(a))
+    bn = an if b is None else l2_normalise(np.atleast_2d(b))
+    return np.clip(an @ bn.T, -1.0, 1.0)
+
+
+def _as_2d(queries: np.ndarray, dim: int) -> np.ndarray:
+    q = np.asarray(queries, dtype=np.float32)
+    if q.ndim == 1:
+        q = q[None, :]
+    if q.ndim != 2 or q.shape[1] != dim:
+        raise RecommendError(f"queries must have shape (n, {dim}), got {np.shape(queries)}")
+    return q
+
+
+def cosine_topk(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    k: int,
+    *,
+    exclude: np.ndarray | sp.spmatrix | sp.sparray | None = None,
+    allowed_mask: np.ndarray | None = None,
+    denied_mask: np.ndarray | None = None,
+    chunk_size: int = 2048,
+    normalise: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine top-k of every query row against the corpus rows.
+
+    Args:
+        queries: ``(n, d)`` (or ``(d,)``) query vectors.
+        corpus: ``(N, d)`` corpus vectors.
+        k: neighbours per query (clipped to the number of selectable corpus rows).
+        exclude: corpus rows to skip per query: an int array ``(n,)`` (one row per query, ``-1`` for none, e.g. the
+            query's own index to exclude self), or a sparse/dense boolean matrix ``(n, N)`` of excluded pairs.
+        allowed_mask: boolean ``(N,)`` or ``(n, N)``: only these corpus rows may be returned.
+        denied_mask: boolean ``(N,)`` or ``(n, N)``: these corpus rows are never returned.
+        chunk_size: queries scored per block (memory ``chunk_size × N`` float32).
+        normalise: L2-normalise inputs first (skip when they already are, as the model layer's embeddings are).
+
+    Returns:
+        ``(indices, scores)`` of shape ``(n, k)``, best first, ties by lower corpus index. Where fewer than ``k``
+        rows are selectable, the tail holds index ``-1`` and score ``-inf``.
+    """
+    corpus = np.asarray(corpus, dtype=np.float32)
+    if corpus.ndim != 2:
+        raise RecommendError(f"corpus must be 2-D, got shape {corpus.shape}")
+    n_items, dim = corpus.shape
+    q = _as_2d(queries, dim)
+    n = q.shape[0]
+    if normalise:
+        q = l2_normalise(q)
+        corpus = l2_normalise(corpus)
+    if not (np.isfinite(q).all() and np.isfinite(corpus).all()):
+        raise RecommendError("queries and corpus must be finite (found NaN or inf)")
+    k = int(min(max(int(k), 0), n_items))
+    idx_out = np.full((n, k), -1, dtype=np.int64)
+    val_out = np.full((n, k), -np.inf, dtype=np.float32)
+    if k == 0 or n == 0:
+        return idx_out, val_out
+    corpus_t = np.ascontiguousarray(corpus.T)
+    excl_rows = None
+    excl_matrix = None
+    if exclude is not None:
+        if sp.issparse(exclude):
+            excl_matrix = sp.csr_matrix(exclude)
+        else:
+            arr = np.asarray(exclude)
+            if arr.ndim == 1:
+                excl_rows = arr.astype(np.int64)
+                if excl_rows.shape[0] != n:
+                    raise RecommendError(
+                        f"exclude must have one entry per query ({n}), got {excl_rows.shape[0]}"
+                    )
+            else:
+                excl_matrix = sp.csr_matrix(arr.astype(bool))
+        if excl_matrix is not None and excl_matrix.shape != (n, n_items):
+            raise RecommendError(f"exclude matrix must have shape ({n}, {n_items}), got {excl_matrix.shape}")
+    masks = []
+    for name, mask, allow in (("allowed_mask", allowed_mask, True), ("denied_mask", denied_mask, False)):
+        if mask is None:
+            continue
+        m = np.asarray(mask, dtype=bool)
+        if m.shape not in ((n_items,), (n, n_items)):
+            raise RecommendError(f"{name} must have shape ({n_items},) or ({n}, {n_items}), got {m.shape}")
+        masks.append((m, allow))
+    chunk_size = max(1, int(chunk_size))
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        block = q[start:stop] @ corpus_t
+        rows = np.arange(stop - start)
+        for m, allow in masks:
+            bad = ~m if allow else m
+            if m.ndim == 1:
+                block[:, bad] = -np.inf
+            else:
+                block[bad[start:stop]] = -np.inf
+        if excl_rows is not None:
+            e = excl_rows[start:stop]
+            ok = (e >= 0) & (e < n_items)
+            block[rows[ok], e[ok]] = -np.inf
+        if excl_matrix is not None:
+            sub = excl_matrix[start:stop].tocoo()
+            block[sub.row, sub.col] = -np.inf
+        idx, vals = topk_rows(block, k, check_nan=False)
+        np.clip(vals, -1.0, 1.0, out=vals)
+        bad = ~np.isfinite(vals)
+        idx[bad] = -1
+        idx_out[start:stop] = idx
+        val_out[start:stop] = vals
+    return idx_out, val_out
+
+
+class SimilarityIndex(ABC):
+    """A searchable set of unit vectors: ``search(queries, k) -> (indices, scores)``."""
+
+    def __init__(self, embeddings: np.ndarray) -> None:
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2:
+            raise RecommendError(f"embeddings must be 2-D, got shape {emb.shape}")
+        self.embeddings = l2_normalise(emb)
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    @abstractmethod
+    def search(
+        self, queries: np.ndarray, k: int, *, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k corpus rows per query, best first (index ``-1`` / score ``-inf`` pad missing neighbours)."""
+
+
+class ExactIndex(SimilarityIndex):
+    """Brute-force cosine search with chunked BLAS (see :func:`cosine_topk`)."""
+
+    def __init__(self, embeddings: np.ndarray, *, chunk_size: int = 2048) -> None:
+        super().__init__(embeddings)
+        self.chunk_size = chunk_size
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        exclude: np.ndarray | None = None,
+        allowed_mask: np.ndarray | None = None,
+        denied_mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return cosine_topk(
+            l2_normalise(_as_2d(queries, self.dim)),
+            self.embeddings,
+            k,
+            exclude=exclude,
+            allowed_mask=allowed_mask,
+            denied_mask=denied_mask,
+            chunk_size=self.chunk_size,
+            normalise=False,
+        )
+
+
+def faiss_available() -> bool:
+    """Whether the optional ``faiss`` package (extra ``ann``) can be imported."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class FaissIndex(SimilarityIndex):
+    """Approximate cosine search with faiss (``IndexHNSWFlat`` on inner product; or ``"flat"`` for exact faiss).
+
+    Excluded rows are handled by over-fetching and filtering, so a query may get fewer than k results only when
+    the graph search itself returns fewer.
+    """
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        *,
+        kind: str = "hnsw",
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 128,
+        num_threads: int | None = None,
+    ) -> None:
+        super().__init__(embeddings)
+        try:
+            import faiss
+        except ImportError as exc:  # pragma: no cover - exercised only without the extra
+            raise RecommendError("faiss is not installed: pip install 'fashion-reco[ann]'") from exc
+        self._faiss = faiss
+        if num_threads is not None:
+            faiss.omp_set_num_threads(int(num_threads))
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(self.dim, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = int(ef_construction)
+            index.hnsw.efSearch = int(ef_search)
+        elif kind == "flat":
+            index = faiss.IndexFlatIP(self.dim)
+        else:
+            raise RecommendError(f"unknown faiss index kind {kind!r} (expected 'hnsw' or 'flat')")
+        self.kind = kind
+        self.ef_search = int(ef_search)
+        index.add(np.ascontiguousarray(self.embeddings))
+        self.index = index
+
+    def search(
+        self, queries: np.ndarray, k: int, *, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        q = np.ascontiguousarray(l2_normalise(_as_2d(queries, self.dim)))
+        k = int(min(max(int(k), 0), len(self)))
+        n = q.shape[0]
+        if k == 0 or n == 0:
+            return np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
+        extra = 1 if exclude is not None else 0
+        fetch = min(len(self), k + extra)
+        if self.kind == "hnsw":
+            self.index.hnsw.efSearch = max(self.ef_search, fetch)
+        dist, ind = self.index.search(q, fetch)
+        ind = ind.astype(np.int64)
+        dist = dist.astype(np.float32)
+        if exclude is not None:
+            e = np.asarray(exclude, dtype=np.int64).reshape(-1, 1)
+            drop = (ind == e) | (ind < 0)
+        else:
+            drop = ind < 0
+        dist = np.where(drop, -np.inf, np.clip(dist, -1.0, 1.0))
+        # Stable re-sort pushes dropped entries to the end while keeping faiss's order otherwise.
+        order = np.argsort(-dist, axis=1, kind="stable")[:, :k]
+        ind = np.take_along_axis(ind, order, axis=1)
+        dist = np.take_along_axis(dist, order, axis=1)
+        ind[~np.isfinite(dist)] = -1
+        return ind, dist
+
+
+def build_index(embeddings: np.ndarray, config: BlendConfig | None = None, **kwargs: Any) -> SimilarityIndex:
+    """Exact index up to ``config.exact_max_items`` items; faiss HNSW above it (when installed and enabled)."""
+    config = config or BlendConfig()
+    n = int(np.shape(embeddings)[0])
+    if n > config.exact_max_items and config.ann_backend == "faiss" and faiss_available():
+        return FaissIndex(embeddings, **kwargs)
+    return ExactIndex(embeddings, chunk_size=config.similarity_chunk_size)
+
+
+def recall_at_k_vs_exact(
+    index: SimilarityIndex,
+    queries: np.ndarray,
+    k: int,
+    *,
+    exclude: np.ndarray | None = None,
+    chunk_size: int = 2048,
+) -> float:
+    """Mean fraction of the exact top-k neighbours (by :func:`cosine_topk`) that ``index.search`` returns."""
+    exact_idx, _ = cosine_topk(
+        queries, index.embeddings, k, exclude=exclude, chunk_size=chunk_size, normalise=True
+    )
+    approx_idx, _ = index.search(queries, k, exclude=exclude)
+    if exact_idx.size == 0:
+        return 1.0
+    # Row-wise set intersection, vectorised: compare every exact index with every returned one (k × k per row).
+    valid = exact_idx >= 0
+    match = (exact_idx[:, :, None] == approx_idx[:, None, :]) & valid[:, :, None]
+    hits = int(match.any(axis=2).sum())
+    total = int(valid.sum())
+    return hits / total if total else 1.0
