@@ -1,0 +1,262 @@
+"""One call to put a trained model and its data into Snowflake, idempotently, and check it works there.
+
+``deploy`` runs, in order:
+
+1. **stage**: create the stage when missing, upload every file of the model artefact to
+   ``@<stage>/models/<fingerprint>/`` and read each one back to compare SHA-256s;
+2. **UDF**: register ``<udf_name>`` over the staged files (vectorised on an account, scalar in local testing);
+3. **tables**: upsert CATALOGUE, IMAGES, IMAGE_EMBEDDINGS and, when given, CUSTOMERS, CLICKSTREAM,
+   CUSTOMER_PROFILES and RECOMMENDATIONS (keyed writes: re-running never duplicates a row);
+4. **verify**: embed a sample of the IMAGES rows *inside the warehouse* through the UDF and compare them with the
+   local embeddings; a difference above ``tolerance`` raises :class:`SnowflakeError` naming the item.
+
+Running it twice with the same inputs leaves the same stage files, the same UDF and the same rows.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from fashion_reco.atomic import atomic_write_bytes, atomic_write_text
+from fashion_reco.columns import Columns
+from fashion_reco.config import SnowflakeConfig
+from fashion_reco.errors import SnowflakeError
+from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
+from fashion_reco.snowflake.identifiers import validate_identifier
+from fashion_reco.snowflake.sql import profile_rows
+from fashion_reco.snowflake.stage import StagedFile, artefact_fingerprint, stage_model, verify_staged
+from fashion_reco.snowflake.tables import (
+    TABLES,
+    WriteResult,
+    catalogue_rows,
+    clickstream_rows,
+    customers_rows,
+    embedding_rows,
+    image_rows,
+    recommendation_rows,
+    table_name,
+    write_table,
+)
+from fashion_reco.snowflake.udf import register_embedding_udf
+
+if TYPE_CHECKING:
+    from snowflake.snowpark import Session
+
+__all__ = ["DeploymentReport", "deploy", "deploy_recommender", "verify_udf_embeddings"]
+
+log = logging.getLogger(__name__)
+
+
+class DeploymentReport(BaseModel):
+    """What a deployment created, how many rows each table holds, and how the warehouse's embeddings compare."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["local", "account"]
+    stage: str
+    model_fingerprint: str
+    stage_files: list[StagedFile]
+    udf_name: str
+    tables: dict[str, int] = Field(description="table name -> row count after the deployment")
+    writes: list[WriteResult]
+    verified_items: list[str]
+    max_abs_diff: float = Field(description="largest |warehouse - local| embedding difference over the sample")
+    tolerance: float
+    seconds: float
+
+    def summary(self) -> str:
+        """One paragraph: where things are and whether the in-warehouse check passed."""
+        tables = ", ".join(f"{name} {rows}" for name, rows in self.tables.items())
+        return (
+            f"{'local testing session' if self.mode == 'local' else 'Snowflake account'}: "
+            f"{len(self.stage_files)} model files on @{self.stage} (model {self.model_fingerprint}), "
+            f"UDF {self.udf_name}; tables: {tables}; in-warehouse embeddings of {len(self.verified_items)} items "
+            f"match local (max |diff| {self.max_abs_diff:.2e} <= {self.tolerance:.0e})"
+        )
+
+
+def _embedding_matrix(catalogue: Any, embeddings: Any) -> tuple[list[str], np.ndarray]:
+    items = catalogue if isinstance(catalogue, pd.DataFrame) else getattr(catalogue, "items", None)
+    if not isinstance(items, pd.DataFrame) or Columns.ITEM_ID not in items.columns:
+        raise SnowflakeError("catalogue must be a Catalogue (or a frame with item_id)", key="catalogue")
+    ids = [str(i) for i in items[Columns.ITEM_ID]]
+    matrix = np.asarray(embeddings, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != len(ids):
+        raise SnowflakeError(
+            f"embeddings must have one row per catalogue item: {list(matrix.shape)} for {len(ids)} items",
+            key="embeddings",
+        )
+    return ids, matrix
+
+
+def verify_udf_embeddings(
+    session: Session,
+    images_table: str,
+    udf_name: str,
+    expected: Mapping[str, np.ndarray],
+    tolerance: float,
+) -> float:
+    """Embed the IMAGES rows of ``expected``'s items through the UDF in the warehouse; returns the max |diff|."""
+    from snowflake.snowpark import functions as F
+
+    if not expected:
+        return 0.0
+    table = session.table(validate_identifier(images_table, "table"))
+    # cache_result(): the sample becomes a (temporary) table of its own before the UDF runs over it. Snowpark 1.56's
+    # local testing engine evaluates a UDF over a *filtered* frame against the wrong rows; over a table it is right.
+    sample = table.filter(F.col("ITEM_ID").isin(list(expected))).cache_result()
+    rows = sample.select(
+        F.col("ITEM_ID"), F.call_function(validate_identifier(udf_name, "function"), F.col("IMAGE")).alias("E")
+    ).collect()
+    got = {row["ITEM_ID"]: row["E"] for row in rows}
+    worst = 0.0
+    for item_id, local in expected.items():
+        value = got.get(item_id)
+        if value is None:
+            raise SnowflakeError("the UDF returned no embedding for this item's image", item_id=item_id)
+        diff = float(np.abs(np.asarray(value, dtype=np.float32) - local).max())
+        if not diff <= tolerance:
+            raise SnowflakeError(
+                f"in-warehouse embedding differs from the local one by {diff:.3g} (tolerance {tolerance:g})",
+                item_id=item_id,
+            )
+        worst = max(worst, diff)
+    return worst
+
+
+def deploy(
+    session: Session,
+    model_dir: str | Path,
+    catalogue: Any,
+    embeddings: Any,
+    *,
+    customers: Any = None,
+    interactions: Any = None,
+    recommendations: pd.DataFrame | None = None,
+    config: SnowflakeConfig | None = None,
+    backend: WarehouseBackend | None = None,
+    verify_sample: int = 8,
+    tolerance: float = 1e-4,
+    verify_stage: bool = True,
+    event_weights: Mapping[str, float] | None = None,
+) -> DeploymentReport:
+    """Stage the model, register the UDF, upsert the tables and verify in-warehouse embeddings (module docstring).
+
+    ``catalogue`` is a ``Catalogue`` and ``embeddings`` its ``[N, 512]`` local embeddings in catalogue order;
+    ``customers`` (``Customers`` or frame), ``interactions`` (``Interactions`` or frame) and ``recommendations``
+    (``customer_id, item_id, score, rank, reason``) are optional.
+    """
+    started = time.perf_counter()
+    config = config or SnowflakeConfig()
+    backend = backend or backend_for(session)
+    names = {base: table_name(base, config.table_prefix) for base in TABLES}
+    validate_identifier(config.udf_name, "function")
+    ids, matrix = _embedding_matrix(catalogue, embeddings)
+
+    staged = stage_model(session, model_dir, config.stage, backend=backend)
+    if verify_stage:
+        verify_staged(session, staged)
+    stage = validate_identifier(config.stage.removeprefix("@"), "stage")
+    register_embedding_udf(session, backend, model_files=[f.location for f in staged], config=config)
+    fingerprint = artefact_fingerprint(model_dir)
+
+    def write(base: str, rows: pd.DataFrame) -> WriteResult:
+        result = write_table(session, names[base], rows, spec=base, backend=backend)
+        log.info("%s: %d inserted, %d updated, %d deleted, %d rows", result.table, result.inserted, result.updated,
+                 result.deleted, result.rows)
+        return result
+
+    writes = [
+        write("CATALOGUE", catalogue_rows(catalogue)),
+        write("IMAGES", images := image_rows(catalogue)),
+        write("IMAGE_EMBEDDINGS", embedding_rows(ids, matrix, model_sha=fingerprint)),
+    ]
+    if customers is not None:
+        writes.append(write("CUSTOMERS", customers_rows(customers)))
+    if interactions is not None:
+        writes.append(write("CLICKSTREAM", clickstream_rows(interactions)))
+        writes.append(write("CUSTOMER_PROFILES", profile_rows(interactions, ids, matrix, event_weights)))
+    if recommendations is not None:
+        writes.append(write("RECOMMENDATIONS", recommendation_rows(recommendations)))
+
+    position = {item_id: i for i, item_id in enumerate(ids)}
+    sample = sorted(images["ITEM_ID"])[: max(0, verify_sample)]
+    max_diff = verify_udf_embeddings(session, names["IMAGES"], config.udf_name,
+                                     {i: matrix[position[i]] for i in sample}, tolerance)
+    return DeploymentReport(
+        mode="local" if backend.is_local else "account",
+        stage=stage,
+        model_fingerprint=fingerprint,
+        stage_files=staged,
+        udf_name=validate_identifier(config.udf_name, "function"),
+        tables={w.table: w.rows for w in writes},
+        writes=writes,
+        verified_items=sample,
+        max_abs_diff=max_diff,
+        tolerance=tolerance,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def deploy_recommender(
+    recommender: Any,
+    *,
+    session: Session | None = None,
+    config: SnowflakeConfig | None = None,
+    work_dir: str | Path | None = None,
+    k: int | None = None,
+) -> DeploymentReport:
+    """Deploy a fitted ``FashionRecommender``: its image model, catalogue, embeddings, customers, clickstream and
+    top-``k`` recommendations for every known customer (``k`` defaults to ``config.blend.k``).
+
+    Without a session, one is opened from ``config`` (local testing by default). With ``work_dir``, the model
+    artefact is written there and, for a local testing session (which vanishes with the process), every deployed
+    table is exported to ``work_dir/tables/<TABLE>.parquet`` next to ``deployment.json``.
+    """
+    from fashion_reco.snowflake.session import create_session
+
+    config = config or recommender.config.snowflake
+    session = session or create_session(config)
+    backend = backend_for(session)
+    if getattr(recommender, "image_model", None) is None or getattr(recommender, "catalogue", None) is None:
+        from fashion_reco.errors import NotFittedError
+
+        raise NotFittedError("nothing to deploy: fit() or load() the recommender first")
+    customer_ids: list[str] = []
+    if recommender.interactions is not None:
+        customer_ids += [str(c) for c in recommender.interactions.customers]
+    if recommender.customers is not None:
+        customer_ids += [str(c) for c in recommender.customers.customer_ids]
+    customer_ids = sorted(set(customer_ids))
+    recommendations = None
+    if customer_ids and getattr(recommender, "recommender", None) is not None:
+        recommendations = recommender.recommend(customer_ids, k=k or recommender.config.blend.k)
+
+    with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
+        root = Path(work_dir) if work_dir is not None else Path(tmp)
+        model_dir = recommender.image_model.save(root / "image_model")
+        report = deploy(
+            session, model_dir, recommender.catalogue, recommender.item_embeddings,
+            customers=recommender.customers, interactions=recommender.interactions,
+            recommendations=recommendations, config=config, backend=backend,
+        )
+        if work_dir is not None:
+            if backend.is_local:
+                tables = root / "tables"
+                tables.mkdir(parents=True, exist_ok=True)
+                for name in report.tables:
+                    buffer = io.BytesIO()
+                    session.table(name).to_pandas().to_parquet(buffer, index=False)
+                    atomic_write_bytes(tables / f"{name}.parquet", buffer.getvalue())
+            atomic_write_text(root / "deployment.json", report.model_dump_json(indent=2))
+    return report
