@@ -32,6 +32,7 @@ __all__ = [
 
 _LINE_RE = re.compile(r"line (\d+)")
 _INT_TEXT_RE = r"^[+-]?\d+(?:\.0*)?$"
+_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 class CsvTable:
@@ -249,7 +250,12 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         parsed[digits] = _from_epoch(pd.to_numeric(text[digits], errors="coerce").astype(np.float64))
         todo &= ~digits
     if todo.any():
-        parsed[todo] = _to_datetime(text[todo], "ISO8601")
+        # pandas' ISO 8601 parser lets one element's UTC offset leak into the naive elements after it
+        # ("…T12:00+02:00" then "…09:00" gives 07:00), so text with and without offsets is parsed apart
+        aware = text.str.contains(_OFFSET_RE).to_numpy()
+        for group in (todo & aware, todo & ~aware):
+            if group.any():
+                parsed[group] = _to_datetime(text[group], "ISO8601")
         retry = todo & parsed.isna().to_numpy()
         if retry.any():
             parsed[retry] = _to_datetime(text[retry], "mixed")

@@ -360,11 +360,22 @@ def _text(series: pd.Series) -> pd.Series:
 
 
 def _absolute(paths: pd.Series, base_dir: str | os.PathLike[str] | None) -> pd.Series:
-    """Resolve relative paths against ``base_dir`` (vectorised string work; no file-system calls)."""
+    """Resolve relative paths against ``base_dir`` and normalise ``.``/``..`` segments (vectorised string work, one
+    pass per nesting level; no file-system calls)."""
     base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
     is_absolute = paths.str.startswith("/") | paths.str.match(r"^[A-Za-z]:[\\/]")
-    relative = paths.str.replace(r"^(?:\./)+", "", regex=True)
-    return paths.where(is_absolute, base.rstrip(os.sep) + os.sep + relative)
+    joined = paths.where(is_absolute, base.rstrip(os.sep) + os.sep + paths)
+    if os.sep != "/":
+        return joined
+    joined = (joined + "/").str.replace(
+        r"/(?:\.?/)+", "/", regex=True
+    )  # "//" and "/./"; "/" sentinel at the end
+    for _ in range(256):
+        collapsed = joined.str.replace(r"/(?!\.\./)[^/]+/\.\./", "/", regex=True, n=1)
+        if collapsed.equals(joined):
+            break
+        joined = collapsed
+    return joined.str.replace(r"^/(?:\.\./)+", "/", regex=True).str.replace(r"(?<=.)/$", "", regex=True)
 
 
 def _infer_attribute(series: pd.Series) -> pd.Series:
