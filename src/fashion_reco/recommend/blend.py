@@ -13,7 +13,9 @@ weights compare like with like):
 
 ``score = Σ_s w_s · z_s``. A signal the data cannot support is absent (no embeddings → no visual; no labels → no
 profile). Weights and half-lives are learned on a time-split validation window (:mod:`.tuning`) unless
-``config.tune`` is off, and stored as ``weights_``, ``half_life_days_``, ``trend_half_life_days_``.
+``config.tune`` is off, and stored as ``weights_``, ``half_life_days_``, ``trend_half_life_days_``. Customers
+without history (unknown ids, or known only from the customer table) are ranked with ``cold_weights_`` over the
+signals that exist for them (profile, popularity, trend), learned on the validation window's new customers.
 
 Every row of :meth:`BlendRecommender.recommend` carries a ``reason`` naming the signal that contributed most:
 "similar to <item> you viewed", "often bought with <item>", "trending now", "popular in <label>",
@@ -47,9 +49,11 @@ from fashion_reco.recommend.similarity import SimilarityIndex, build_index
 from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
 from fashion_reco.recommend.topk import topk_rows
 
-__all__ = ["SIGNALS", "BlendRecommender", "config_weights"]
+__all__ = ["COLD_SIGNALS", "SIGNALS", "BlendRecommender", "config_weights"]
 
 SIGNALS: tuple[str, ...] = ("visual", "behaviour", "popularity", "trend", "profile")
+#: signals that exist for a customer without history (cold start)
+COLD_SIGNALS: tuple[str, ...] = ("popularity", "trend", "profile")
 FORMAT = "fashion-reco-blend/1"
 MANIFEST = "recommender.json"
 _VERBS = {0: "viewed", 1: "added to cart", 2: "bought"}
@@ -122,6 +126,7 @@ class BlendRecommender(Recommender):
         self.rp3_beta = float(rp3_beta)
         self.tuning_space = tuning_space
         self.weights_: dict[str, float] = {}
+        self.cold_weights_: dict[str, float] = {}
         self.half_life_days_: float = self.config.half_life_days
         self.trend_half_life_days_: float = self.config.trend_half_life_days
         self.tuning_: Any = None
@@ -161,6 +166,7 @@ class BlendRecommender(Recommender):
     def _fit(self, data: TrainData, context: FitContext) -> None:
         self.signals_ = self._available(data, context)
         weights = {s: w for s, w in config_weights(self.config).items() if s in self.signals_}
+        cold = {s: w for s, w in weights.items() if s in COLD_SIGNALS}
         hl, thl = self.config.half_life_days, self.config.trend_half_life_days
         self.tuning_ = None
         if getattr(self, "_tune_flag", False) and data.n_events > 0:
@@ -170,7 +176,9 @@ class BlendRecommender(Recommender):
             self.tuning_ = result
             if result.tuned:
                 weights, hl, thl = result.weights, result.half_life_days, result.trend_half_life_days
+                cold = result.cold_weights or cold
         self.weights_ = {s: float(weights.get(s, 0.0)) for s in self.signals_}
+        self.cold_weights_ = {s: float(cold.get(s, 0.0)) for s in self.signals_ if s in COLD_SIGNALS}
         self._prepare_static(data, context)
         self.set_decay(hl, thl)
 
@@ -261,17 +269,36 @@ class BlendRecommender(Recommender):
         del data
         return out
 
-    def combine(self, signals: dict[str, np.ndarray], weights: dict[str, float] | None = None) -> np.ndarray:
-        """``Σ_s w_s · signal_s`` as a float32 block (broadcasting the shared popularity / trend rows)."""
+    def combine(self, signals: dict[str, np.ndarray], weights: dict[str, Any] | None = None) -> np.ndarray:
+        """``Σ_s w_s · signal_s`` as a float32 block (broadcasting the shared popularity / trend rows).
+
+        A weight may be a scalar or one value per row (as :meth:`row_weights` returns).
+        """
         weights = self.weights_ if weights is None else weights
         n = max((v.shape[0] for v in signals.values()), default=0)
         n_items = self._require_fitted().n_items
         total = np.zeros((n, n_items), dtype=np.float32)
         for name, block in signals.items():
-            w = float(weights.get(name, 0.0))
-            if w != 0.0:
-                total += np.float32(w) * block
+            w = np.asarray(weights.get(name, 0.0), dtype=np.float32)
+            if w.ndim == 0:
+                if float(w) != 0.0:
+                    total += w * block
+            elif w.any():
+                total += w[:, None] * block
         return total
+
+    def row_weights(self, cold: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-row weights: ``cold_weights_`` where ``cold`` (no history), ``weights_`` elsewhere."""
+        cold = np.asarray(cold, dtype=bool)
+        return {
+            s: np.where(cold, self.cold_weights_.get(s, 0.0), self.weights_.get(s, 0.0)).astype(np.float32)
+            for s in self.signals_
+        }
+
+    def _is_cold(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = np.diff(self.history_.indptr)
+        return (rows < 0) | (counts[np.maximum(rows, 0)] == 0)
 
     def _cold_attributes(self, customer_ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         frame = getattr(self, "_call_customers", None)
@@ -283,7 +310,8 @@ class BlendRecommender(Recommender):
     def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> tuple[np.ndarray, Any]:
         cold_prior, cold_pref = self._cold_attributes(customer_ids)
         sig = self.signals(rows, cold_prior=cold_prior)
-        return self.combine(sig), (sig, cold_pref)
+        weights = self.row_weights(self._is_cold(rows))
+        return self.combine(sig, weights), (sig, cold_pref, weights)
 
     # ------------------------------------------------------------------ public API
     def recommend(
@@ -312,8 +340,8 @@ class BlendRecommender(Recommender):
     def _reasons(
         self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
     ) -> np.ndarray:
-        sig, cold_pref = extras
-        names = [s for s in SIGNALS if s in sig and self.weights_.get(s, 0.0) > 0]
+        sig, cold_pref, weights = extras
+        names = [s for s in SIGNALS if s in sig and np.any(weights.get(s, 0.0) > 0)]
         n, k = idx.shape
         out = np.full((n, k), self.default_reason, dtype=object)
         if not names or k == 0:
@@ -321,7 +349,7 @@ class BlendRecommender(Recommender):
         safe = np.maximum(idx, 0)
         contrib = np.stack(
             [
-                self.weights_[s]
+                weights[s][:, None]
                 * (sig[s][0][safe] if sig[s].shape[0] == 1 else np.take_along_axis(sig[s], safe, 1))
                 for s in names
             ]
@@ -339,6 +367,16 @@ class BlendRecommender(Recommender):
         def fill(mask: np.ndarray, texts: np.ndarray) -> None:
             out[mask] = texts[mask]
 
+        # an item the customer already engaged with (and did not buy): say so
+        seen_code = self._seen_codes(rows, safe)
+        seen = (seen_code > 0) & np.isin(dominant, ["visual", "behaviour"])
+        if seen.any():
+            verbs = np.array(
+                ["", "you viewed this recently", "you added this to your cart", "you bought this before"],
+                dtype=object,
+            )
+            fill(seen, verbs[np.clip(seen_code, 0, 3)])
+            dominant = np.where(seen, "seen", dominant)
         # visual: the history item whose photo is closest to the recommended one
         vis = dominant == "visual"
         if vis.any():
@@ -373,6 +411,14 @@ class BlendRecommender(Recommender):
             fill(prof & ~stated & warm & has_label, _join("you often choose ", item_label))
             fill(prof & ~stated & ~warm & has_label, _join("popular with customers like you in ", item_label))
         return out
+
+    def _seen_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Strongest event code + 1 of each (row, item) in the history (0 = never seen; cold rows: 0)."""
+        if self._strongest is None:
+            self._strongest = self._require_fitted().strongest_event_matrix()
+        r = np.broadcast_to(np.where(rows >= 0, rows, 0)[:, None], items.shape)
+        codes = np.asarray(self._strongest[r.ravel(), items.ravel()]).reshape(items.shape).astype(np.int64)
+        return np.where((rows >= 0)[:, None], codes, 0)
 
     def _verbs(self, rows: np.ndarray, hist_items: np.ndarray) -> np.ndarray:
         if self._strongest is None:

@@ -102,6 +102,7 @@ def save_blend(model: Any, directory: Path) -> Path:
         "options": model.options(),
         "signals": list(model.signals_),
         "weights": {k: float(v) for k, v in model.weights_.items()},
+        "cold_weights": {k: float(v) for k, v in model.cold_weights_.items()},
         "half_life_days": float(model.half_life_days_),
         "trend_half_life_days": float(model.trend_half_life_days_),
         "as_of": None if data.as_of is None else pd.Timestamp(data.as_of).isoformat(),
@@ -218,6 +219,7 @@ def load_blend(cls: type, directory: Path) -> Any:
     model._tiebreak_order = np.lexsort((np.arange(n_items), -model.popularity_))
     model.signals_ = tuple(manifest.get("signals", ()))
     model.weights_ = {k: float(v) for k, v in manifest.get("weights", {}).items()}
+    model.cold_weights_ = {k: float(v) for k, v in manifest.get("cold_weights", {}).items()}
     model.embeddings_ = emb
     model.labels_ = labels
     model.similarity_ = sim

@@ -97,11 +97,11 @@ def cosine_topk(
     n_items, dim = corpus.shape
     q = _as_2d(queries, dim)
     n = q.shape[0]
+    if not (np.isfinite(q).all() and np.isfinite(corpus).all()):
+        raise RecommendError("queries and corpus must be finite (found NaN or inf)")
     if normalise:
         q = l2_normalise(q)
         corpus = l2_normalise(corpus)
-    if not (np.isfinite(q).all() and np.isfinite(corpus).all()):
-        raise RecommendError("queries and corpus must be finite (found NaN or inf)")
     k = int(min(max(int(k), 0), n_items))
     idx_out = np.full((n, k), -1, dtype=np.int64)
     val_out = np.full((n, k), -np.inf, dtype=np.float32)
@@ -152,8 +152,8 @@ def cosine_topk(
             sub = excl_matrix[start:stop].tocoo()
             block[sub.row, sub.col] = -np.inf
         idx, vals = topk_rows(block, k, check_nan=False)
-        np.clip(vals, -1.0, 1.0, out=vals)
         bad = ~np.isfinite(vals)
+        vals = np.where(bad, vals, np.clip(vals, -1.0, 1.0))
         idx[bad] = -1
         idx_out[start:stop] = idx
         val_out[start:stop] = vals

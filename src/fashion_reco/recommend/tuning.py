@@ -13,6 +13,9 @@ Search (``config.tune_method``):
 * ``"optuna"`` (extra ``tune``): TPE over weights in [0, 1] and log-uniform half-lives, ``config.tune_trials``
   trials, the configured values enqueued first.
 
+Customers without history are ranked with separate ``cold_weights`` (profile, popularity, trend), chosen the same
+way on the validation window's new customers at the selected half-lives.
+
 Selection follows the one-standard-error rule (Hastie, Tibshirani & Friedman, *ESL* §7.10): every candidate whose
 mean per-customer deficit to the best is within one standard error of that paired difference is eligible, and the
 eligible candidate closest to the configured values (L1 distance of the normalised weights) wins. A validation
@@ -92,6 +95,8 @@ class TuningResult:
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)
     selection: str = "one_se"
     n_eligible: int = 0
+    cold_weights: dict[str, float] = field(default_factory=dict)
+    n_cold_validation_customers: int = 0
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no trial table)."""
@@ -114,6 +119,8 @@ class TuningResult:
             "n_trials": len(self.trials),
             "selection": self.selection,
             "n_eligible": int(self.n_eligible),
+            "cold_weights": {k: float(v) for k, v in self.cold_weights.items()},
+            "n_cold_validation_customers": int(self.n_cold_validation_customers),
         }
 
 
@@ -167,9 +174,12 @@ def _default_grids(config: BlendConfig, span: float, space: TuningSpace) -> tupl
         else [config.trend_half_life_days, span / 20]
     )
     hl_d, thl_d = dedupe(hl), dedupe(thl)
-    # keep the configured values exactly (dedupe may have merged them into a neighbour)
-    for values, cfg in ((hl_d, config.half_life_days), (thl_d, config.trend_half_life_days)):
-        if all(abs(v - cfg) > 1e-9 for v in values):
+    # keep the configured values exactly in the default grids (dedupe may have merged them into a neighbour)
+    for values, cfg, given in (
+        (hl_d, config.half_life_days, space.half_life_days),
+        (thl_d, config.trend_half_life_days, space.trend_half_life_days),
+    ):
+        if not given and all(abs(v - cfg) > 1e-9 for v in values):
             values.append(float(cfg))
             values.sort()
     return hl_d, thl_d
@@ -184,7 +194,7 @@ def tune_on_data(
     options: dict[str, Any] | None = None,
 ) -> TuningResult:
     """Tune on indexed data (called by ``BlendRecommender.fit``); see the module docstring."""
-    from fashion_reco.recommend.blend import config_weights
+    from fashion_reco.recommend.blend import COLD_SIGNALS, config_weights
 
     space = space or TuningSpace()
     metric_fn = _METRICS[config.tune_metric]
@@ -207,11 +217,14 @@ def tune_on_data(
     if data.n_events == 0:
         return untuned("no interactions")
     span = float(data.age_days.max())
-    folds = []
+    folds: list[_Fold] = []
+    cold_folds: list[_Fold] = []
     for j in range(max(1, int(space.n_folds))):
-        fold = _make_fold(data, context, config, options, offset=j * v_days, v_days=v_days, space=space)
-        if fold is not None:
-            folds.append(fold)
+        warm, cold = _make_fold(data, context, config, options, offset=j * v_days, v_days=v_days, space=space)
+        if warm is not None:
+            folds.append(warm)
+        if cold is not None:
+            cold_folds.append(cold)
     if not folds:
         return untuned(
             f"no validation window of {v_days} days has customers with earlier history (log spans {span:.2f} days)"
@@ -308,6 +321,16 @@ def tune_on_data(
     default_score = evaluate_all(
         default_w, signals_at(config.half_life_days, config.trend_half_life_days), keep=False
     )
+    cold_weights = _tune_cold(
+        cold_folds,
+        [s for s in names if s in COLD_SIGNALS],
+        defaults,
+        float(best["half_life_days"]),
+        float(best["trend_half_life_days"]),
+        metric_fn,
+        k,
+        space,
+    )
     return TuningResult(
         tuned=True,
         reason="tuned",
@@ -323,7 +346,41 @@ def tune_on_data(
         trials=trials.drop(columns=["distance"]),
         selection=space.selection,
         n_eligible=int(trials["eligible"].sum()),
+        cold_weights=cold_weights,
+        n_cold_validation_customers=int(sum(f.customers.size for f in cold_folds)),
     )
+
+
+def _tune_cold(
+    folds: list[_Fold],
+    names: list[str],
+    defaults: dict[str, float],
+    hl: float,
+    thl: float,
+    metric_fn: Any,
+    k: int,
+    space: TuningSpace,
+) -> dict[str, float]:
+    """Weights for customers without history, over the signals they have (profile, popularity, trend)."""
+    default_w = _normalised({s: defaults[s] for s in names})
+    if not folds or len(names) <= 1:
+        return default_w
+    sigs = []
+    for f in folds:
+        f.model.set_decay(hl, thl)
+        sigs.append(f.model.signals(f.customers))
+    grid = simplex_grid(names, 2 * space.weight_steps)
+    grid.append(default_w)
+    scores, per_customer, distance = [], [], []
+    for w in grid:
+        per = np.concatenate([f.evaluate(sig, w, metric_fn, k) for f, sig in zip(folds, sigs, strict=True)])
+        per = np.nan_to_num(per, nan=0.0)
+        per_customer.append(per)
+        scores.append(float(per.mean()))
+        distance.append(sum(abs(w[s] - default_w[s]) for s in names))
+    eligible = _eligible(np.asarray(scores), np.stack(per_customer), space.selection)
+    order = sorted(np.flatnonzero(eligible), key=lambda i: (distance[i], -scores[i]))
+    return {s: float(grid[order[0]][s]) for s in names}
 
 
 def _eligible(scores: np.ndarray, per_customer: np.ndarray, selection: str) -> np.ndarray:
@@ -362,32 +419,7 @@ class _Fold:
         return np.asarray(metric_fn(hits, self.n_rel, k, per_customer=True), dtype=np.float64)
 
 
-def _make_fold(
-    data: TrainData,
-    context: FitContext,
-    config: BlendConfig,
-    options: dict[str, Any] | None,
-    *,
-    offset: float,
-    v_days: float,
-    space: TuningSpace,
-) -> _Fold | None:
-    from fashion_reco.recommend.blend import BlendRecommender
-
-    val_sel = (data.age_days >= offset) & (data.age_days < offset + v_days)
-    if not val_sel.any() or not (data.age_days >= offset + v_days).any():
-        return None
-    inner = data.subset_before(offset + v_days)
-    inner_customers = np.unique(inner.cust)
-    val_cust = data.cust[val_sel]
-    customers = np.unique(val_cust[np.isin(val_cust, inner_customers)])
-    if customers.size == 0:
-        return None
-    if customers.size > space.max_customers:
-        rng = np.random.default_rng(space.seed)
-        customers = np.sort(rng.choice(customers, size=space.max_customers, replace=False))
-    model = BlendRecommender(config.model_copy(update={"tune": False}), **(options or {}))
-    model.fit(inner, context, tune=False)
+def _fold_for(model: Any, data: TrainData, val_sel: np.ndarray, customers: np.ndarray) -> _Fold:
     pos = np.full(data.n_customers, -1, dtype=np.int64)
     pos[customers] = np.arange(customers.size)
     sel = val_sel & (pos[data.cust] >= 0)
@@ -397,3 +429,38 @@ def _make_fold(
     return _Fold(
         model=model, customers=customers, rel=rel, n_rel=rel.sum(axis=1).astype(np.float64), blocked=blocked
     )
+
+
+def _make_fold(
+    data: TrainData,
+    context: FitContext,
+    config: BlendConfig,
+    options: dict[str, Any] | None,
+    *,
+    offset: float,
+    v_days: float,
+    space: TuningSpace,
+) -> tuple[_Fold | None, _Fold | None]:
+    """The warm and the cold validation fold of the window ``[offset, offset + v_days)`` days before ``as_of``."""
+    from fashion_reco.recommend.blend import BlendRecommender
+
+    val_sel = (data.age_days >= offset) & (data.age_days < offset + v_days)
+    if not val_sel.any() or not (data.age_days >= offset + v_days).any():
+        return None, None
+    inner = data.subset_before(offset + v_days)
+    inner_customers = np.unique(inner.cust)
+    val_cust = np.unique(data.cust[val_sel])
+    seen = np.isin(val_cust, inner_customers)
+    rng = np.random.default_rng(space.seed)
+    groups = []
+    for customers in (val_cust[seen], val_cust[~seen]):
+        if customers.size > space.max_customers:
+            customers = np.sort(rng.choice(customers, size=space.max_customers, replace=False))
+        groups.append(customers)
+    if groups[0].size == 0 and groups[1].size == 0:
+        return None, None
+    model = BlendRecommender(config.model_copy(update={"tune": False}), **(options or {}))
+    model.fit(inner, context, tune=False)
+    warm = _fold_for(model, data, val_sel, groups[0]) if groups[0].size else None
+    cold = _fold_for(model, data, val_sel, groups[1]) if groups[1].size else None
+    return warm, cold
