@@ -56,13 +56,14 @@ def _decode(raw: bytes, file: Path, encodings: Sequence[str], error_cls: type[Da
         )
     first_error: UnicodeDecodeError | None = None
     for encoding in encodings:
-        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        try:
+            codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        except LookupError:
+            raise error_cls(f"unknown text encoding {encoding!r}", file=file) from None
         try:
             return raw.decode(codec), encoding
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
-        except LookupError:
-            raise error_cls(f"unknown text encoding {encoding!r}", file=file) from None
     assert first_error is not None  # noqa: S101 - encodings is never empty
     line = raw.count(b"\n", 0, first_error.start) + 1
     bad = raw[first_error.start : first_error.start + 1]

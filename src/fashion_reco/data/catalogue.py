@@ -48,10 +48,10 @@ class Catalogue:
     def __init__(self, items: pd.DataFrame, *, base_dir: str | os.PathLike[str] | None = None) -> None:
         validated = _validate(items, rows=None, file=None, base_dir=base_dir, check_files=True)
         self._items = validated
-        self._source: str | None = None
+        self._source: Path | None = None
 
     @classmethod
-    def _wrap(cls, items: pd.DataFrame, source: str | None = None) -> Catalogue:
+    def _wrap(cls, items: pd.DataFrame, source: Path | None = None) -> Catalogue:
         obj = cls.__new__(cls)
         obj._items = items
         obj._source = source
@@ -94,7 +94,7 @@ class Catalogue:
         items = _validate(
             table.frame, rows=table.rows, file=table.file, base_dir=base, check_files=check_files
         )
-        return cls._wrap(items, source=str(table.file))
+        return cls._wrap(items, source=table.file)
 
     @classmethod
     def from_folder(
@@ -149,7 +149,7 @@ class Catalogue:
                 file=root,
             )
         items = _validate(frame, rows=None, file=root, base_dir=root, check_files=False)
-        return cls._wrap(items, source=str(root))
+        return cls._wrap(items, source=root)
 
     @classmethod
     def from_s3(cls, uri: str, dest: str | os.PathLike[str], **fetch_kwargs: Any) -> Catalogue:

@@ -40,7 +40,7 @@ class Customers:
         if not isinstance(frame, pd.DataFrame):
             raise InteractionsError(f"expected a pandas DataFrame, got {type(frame).__name__}")
         self._frame = _validate(frame, None, None)
-        self._source: str | None = None
+        self._source: Path | None = None
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Customers:
@@ -53,7 +53,7 @@ class Customers:
         table = read_csv_table(path, error_cls=InteractionsError, encoding=encoding)
         obj = cls.__new__(cls)
         obj._frame = _validate(table.frame, table.rows, table.file)
-        obj._source = str(table.file)
+        obj._source = table.file
         return obj
 
     @property

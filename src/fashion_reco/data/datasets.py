@@ -66,7 +66,7 @@ def load_labels_csv(labels_csv: str | os.PathLike[str], *, check_files: bool = T
                 row=int(table.rows[position]),
                 column=name,
             )
-    return Catalogue._wrap(items, source=str(table.file))
+    return Catalogue._wrap(items, source=table.file)
 
 
 def load_clothing(root: str | os.PathLike[str] | None = None) -> Catalogue:

@@ -59,7 +59,7 @@ class Interactions:
         self._frame, self._rows, self._source = validated, rows, None
 
     @classmethod
-    def _wrap(cls, frame: pd.DataFrame, rows: np.ndarray, source: str | None) -> Interactions:
+    def _wrap(cls, frame: pd.DataFrame, rows: np.ndarray, source: Path | None) -> Interactions:
         obj = cls.__new__(cls)
         obj._frame, obj._rows, obj._source = frame, rows, source
         return obj
@@ -94,7 +94,7 @@ class Interactions:
         table = read_csv_table(path, error_cls=InteractionsError, encoding=encoding)
         data = table.frame.rename(columns=dict(columns)) if columns else table.frame
         frame, rows = _validate(data, table.rows, table.file, event_type_mapping)
-        return cls._wrap(frame, rows, str(table.file))
+        return cls._wrap(frame, rows, table.file)
 
     # ------------------------------------------------------------------ views
     @property

@@ -121,7 +121,7 @@ def load_online_retail(
         context["column"] = names.get(context.get("column"), context.get("column"))
         context["file"] = file
         raise InteractionsError(exc.reason, **context) from None
-    interactions._source = str(file)
+    interactions._source = file
     interactions._rows = rows[left][interactions._rows - 1]
 
     report = RetailCleaningReport(
