@@ -18,6 +18,7 @@ from fashion_reco.data.customers import Customers
 from fashion_reco.data.interactions import Interactions
 from fashion_reco.errors import NotFittedError
 from fashion_reco.model.image_model import ImageModel
+from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.recommend.evaluation import evaluate_recommenders
 
@@ -63,19 +64,22 @@ class FashionRecommender:
         interactions: Interactions | None = None,
         customers: pd.DataFrame | Customers | None = None,
         *,
+        item_embeddings: np.ndarray | None = None,
         progress: bool = True,
     ) -> FashionRecommender:
-        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised blend."""
+        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised blend.
+
+        Pass ``item_embeddings`` (from :meth:`embed`, catalogue order) to skip re-embedding the photos.
+        """
         if self.image_model is None:
             self.train(catalogue, progress=progress)
         self.catalogue = catalogue
-        self.item_embeddings = self.embed(catalogue, progress=progress)
+        self.item_embeddings = self.embed(catalogue, progress=progress) if item_embeddings is None else item_embeddings
         self.interactions = interactions
-        self.customers = Customers.coerce(customers)
-        self.recommender = BlendRecommender(self.config.blend).fit(
-            interactions, item_ids=catalogue.item_ids, item_embeddings=self.item_embeddings,
-            item_labels=catalogue.labels, customers=self.customers,
-        )
+        self.customers = customers if customers is None or isinstance(customers, Customers) else Customers.from_frame(customers)
+        context = FitContext.from_catalogue(catalogue, self.item_embeddings,
+                                            customers=None if self.customers is None else self.customers.frame)
+        self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, context)
         return self
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
