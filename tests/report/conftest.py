@@ -1,7 +1,5 @@
-"""Report fixtures: a small recommender over real photos, an evaluation frame, and the rendered report.
-
-TEMPORARY stand-in: a FashionRecommender-shaped object built from real photos and numpy (pixel embeddings), used until
-the blend recommender lands; to be replaced by the real facade fitted with a tiny config.
+"""Report fixtures: the real ``FashionRecommender`` fitted on 40 real photos with a tiny configuration (64 px input,
+one epoch), a synthetic clickstream, a two-k evaluation, hostile ids from "user data", and the rendered report.
 """
 
 from __future__ import annotations
@@ -10,93 +8,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
+from fashion_reco.config import RecommenderConfig
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.customers import Customers
-from fashion_reco.data.interactions import Interactions
-from fashion_reco.model.metrics import classification_metrics
+from fashion_reco.data.synthetic import generate_clickstream, generate_customers
+from fashion_reco.facade import FashionRecommender
+from fashion_reco.model.image_model import ImageModel
 from fashion_reco.report.html import write_report
 
+# Strings a retailer's data could contain; the report must show them as text, never as markup.
 EVIL_ITEM = "<script>alert(1)</script>"
 EVIL_CUSTOMER = '"><img src=x onerror=alert(2)>'
 EVIL_MODEL = "<b>evil&model</b>"
-MODELS = ("blend", "popularity", "recent_popularity", "visual_only", "behaviour_only")
-METRICS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty", "diversity")
-
-
-def _embed(paths: list[str]) -> np.ndarray:
-    rows = []
-    for p in paths:
-        with Image.open(p) as im:
-            small = np.asarray(im.convert("RGB").resize((8, 8)), dtype=np.float32).ravel()
-        rows.append(small - small.mean())
-    x = np.stack(rows)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-class StandIn:
-    def __init__(self, catalogue: Catalogue, interactions: Interactions | None, customers: Customers | None) -> None:
-        self.catalogue = catalogue
-        self.interactions = interactions
-        self.customers = customers
-        self._ids = np.asarray(catalogue.item_ids, dtype=str)
-        self._emb = _embed(catalogue.image_paths)
-        labels = np.asarray(catalogue.labels, dtype=str)
-        rng = np.random.default_rng(0)
-        pred = np.where(rng.random(len(labels)) < 0.7, labels, rng.choice(catalogue.classes, len(labels)))
-        self.image_model = SimpleNamespace(
-            classes=catalogue.classes, metrics={"test": classification_metrics(labels, pred, catalogue.classes)}
-        )
-
-    def similar_items(self, item_ids, k=10, filter_items=None):
-        rows = []
-        for q in item_ids:
-            i = int(np.flatnonzero(self._ids == q)[0])
-            s = self._emb @ self._emb[i]
-            s[i] = -np.inf
-            rows += [(q, self._ids[j], float(s[j]), r) for r, j in enumerate(np.argsort(-s)[:k], 1)]
-        return pd.DataFrame(rows, columns=["item_id", "similar_item_id", "score", "rank"])
-
-    def recommend(self, customer_ids, k=12, filter_already_purchased=True, filter_items=None):
-        ev = self.interactions.frame
-        rows = []
-        for c in customer_ids:
-            seen = [int(np.flatnonzero(self._ids == s)[0]) for s in ev[ev.customer_id == c].item_id]
-            s = self._emb @ self._emb[seen].mean(0) if seen else np.zeros(len(self._ids))
-            reason = "looks like what you viewed <3" if seen else "popular right now"
-            rows += [(c, self._ids[j], float(s[j]), r, reason) for r, j in enumerate(np.argsort(-s)[:k], 1)]
-        return pd.DataFrame(rows, columns=["customer_id", "item_id", "score", "rank", "reason"])
-
-
-def _catalogue(clothing_dir: Path, labels: pd.DataFrame, per_class: int) -> Catalogue:
-    picked = labels.sort_values("image_id").groupby("label", sort=True).head(per_class)
-    frame = pd.DataFrame({
-        "item_id": picked["image_id"].to_numpy(), "image_path": [str(clothing_dir / f) for f in picked["file"]],
-        "label": picked["label"].to_numpy(),
-    })
-    frame.loc[0, "item_id"] = EVIL_ITEM  # an id straight from user data, must come out escaped
-    return Catalogue.from_frame(frame)
-
-
-def _clickstream(catalogue: Catalogue, n_customers: int = 5, n_events: int = 120) -> tuple[Interactions, Customers]:
-    rng = np.random.default_rng(1)
-    ids = [EVIL_CUSTOMER] + [f"c{n:03d}" for n in range(1, n_customers)]
-    events = pd.DataFrame({
-        "customer_id": [ids[n % n_customers] for n in range(n_events)],
-        "item_id": rng.choice(np.asarray(catalogue.item_ids), n_events),
-        "event_type": rng.choice(["view", "view", "add_to_cart", "purchase"], n_events),
-        "timestamp": pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.integers(0, 60 * 24 * 30, n_events), unit="min"),
-    })
-    profiles = pd.DataFrame({
-        "customer_id": [*ids, "cold-1"], "age_band": "25-34", "gender": "f", "preferred_labels": "dress;shoes",
-    })
-    return Interactions.from_frame(events), Customers.from_frame(profiles)
+COLD_CUSTOMER = "cold-1"
+KS = (4, 8)
 
 
 # -- a tiny DOM over html.parser, to query the report ---------------------------------------------------------------
@@ -182,40 +111,67 @@ def parse_html() -> Callable[[str], tuple[Node, list[str]]]:
     return parse
 
 
+def tiny_config() -> RecommenderConfig:
+    return RecommenderConfig(
+        model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 0, "augment": False, "batch_size": 16,
+               "max_train_images": 40, "num_threads": 2},
+        data={"num_workers": 0},
+        blend={"tune": False},
+    )
+
+
 @pytest.fixture(scope="session")
 def report_catalogue(clothing_dir: Path, clothing_labels: pd.DataFrame) -> Catalogue:
-    return _catalogue(clothing_dir, clothing_labels, per_class=4)
+    """Four real photos per class (40): two to train, one to validate, one held-out test photo per class."""
+    picked = clothing_labels.sort_values("image_id").groupby("label", sort=True).head(4)
+    position = picked.groupby("label").cumcount().to_numpy()
+    frame = pd.DataFrame({
+        "item_id": picked["image_id"].to_numpy(),
+        "image_path": [str(clothing_dir / f) for f in picked["file"]],
+        "label": picked["label"].to_numpy(),
+        "split": pd.Series(["train", "train", "validation", "test"]).to_numpy()[position],
+    })
+    frame.loc[0, "item_id"] = EVIL_ITEM
+    return Catalogue.from_frame(frame)
 
 
 @pytest.fixture(scope="session")
-def reco(report_catalogue: Catalogue) -> StandIn:
-    interactions, customers = _clickstream(report_catalogue)
-    return StandIn(report_catalogue, interactions, customers)
+def fitted(report_catalogue: Catalogue) -> tuple[FashionRecommender, pd.DataFrame]:
+    """The facade fitted on the first 53 days of a synthetic clickstream of 5 customers (one with a hostile id) plus
+    one cold customer, and its evaluation on the last 7 days at k = 4 and 8 (one baseline renamed to a hostile name)."""
+    reco = FashionRecommender(tiny_config())
+    reco.train(report_catalogue, progress=False)
+    embeddings = reco.embed(report_catalogue, progress=False)
+    profiles = generate_customers(report_catalogue, n=6, seed=3).frame
+    profiles["customer_id"] = [EVIL_CUSTOMER, *profiles["customer_id"].iloc[1:-1], COLD_CUSTOMER]
+    warm = Customers.from_frame(profiles.iloc[:-1])
+    clicks = generate_clickstream(report_catalogue, warm, item_embeddings=embeddings, days=60, seed=3)
+    train, test = clicks.split_by_time(7)
+    reco.fit(report_catalogue, train, Customers.from_frame(profiles), item_embeddings=embeddings, progress=False)
+    evaluation = pd.concat([reco.evaluate(test, k=k).assign(k=k) for k in KS], ignore_index=True)
+    last = evaluation["model"].iloc[-1]
+    evaluation["model"] = evaluation["model"].replace({last: EVIL_MODEL})
+    return reco, evaluation
 
 
 @pytest.fixture(scope="session")
-def reco_without_interactions(report_catalogue: Catalogue) -> StandIn:
-    bare = StandIn(report_catalogue, None, None)
-    bare.image_model = SimpleNamespace(classes=report_catalogue.classes, metrics={})
-    return bare
+def reco(fitted: tuple[FashionRecommender, pd.DataFrame]) -> FashionRecommender:
+    return fitted[0]
 
 
 @pytest.fixture(scope="session")
-def evaluation() -> pd.DataFrame:
-    """One row per model and k (4, 8, 12); the blend best on the ranking metrics, a tie on diversity."""
-    rows = []
-    for i, model in enumerate((*MODELS, EVIL_MODEL)):
-        quality = 0.3 / (1 + i)
-        for k in (4, 8, 12):
-            rows.append({
-                "model": model, "k": k, "precision": quality * 4 / k, "recall": quality * k / 12,
-                "map": quality / 2, "ndcg": quality * 0.8, "hit_rate": min(1.0, quality * 2 + k / 40),
-                "coverage": 0.05 if model == "popularity" else 0.4 - 0.01 * i, "novelty": 8 + i / 10, "diversity": 0.5,
-                "n_customers": 40,
-            })
-    return pd.DataFrame(rows)
+def evaluation(fitted: tuple[FashionRecommender, pd.DataFrame]) -> pd.DataFrame:
+    return fitted[1]
 
 
 @pytest.fixture(scope="session")
-def report_path(tmp_path_factory: pytest.TempPathFactory, reco: StandIn, evaluation: pd.DataFrame) -> Path:
+def reco_without_interactions(report_catalogue: Catalogue) -> FashionRecommender:
+    """Fitted on photos only, with an untrained image model: no customers, no classifier metrics."""
+    config = tiny_config()
+    model = ImageModel.untrained(report_catalogue.classes, config.model)
+    return FashionRecommender(config, image_model=model).fit(report_catalogue, progress=False)
+
+
+@pytest.fixture(scope="session")
+def report_path(tmp_path_factory: pytest.TempPathFactory, reco: FashionRecommender, evaluation: pd.DataFrame) -> Path:
     return write_report(reco, tmp_path_factory.mktemp("report") / "report.html", evaluation=evaluation)

@@ -15,14 +15,20 @@ import pytest
 from PIL import Image
 
 from fashion_reco.errors import NotFittedError
+from fashion_reco.recommend.evaluation import METRIC_COLUMNS
 from fashion_reco.report.collect import evaluation_view, sample_customers, sample_items
 from fashion_reco.report.html import write_report
 from fashion_reco.report.svg import bar_chart, nice_max
 from fashion_reco.report.thumbs import ThumbnailCache
 
-from .conftest import EVIL_CUSTOMER, EVIL_ITEM, EVIL_MODEL, METRICS, MODELS
+from .conftest import COLD_CUSTOMER, EVIL_CUSTOMER, EVIL_ITEM, EVIL_MODEL, KS
 
 SECTIONS = ("gallery", "customers", "evaluation", "classifier")
+METRICS = list(METRIC_COLUMNS)
+
+
+def models_of(evaluation: pd.DataFrame) -> list[str]:
+    return evaluation["model"].drop_duplicates().tolist()
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +124,7 @@ def test_customer_sections_show_history_badges_and_reasons(doc, reco) -> None:
     assert len(cards) == 6
     events = reco.interactions.frame
     cold = [c for c in cards if "customer-cold" in c.classes]
-    assert len(cold) == 1 and cold[0].find_all("p", cls="note")
+    assert [c.attrs["data-customer-id"] for c in cold] == [COLD_CUSTOMER] and cold[0].find_all("p", cls="note")
     for card in cards:
         customer = card.attrs["data-customer-id"]
         recs = card.find_all("div", cls="recs")[0].find_all("figure")
@@ -127,7 +133,7 @@ def test_customer_sections_show_history_badges_and_reasons(doc, reco) -> None:
         if card in cold:
             continue
         history = card.find_all("div", cls="history")[0].find_all("figure")
-        mine = events[events["customer_id"] == customer].sort_values("timestamp", ascending=False).head(8)
+        mine = events[events["customer_id"] == customer].sort_values("timestamp", kind="stable").iloc[::-1].head(8)
         assert [f.attrs["data-item-id"] for f in history] == mine["item_id"].tolist()
         badges = [f.find_all("span", cls="badge")[0] for f in history]
         assert [next(iter(b.classes - {"badge"})) for b in badges] == [f"badge-{e}" for e in mine["event_type"]]
@@ -136,35 +142,41 @@ def test_customer_sections_show_history_badges_and_reasons(doc, reco) -> None:
 def test_evaluation_table_highlights_blend_and_bolds_best(doc, evaluation: pd.DataFrame) -> None:
     (table,) = section(doc, "evaluation").find_all("table", cls="evaluation-table")
     rows = table.find_all("tbody")[0].find_all("tr")
-    assert [r.attrs["data-model"] for r in rows] == [*MODELS, EVIL_MODEL]
+    models = models_of(evaluation)
+    assert models[0] == "blend" and EVIL_MODEL in models and len(models) >= 5
+    assert [r.attrs["data-model"] for r in rows] == models
     assert [r.attrs["data-model"] for r in rows if "highlight" in r.classes] == ["blend"]
-    at_k = evaluation[evaluation["k"] == 12].set_index("model")
+    at_k = evaluation[evaluation["k"] == max(KS)].set_index("model")
     for column, metric in enumerate(METRICS):
-        bold = {r.attrs["data-model"] for r in rows if r.find_all("td")[column].find_all("b")}
-        best = set(at_k.index[np.isclose(at_k[metric], at_k[metric].max())])
-        assert bold == best, metric
-    assert len(bold) == len(rows)  # diversity is a tie: every row bold
+        cells = [r.find_all("td")[column] for r in rows]
+        assert [c.text() for c in cells] == [f"{v:.4f}" for v in at_k.loc[models, metric]]
+        bold = {r.attrs["data-model"] for r, c in zip(rows, cells, strict=True) if c.find_all("b")}
+        assert bold == set(at_k.index[np.isclose(at_k[metric], at_k[metric].max(), rtol=1e-12, atol=0)]), metric
     header = [th.text() for th in table.find_all("thead")[0].find_all("th")]
     assert header[-1] == "Customers"  # n_customers: shown, never ranked
-    assert all(r.find_all("td")[-1].text() == "40" and not r.find_all("td")[-1].find_all("b") for r in rows)
+    for row, n in zip(rows, at_k.loc[models, "n_customers"], strict=True):
+        assert row.find_all("td")[-1].text() == str(n) and not row.find_all("td")[-1].find_all("b")
 
 
-def test_svg_charts_have_one_bar_per_model_and_lines_at_k(doc) -> None:
+def test_svg_charts_have_one_bar_per_model_and_lines_at_k(doc, evaluation: pd.DataFrame) -> None:
+    models = models_of(evaluation)
+    at_k = evaluation[evaluation["k"] == max(KS)].set_index("model")
     evaluation_section = section(doc, "evaluation")
     bars = evaluation_section.find_all("svg", cls="bar-chart")
-    assert [svg.attrs["data-metric"] for svg in bars] == list(METRICS)
-    for svg in bars:
-        assert [r.attrs["data-model"] for r in svg.find_all("rect", cls="bar")] == [*MODELS, EVIL_MODEL]
-        heights = {r.attrs["data-model"]: float(r.attrs["height"]) for r in svg.find_all("rect", cls="bar")}
+    assert [svg.attrs["data-metric"] for svg in bars] == METRICS
+    for svg, metric in zip(bars, METRICS, strict=True):
+        rects = svg.find_all("rect", cls="bar")
+        assert [r.attrs["data-model"] for r in rects] == models
+        heights = {r.attrs["data-model"]: float(r.attrs["height"]) for r in rects}
         assert all(h >= 0 for h in heights.values())
-    precision = {r.attrs["data-model"]: float(r.attrs["height"]) for r in bars[0].find_all("rect", cls="bar")}
-    assert precision["blend"] == max(precision.values())
+        tallest = max(heights.values())
+        assert {m for m, h in heights.items() if h == tallest} >= {at_k[metric].idxmax()}
     lines = evaluation_section.find_all("svg", cls="line-chart")
-    assert len(lines) == len(METRICS)
+    assert [svg.attrs["data-metric"] for svg in lines] == METRICS
     for svg in lines:
         polylines = svg.find_all("polyline")
-        assert sorted(p.attrs["data-model"] for p in polylines) == sorted([*MODELS, EVIL_MODEL])
-        assert all(len(p.attrs["points"].split()) == 3 for p in polylines)
+        assert sorted(p.attrs["data-model"] for p in polylines) == sorted(models)
+        assert all(len(p.attrs["points"].split()) == len(KS) for p in polylines)
 
 
 def test_classifier_section_has_confusion_heatmap_and_per_class_table(doc, reco) -> None:
@@ -203,7 +215,7 @@ def test_sections_degrade_to_notes(tmp_path: Path, reco_without_interactions, pa
 
 
 def test_single_k_evaluation_draws_bars_but_no_lines(tmp_path: Path, reco, evaluation, parse_html) -> None:
-    single = evaluation[evaluation["k"] == 8].drop(columns="k")
+    single = evaluation[evaluation["k"] == KS[0]].drop(columns="k")
     doc, _ = parse_html(write_report(reco, tmp_path / "r.html", evaluation=single, n_items=1).read_text())
     assert len(doc.find_all("svg", cls="bar-chart")) == len(METRICS)
     assert not doc.find_all("svg", cls="line-chart")
@@ -257,14 +269,15 @@ def test_sampling_is_seeded_and_spread_over_labels(reco) -> None:
     assert len(sample_items(items, 500, seed=0)) == len(items)
     events = reco.interactions.frame
     customers = sample_customers(events, reco.customers.frame, 4, seed=0)
-    assert len(customers) == 4 and customers[-1] == "cold-1"
-    assert sample_customers(events, None, 4, seed=0)[-1] != "cold-1"
+    assert len(customers) == 4 and customers[-1] == COLD_CUSTOMER
+    assert COLD_CUSTOMER not in sample_customers(events, None, 4, seed=0)
 
 
 def test_evaluation_view_picks_the_largest_k_and_finds_the_blend(evaluation) -> None:
     view = evaluation_view(evaluation)
-    assert view.k == 12 and view.highlight == "blend" and view.by_k is not None
-    assert view.table["model"].tolist() == [*MODELS, EVIL_MODEL]
-    assert view.metrics == list(METRICS) and view.info == ["n_customers"]
-    indexed = evaluation_view(evaluation[evaluation["k"] == 4].drop(columns="k").set_index("model"))
+    assert view.k == max(KS) and view.highlight == "blend" and view.by_k is not None
+    assert view.table["model"].tolist() == models_of(evaluation)
+    assert view.metrics == METRICS and view.info == ["n_customers"]
+    single = evaluation[evaluation["k"] == KS[0]].drop(columns="k").set_index("model")
+    indexed = evaluation_view(single)
     assert indexed.k is None and indexed.by_k is None and indexed.table["model"].tolist()[0] == "blend"

@@ -127,7 +127,8 @@ def customer_histories(events: pd.DataFrame, customer_ids: Sequence[str], limit:
     frame = events.assign(**{Columns.CUSTOMER_ID: events[Columns.CUSTOMER_ID].astype(str)})
     frame = frame[frame[Columns.CUSTOMER_ID].isin(set(customer_ids))]
     if Columns.TIMESTAMP in frame.columns:
-        frame = frame.sort_values(Columns.TIMESTAMP, ascending=False, kind="stable")
+        frame = frame.sort_values(Columns.TIMESTAMP, kind="stable")
+    frame = frame.iloc[::-1]  # newest first; among equal timestamps, the later logged first
     grouped = {cid: group.head(limit) for cid, group in frame.groupby(Columns.CUSTOMER_ID, sort=False)}
     return {cid: grouped.get(cid, frame.iloc[0:0]) for cid in customer_ids}
 
