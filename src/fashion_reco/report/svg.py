@@ -102,7 +102,7 @@ def bar_chart(
     left, right, top, bottom = 38.0, 8.0, 34.0, 62.0
     plot_w, plot_h = width - left - right, height - top - bottom
     finite = [v for v in values.values() if math.isfinite(v)]
-    y_max = nice_max(max(finite, default=0.0) * 1.04)
+    y_max = nice_max(max(finite, default=0.0))
     slot = plot_w / max(len(models), 1)
     bar_w = max(min(slot * 0.7, 36.0), 4.0)
     value_font = 9 if len(models) <= 5 else 8
@@ -158,7 +158,7 @@ def line_chart(
     plot_w, plot_h = width - left - right, height - top - bottom
     ks = sorted({float(k) for points in series.values() for k, _ in points})
     finite = [v for points in series.values() for _, v in points if math.isfinite(v)]
-    y_max = nice_max(max(finite, default=0.0) * 1.04)
+    y_max = nice_max(max(finite, default=0.0))
     k_lo, k_hi = (ks[0], ks[-1]) if ks else (0.0, 1.0)
     span = (k_hi - k_lo) or 1.0
 
