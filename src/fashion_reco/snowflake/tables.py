@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
+from snowflake.snowpark.types import (
+    ArrayType,
+    BinaryType,
+    DateType,
+    DoubleType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampTimeZone,
+    TimestampType,
+    VariantType,
+    VectorType,
+)
 
 from fashion_reco.columns import Columns
 from fashion_reco.errors import SnowflakeError
@@ -38,7 +54,6 @@ from fashion_reco.snowflake.identifiers import validate_identifier
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
-    from snowflake.snowpark.types import StructType
 
     from fashion_reco.snowflake.backend import WarehouseBackend
 
@@ -76,20 +91,6 @@ class TableSpec:
 
 
 def _specs() -> dict[str, TableSpec]:
-    from snowflake.snowpark.types import (
-        BinaryType,
-        DateType,
-        DoubleType,
-        LongType,
-        StringType,
-        StructField,
-        StructType,
-        TimestampTimeZone,
-        TimestampType,
-        VariantType,
-        VectorType,
-    )
-
     def schema(*fields: tuple[str, Any, bool]) -> StructType:
         return StructType([StructField(name, datatype, nullable) for name, datatype, nullable in fields])
 
@@ -322,6 +323,12 @@ def _check_rows(name: str, frame: pd.DataFrame, spec: TableSpec) -> None:
                              column=", ".join(spec.keys), row=row)
 
 
+# Snowpark local testing evaluates MERGE and DELETE … USING as a cross product of target and source rows in memory
+# (30,000 × 30,000 rows needs > 20 GB) and inserts row by row. Above these sizes a local write rebuilds the table.
+LOCAL_MERGE_MAX_PAIRS = 250_000
+LOCAL_MERGE_MAX_ROWS = 2_000
+
+
 def write_table(
     session: Session,
     name: str,
@@ -336,10 +343,10 @@ def write_table(
     ``spec`` is a :class:`TableSpec` or a declared base name (``"CATALOGUE"``…); by default it is looked up from
     the end of ``name``. Rows whose key exists are updated, the others inserted; a spec with ``replace_by`` first
     deletes the target rows of every group (e.g. customer) present in ``df``.
-    """
-    from snowflake.snowpark.functions import when_matched, when_not_matched
-    from snowflake.snowpark.types import ArrayType, DoubleType, StructField, StructType, VectorType
 
+    On an account (and for small local tables) this is ``Table.merge``; a large write in local testing rebuilds
+    the table from the keyed union instead (same result, without the local engine's quadratic merge).
+    """
     from fashion_reco.snowflake.backend import backend_for
 
     target_name = validate_identifier(name, "table")
@@ -360,15 +367,33 @@ def write_table(
     target = session.table(target_name)
     if frame.empty:
         return WriteResult(table=target_name, inserted=0, updated=0, deleted=0, rows=target.count())
+    if backend.is_local and (len(frame) > LOCAL_MERGE_MAX_ROWS or target.count() * len(frame) > LOCAL_MERGE_MAX_PAIRS):
+        return _rebuild_locally(session, target_name, frame, spec)
+    return _merge(session, backend, target_name, frame, spec)
 
-    fields = [f for f in spec.schema.fields if f.name in frame.columns]
-    source_schema = StructType([
+
+def _python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[Any]]:
+    return [[_clean(v) if not isinstance(v, list | bytes | bytearray | dict) else v for v in record]
+            for record in frame[list(columns)].itertuples(index=False, name=None)]
+
+
+def _source_schema(spec: TableSpec, columns: Sequence[str]) -> StructType:
+    """The declared schema of ``columns`` with VECTOR as ARRAY of doubles (how rows travel from the client)."""
+    return StructType([
         StructField(f.name, ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype, True)
-        for f in fields
+        for f in spec.schema.fields if f.name in columns
     ])
-    rows = [[_clean(v) if not isinstance(v, list | bytes | dict) else v for v in record]
-            for record in frame[[f.name for f in fields]].itertuples(index=False, name=None)]
-    source = session.create_dataframe(rows, schema=source_schema)
+
+
+def _merge(session: Session, backend: WarehouseBackend, name: str, frame: pd.DataFrame,
+           spec: TableSpec) -> WriteResult:
+    """``DELETE … USING`` (for ``replace_by``) then ``MERGE`` — one statement each, atomic in the warehouse."""
+    from snowflake.snowpark.functions import when_matched, when_not_matched
+
+    target = session.table(name)
+    fields = [f for f in spec.schema.fields if f.name in frame.columns]
+    source = session.create_dataframe(_python_rows(frame, [f.name for f in fields]),
+                                      schema=_source_schema(spec, frame.columns))
     values = {
         f.name: backend.as_vector(source[f.name], f.datatype.dimension) if isinstance(f.datatype, VectorType)
         else source[f.name]
@@ -390,8 +415,36 @@ def write_table(
     actions = [when_matched().update(update)] if update else []
     actions.append(when_not_matched().insert(values))
     result = target.merge(source, join, actions)
-    return WriteResult(table=target_name, inserted=result.rows_inserted, updated=result.rows_updated,
-                       deleted=deleted, rows=target.count())
+    return WriteResult(table=name, inserted=result.rows_inserted, updated=result.rows_updated, deleted=deleted,
+                       rows=target.count())
+
+
+def _rebuild_locally(session: Session, name: str, frame: pd.DataFrame, spec: TableSpec) -> WriteResult:
+    """Local testing only: read the table, take the keyed union with ``frame`` in pandas, overwrite the table."""
+    table = session.table(name)
+    columns = spec.columns
+    existing = pd.DataFrame([row.as_dict() for row in table.collect()], columns=columns)
+    # ARRAY / VARIANT values come back as JSON text: decode them so they are written back as the same values.
+    for field in _source_schema(spec, columns).fields:
+        if isinstance(field.datatype, ArrayType | VariantType | MapType):
+            existing[field.name] = [json.loads(v) if isinstance(v, str) else v for v in existing[field.name]]
+    incoming = frame.reindex(columns=columns)
+
+    def key_set(data: pd.DataFrame, keys: Sequence[str]) -> pd.MultiIndex:
+        return pd.MultiIndex.from_frame(data[list(keys)].astype(str))
+
+    deleted = updated = 0
+    if spec.replace_by:
+        dropped = key_set(existing, spec.replace_by).isin(key_set(incoming, spec.replace_by))
+        deleted = int(dropped.sum())
+        existing = existing[~dropped]
+    matched = key_set(existing, spec.keys).isin(key_set(incoming, spec.keys))
+    updated = int(matched.sum())
+    kept = existing[~matched]
+    rows = _python_rows(kept, columns) + _python_rows(incoming, columns)
+    session.create_dataframe(rows, schema=_source_schema(spec, columns)).write.save_as_table(name, mode="overwrite")
+    return WriteResult(table=name, inserted=len(incoming) - updated, updated=updated, deleted=deleted,
+                       rows=len(rows))
 
 
 def table_row_count(session: Session, name: str) -> int:
