@@ -28,7 +28,7 @@ from fashion_reco.recommend import metrics as M
 from fashion_reco.recommend.base import FitContext, Recommender
 from fashion_reco.recommend.history import interactions_frame
 
-__all__ = ["METRIC_COLUMNS", "evaluate_models", "evaluate_recommenders", "test_customers", "time_split"]
+__all__ = ["METRIC_COLUMNS", "evaluate_models", "evaluate_recommenders", "time_split", "warm_cold_customers"]
 
 METRIC_COLUMNS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty", "diversity")
 
@@ -51,7 +51,7 @@ def time_split(interactions: Any, test_days: float) -> tuple[Any, Any]:
     return frame.loc[~late].reset_index(drop=True), frame.loc[late].reset_index(drop=True)
 
 
-def test_customers(train: Any, test: Any) -> tuple[np.ndarray, np.ndarray]:
+def warm_cold_customers(train: Any, test: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(warm, cold)`` test customer ids: with / without a training event (sorted)."""
     tr = interactions_frame(train)
     te = interactions_frame(test)
@@ -107,7 +107,7 @@ def evaluate_models(
         filter_already_purchased: passed to every model's ``recommend``.
     """
     ctx = FitContext.coerce(context)
-    warm, cold = test_customers(train, test)
+    warm, cold = warm_cold_customers(train, test)
     if segment == "warm":
         customers = warm
     elif segment == "cold":

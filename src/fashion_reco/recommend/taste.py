@@ -79,19 +79,27 @@ def label_visual_affinity(
     """
     h = sp.csr_matrix(history_rows, dtype=np.float32)
     base = taste_vectors(h, embeddings)
-    out = base @ embeddings.T
     labels = np.asarray(item_label, dtype=np.int64)
     if h.nnz == 0:
-        return out.astype(np.float32)
-    hc = h.tocsc()
-    for lab in np.unique(labels[labels >= 0]):
-        cols = np.flatnonzero(labels == lab)
-        sub = hc[:, cols]
-        if sub.nnz == 0:
+        return (base @ embeddings.T).astype(np.float32)
+    # Work in label-sorted column order so that every label is one contiguous block.
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    emb_sorted = np.ascontiguousarray(embeddings[order])
+    h_sorted = h[:, order].tocsr()
+    out_sorted = base @ emb_sorted.T
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    stops = np.r_[starts[1:], len(order)]
+    for a, b in zip(starts, stops, strict=True):
+        if sorted_labels[a] < 0:
             continue
-        has = np.diff(sub.tocsr().indptr) > 0
-        rows = np.flatnonzero(has)
-        t = np.asarray(sub[rows] @ embeddings[cols], dtype=np.float32)
+        sub = h_sorted[:, a:b]
+        rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+        if rows.size == 0:
+            continue
+        t = np.asarray(sub[rows] @ emb_sorted[a:b], dtype=np.float32)
         t = l2_normalise(l2_normalise(t) + np.float32(global_mix) * base[rows])
-        out[np.ix_(rows, cols)] = t @ embeddings[cols].T
-    return out.astype(np.float32)
+        out_sorted[rows, a:b] = t @ emb_sorted[a:b].T
+    out = np.empty_like(out_sorted)
+    out[:, order] = out_sorted
+    return out.astype(np.float32, copy=False)

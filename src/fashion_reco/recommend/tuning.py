@@ -159,12 +159,17 @@ def _normalised(w: dict[str, float]) -> dict[str, float]:
 
 
 def _default_grids(config: BlendConfig, span: float, space: TuningSpace) -> tuple[list[float], list[float]]:
+    """Half-life candidates: the space's, or the configured value plus fractions of the log's span.
+
+    Candidates within 20 % of an earlier one (the configured value comes first) are dropped.
+    """
+
     def dedupe(values: list[float]) -> list[float]:
         out: list[float] = []
-        for v in sorted(v for v in values if v > 0 and math.isfinite(v)):
-            if not out or v > out[-1] * 1.2:
+        for v in values:
+            if v > 0 and math.isfinite(v) and all(abs(math.log(v / u)) > math.log(1.2) for u in out):
                 out.append(float(v))
-        return out
+        return sorted(out)
 
     span = max(span, 1e-3)
     hl = list(space.half_life_days) if space.half_life_days else [config.half_life_days, span / 10, span / 2]
@@ -173,16 +178,7 @@ def _default_grids(config: BlendConfig, span: float, space: TuningSpace) -> tupl
         if space.trend_half_life_days
         else [config.trend_half_life_days, span / 20]
     )
-    hl_d, thl_d = dedupe(hl), dedupe(thl)
-    # keep the configured values exactly in the default grids (dedupe may have merged them into a neighbour)
-    for values, cfg, given in (
-        (hl_d, config.half_life_days, space.half_life_days),
-        (thl_d, config.trend_half_life_days, space.trend_half_life_days),
-    ):
-        if not given and all(abs(v - cfg) > 1e-9 for v in values):
-            values.append(float(cfg))
-            values.sort()
-    return hl_d, thl_d
+    return dedupe(hl), dedupe(thl)
 
 
 def tune_on_data(
