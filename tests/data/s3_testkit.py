@@ -198,13 +198,26 @@ def _error_xml(code: str, message: str) -> bytes:
     ).encode()
 
 
-def listing_xml(bucket: str, prefix: str, objects: dict[str, bytes], *, url_encoded: bool = True) -> bytes:
+def etag_of(key: str, body: bytes, kms: frozenset[str] = frozenset()) -> str:
+    """The object's ETag: the MD5 of its content, except for SSE-KMS objects (then an opaque 32-hex value)."""
+    data = (b"kms:" + key.encode()) if key in kms else body
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def listing_xml(
+    bucket: str,
+    prefix: str,
+    objects: dict[str, bytes],
+    *,
+    url_encoded: bool = True,
+    kms: frozenset[str] = frozenset(),
+) -> bytes:
     """A one-page ListObjectsV2 answer; keys URL-encoded as S3 does for ``encoding-type=url`` (what botocore asks
     for, so that keys with control characters survive XML)."""
     encode = (lambda k: quote_plus(k, safe="/")) if url_encoded else escape
     contents = "".join(
         f"<Contents><Key>{encode(k)}</Key><Size>{len(v)}</Size>"
-        f'<ETag>"{hashlib.md5(v, usedforsecurity=False).hexdigest()}"</ETag>'
+        f'<ETag>"{etag_of(k, v, kms)}"</ETag>'
         "<LastModified>2024-01-01T00:00:00.000Z</LastModified><StorageClass>STANDARD</StorageClass></Contents>"
         for k, v in objects.items()
     )
@@ -217,10 +230,18 @@ def listing_xml(bucket: str, prefix: str, objects: dict[str, bytes], *, url_enco
 
 
 def scripted_s3_handler(
-    objects: dict[str, bytes], *, deny_list: bool, deny_get: bool, seen: list[dict[str, str]]
+    objects: dict[str, bytes],
+    *,
+    deny_list: bool,
+    deny_get: bool,
+    seen: list[dict[str, str]],
+    corrupt: frozenset[str] = frozenset(),
+    kms: frozenset[str] = frozenset(),
 ):
     """A minimal S3 endpoint: ListObjectsV2 answers ``objects`` (or 403 AccessDenied when ``deny_list``), GetObject
-    serves them (or 403 when ``deny_get``). Records every request's headers in ``seen``."""
+    serves them (or 403 when ``deny_get``). Keys in ``corrupt`` are served with their first byte flipped (same size,
+    wrong MD5); keys in ``kms`` behave like SSE-KMS objects (opaque ETag, ``x-amz-server-side-encryption:
+    aws:kms``). Records every request's headers in ``seen``."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -228,18 +249,24 @@ def scripted_s3_handler(
         def log_message(self, *args: object) -> None:
             pass
 
-        def _send(self, status: int, body: bytes, content_type: str = "application/xml") -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str = "application/xml", key: str = ""
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            if status == 200 and content_type != "application/xml":
-                self.send_header("ETag", f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"')
+            if status == 200 and key:
+                self.send_header("ETag", f'"{etag_of(key, objects[key], kms)}"')
+                if key in kms:
+                    self.send_header("x-amz-server-side-encryption", "aws:kms")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
 
         def do_GET(self) -> None:
-            seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+            seen.append(
+                {"method": self.command, "path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
+            )
             path, _, query = self.path.partition("?")
             parts = path.lstrip("/").split("/", 1)
             bucket, key = parts[0], (parts[1] if len(parts) > 1 else "")
@@ -252,13 +279,16 @@ def scripted_s3_handler(
                     params = parse_qs(query)
                     prefix = params.get("prefix", [""])[0]
                     url_encoded = params.get("encoding-type", [""])[0] == "url"
-                    self._send(200, listing_xml(bucket, prefix, objects, url_encoded=url_encoded))
+                    self._send(200, listing_xml(bucket, prefix, objects, url_encoded=url_encoded, kms=kms))
                 return
             key = unquote(key)
             if deny_get:
                 self._send(403, _error_xml("AccessDenied", "Access Denied"))
             elif key in objects:
-                self._send(200, objects[key], "application/octet-stream")
+                body = objects[key]
+                if key in corrupt:
+                    body = bytes([body[0] ^ 0xFF]) + body[1:]
+                self._send(200, body, "application/octet-stream", key)
             else:
                 self._send(404, _error_xml("NoSuchKey", "The specified key does not exist."))
 
@@ -375,9 +405,10 @@ def fault_proxy_handler(upstream: str, plan: FaultPlan):
             status, reason, headers, body = self._forward()
             self.send_response(status, reason)
             for name, value in headers:
-                if name.lower() not in _HOP and name.lower() != "content-length":
+                if name.lower() not in _HOP and (name.lower() != "content-length" or self.command == "HEAD"):
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            if self.command != "HEAD":
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command == "HEAD":
                 return

@@ -55,6 +55,10 @@ _DENIED = {
 _MISSING_BUCKET = {"NoSuchBucket", "InvalidBucketName"}
 
 
+class _CorruptDownload(FetchError):
+    """A download that arrived short or with the wrong MD5: transient, retried in the second pass."""
+
+
 class FetchReport(BaseModel):
     """Outcome of :func:`fetch_s3`: how many objects were downloaded and skipped (already complete locally), which
     failed (key → reason), the bytes downloaded, and the keys behind each count."""
@@ -212,7 +216,7 @@ def _describe(exc: BaseException) -> tuple[str, bool]:
             status and 400 <= status < 500
         )
     if isinstance(exc, FetchError):
-        return exc.reason, True
+        return exc.reason, not isinstance(exc, _CorruptDownload)
     if isinstance(exc, OSError) and not type(exc).__module__.startswith(("botocore", "urllib3")):
         return f"cannot write the file: {exc.strerror or exc}", True
     return f"{type(exc).__name__}: {exc}", False
@@ -312,11 +316,11 @@ def _fetch_one(
         handle.flush()
         written = os.fstat(handle.fileno()).st_size
         if written != size:
-            raise FetchError(f"incomplete download: {written} of {size} bytes", key=key)
+            raise _CorruptDownload(f"incomplete download: {written} of {size} bytes", key=key)
         if verify and _PLAIN_MD5.match(etag):
             handle.seek(0)
             if _md5(handle=handle) != etag and not _server_side_encrypted(client, bucket, key):
-                raise FetchError("checksum mismatch: content MD5 differs from the ETag", key=key)
+                raise _CorruptDownload("checksum mismatch: content MD5 differs from the ETag", key=key)
     return size
 
 
