@@ -17,6 +17,15 @@ from typing import IO
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "sha256_file"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once at import: os.umask is process-global and not thread-safe to probe later
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a directory entry so that a completed rename survives a power loss (no-op where unsupported)."""
     try:
@@ -43,6 +52,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as handle:
             yield handle
             handle.flush()

@@ -53,3 +53,14 @@ def test_sha256_matches_hashlib(tmp_path: Path) -> None:
     payload = os.urandom(3 << 20)
     atomic_write_bytes(tmp_path / "p", payload)
     assert sha256_file(tmp_path / "p") == hashlib.sha256(payload).hexdigest()
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.html", "<p>hi</p>")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "shared.html").stat().st_mode) == 0o644
