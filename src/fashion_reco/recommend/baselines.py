@@ -15,6 +15,9 @@ implicit's own ``recommend(userids, user_items, N, filter_already_liked_items=Tr
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -166,6 +169,15 @@ class BehaviourOnlyRecommender(_WithColdFallback):
         return behaviour_scores(h, self._sim)
 
 
+@contextlib.contextmanager
+def _quiet_implicit() -> Iterator[None]:
+    """Silence implicit's advisory warnings (BLAS threads: handled by threadpool_limits; input-format notes)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*OpenBLAS is configured.*")
+        warnings.filterwarnings("ignore", message=".*expects CSR input.*")
+        yield
+
+
 def implicit_available() -> bool:
     """Whether the optional ``implicit`` package imports."""
     try:
@@ -199,9 +211,10 @@ class _ImplicitBase(_WithColdFallback):
         rows = data.customer_rows(customer_ids)
         if (rows < 0).any():
             raise RecommendError("recommend_native handles known customers only")
-        ids, scores = self.model.recommend(
-            rows, self._user_items_matrix[rows], N=k, filter_already_liked_items=True
-        )
+        with _quiet_implicit():
+            ids, scores = self.model.recommend(
+                rows, self._user_items_matrix[rows], N=k, filter_already_liked_items=True
+            )
         return np.asarray(ids), np.asarray(scores)
 
 
@@ -220,7 +233,8 @@ class ImplicitItemKNNRecommender(_ImplicitBase):
         self._history = ui
         kwargs = {"K": 100, **self.model_kwargs}
         self.model = CosineRecommender(num_threads=self.num_threads, **kwargs)
-        self.model.fit(ui, show_progress=False)
+        with _quiet_implicit():
+            self.model.fit(ui, show_progress=False)
         self._sim = sp.csr_matrix(self.model.similarity, dtype=np.float32)
 
     def _personal(self, h: sp.csr_matrix) -> np.ndarray:
@@ -243,8 +257,8 @@ class ImplicitALSRecommender(_ImplicitBase):
         self._history = ui
         kwargs = {"factors": 32, "regularization": 0.05, "iterations": 15, "alpha": 2.0, "random_state": 0}
         kwargs.update(self.model_kwargs)
-        self.model = AlternatingLeastSquares(num_threads=self.num_threads, **kwargs)
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), _quiet_implicit():
+            self.model = AlternatingLeastSquares(num_threads=self.num_threads, **kwargs)
             self.model.fit(ui, show_progress=False)
         self._user_factors = np.asarray(self.model.user_factors, dtype=np.float32)
         self._item_factors = np.asarray(self.model.item_factors, dtype=np.float32)

@@ -186,6 +186,10 @@ def evaluate_recommenders(
     data = recommender.data_
     if data is None:
         raise NotFittedError("the recommender is not fitted: call fit() first")
+    if data.n_events == 0 and train is None:
+        raise RecommendError(
+            "the recommender was fitted without interactions: there is nothing to compare against"
+        )
     ctx = recommender.context_ or FitContext()
     train_input = train if train is not None else data
     train_frame = _frame_from_data(data) if train is None else interactions_frame(train)
