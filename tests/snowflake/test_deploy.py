@@ -123,7 +123,7 @@ def test_a_model_that_disagrees_with_local_embeddings_is_caught(first_deploy, lo
 def test_bad_inputs_fail_before_anything_is_written(local_session, tiny_model_dir: Path, catalogue: Catalogue,
                                                     local_embeddings: np.ndarray) -> None:
     config = SnowflakeConfig(table_prefix="NEVER_", stage="NEVER_STAGE")
-    with pytest.raises(SnowflakeError, match="one row per catalogue item"):
+    with pytest.raises(SnowflakeError, match="5 embeddings for 12 items"):
         deploy(local_session, tiny_model_dir, catalogue, local_embeddings[:5], config=config)
     with pytest.raises(SnowflakeError):
         deploy(local_session, tiny_model_dir, catalogue, local_embeddings,

@@ -85,18 +85,11 @@ class DeploymentReport(BaseModel):
         )
 
 
-def _embedding_matrix(catalogue: Any, embeddings: Any) -> tuple[list[str], np.ndarray]:
+def _item_ids(catalogue: Any) -> list[str]:
     items = catalogue if isinstance(catalogue, pd.DataFrame) else getattr(catalogue, "items", None)
     if not isinstance(items, pd.DataFrame) or Columns.ITEM_ID not in items.columns:
         raise SnowflakeError("catalogue must be a Catalogue (or a frame with item_id)", key="catalogue")
-    ids = [str(i) for i in items[Columns.ITEM_ID]]
-    matrix = np.asarray(embeddings, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[0] != len(ids):
-        raise SnowflakeError(
-            f"embeddings must have one row per catalogue item: {list(matrix.shape)} for {len(ids)} items",
-            key="embeddings",
-        )
-    return ids, matrix
+    return [str(i) for i in items[Columns.ITEM_ID]]
 
 
 def verify_udf_embeddings(
@@ -160,15 +153,16 @@ def deploy(
     config = config or SnowflakeConfig()
     backend = backend or backend_for(session)
     names = {base: table_name(base, config.table_prefix) for base in TABLES}
-    validate_identifier(config.udf_name, "function")
-    ids, matrix = _embedding_matrix(catalogue, embeddings)
+    udf_name = validate_identifier(config.udf_name, "function")
+    ids = _item_ids(catalogue)
+    fingerprint = artefact_fingerprint(model_dir)
+    embedding_table = embedding_rows(ids, np.asarray(embeddings), model_sha=fingerprint)  # validated before writing
+    matrix = np.asarray(embeddings, dtype=np.float32)
 
     staged = stage_model(session, model_dir, config.stage, backend=backend)
     if verify_stage:
         verify_staged(session, staged)
-    stage = validate_identifier(config.stage.removeprefix("@"), "stage")
     register_embedding_udf(session, backend, model_files=[f.location for f in staged], config=config)
-    fingerprint = artefact_fingerprint(model_dir)
 
     def write(base: str, rows: pd.DataFrame) -> WriteResult:
         result = write_table(session, names[base], rows, spec=base, backend=backend)
@@ -179,7 +173,7 @@ def deploy(
     writes = [
         write("CATALOGUE", catalogue_rows(catalogue)),
         write("IMAGES", images := image_rows(catalogue)),
-        write("IMAGE_EMBEDDINGS", embedding_rows(ids, matrix, model_sha=fingerprint)),
+        write("IMAGE_EMBEDDINGS", embedding_table),
     ]
     if customers is not None:
         writes.append(write("CUSTOMERS", customers_rows(customers)))
@@ -191,14 +185,14 @@ def deploy(
 
     position = {item_id: i for i, item_id in enumerate(ids)}
     sample = sorted(images["ITEM_ID"])[: max(0, verify_sample)]
-    max_diff = verify_udf_embeddings(session, names["IMAGES"], config.udf_name,
+    max_diff = verify_udf_embeddings(session, names["IMAGES"], udf_name,
                                      {i: matrix[position[i]] for i in sample}, tolerance)
     return DeploymentReport(
         mode="local" if backend.is_local else "account",
-        stage=stage,
+        stage=validate_identifier(config.stage.removeprefix("@"), "stage"),
         model_fingerprint=fingerprint,
         stage_files=staged,
-        udf_name=validate_identifier(config.udf_name, "function"),
+        udf_name=udf_name,
         tables={w.table: w.rows for w in writes},
         writes=writes,
         verified_items=sample,

@@ -69,7 +69,6 @@ __all__ = [
     "image_rows",
     "recommendation_rows",
     "table_name",
-    "table_row_count",
     "write_table",
 ]
 
@@ -445,9 +444,3 @@ def _rebuild_locally(session: Session, name: str, frame: pd.DataFrame, spec: Tab
     session.create_dataframe(rows, schema=_source_schema(spec, columns)).write.save_as_table(name, mode="overwrite")
     return WriteResult(table=name, inserted=len(incoming) - updated, updated=updated, deleted=deleted,
                        rows=len(rows))
-
-
-def table_row_count(session: Session, name: str) -> int:
-    """Row count of an existing table."""
-    return session.table(validate_identifier(name, "table")).count()
-
