@@ -127,9 +127,10 @@ class Catalogue:
             )
         if not files:
             raise CatalogueError(f"no images found (looked for {', '.join(wanted)})", file=root)
-        root_abs = os.path.abspath(root)
-        absolute = pd.Series([os.path.abspath(p) for p in files], dtype=object)
-        relative = absolute.str.slice(len(root_abs) + 1)
+        top = os.fspath(root)
+        top_prefix = top if top.endswith(os.sep) else top + os.sep  # how os.walk joins its top with the rest
+        relative = pd.Series(files, dtype=object).str.slice(len(top_prefix))
+        absolute = os.path.abspath(root).rstrip(os.sep) + os.sep + relative
         if os.sep != "/":
             relative = relative.str.replace(os.sep, "/", regex=False)
         frame = pd.DataFrame(
