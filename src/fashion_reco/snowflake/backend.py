@@ -43,6 +43,7 @@ __all__ = [
     "LocalTestingBackend",
     "UdfSpec",
     "WarehouseBackend",
+    "arrays_for_vectors",
     "backend_for",
     "sql_type",
     "table_ddl",
@@ -96,8 +97,27 @@ class WarehouseBackend(ABC):
         """The column as ``VECTOR(FLOAT, dim)`` where the engine has that type."""
 
     @abstractmethod
+    def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
+        """Keyword arguments of ``session.udf.register`` for the embedding UDF on this engine."""
+
     def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
         """Register the embedding UDF (replacing an older one of the same name)."""
+        return self.session.udf.register(**self.udf_arguments(spec))
+
+
+def arrays_for_vectors(
+    schema: StructType, columns: Sequence[str] | None = None, *, nullable: bool | None = None
+) -> StructType:
+    """``schema`` (optionally only ``columns``) with every VECTOR column as an ARRAY of doubles: how vectors travel
+    from the client, and how local testing stores them. ``nullable`` overrides every field's nullability."""
+    from snowflake.snowpark.types import ArrayType, DoubleType, StructField, StructType, VectorType
+
+    return StructType([
+        StructField(f.name, ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype,
+                    f.nullable if nullable is None else nullable)
+        for f in schema.fields
+        if columns is None or f.name in columns
+    ])
 
 
 # -- DDL ------------------------------------------------------------------------------------------------------------
@@ -184,9 +204,6 @@ class AccountBackend(WarehouseBackend):
             "comment": spec.comment,
         }
 
-    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
-        return self.session.udf.register(**self.udf_arguments(spec))
-
 
 # -- local testing --------------------------------------------------------------------------------------------------
 def _as_matrix(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -258,16 +275,7 @@ class LocalTestingBackend(WarehouseBackend):
         return validate_identifier(stage.removeprefix("@"), "stage")
 
     def create_table(self, name: str, schema: StructType) -> None:
-        from snowflake.snowpark.types import ArrayType, DoubleType, StructField, StructType, VectorType
-
-        local = StructType(
-            [
-                StructField(f.name, ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype,
-                            f.nullable)
-                for f in schema.fields
-            ]
-        )
-        self.session.create_dataframe([], schema=local).write.save_as_table(
+        self.session.create_dataframe([], schema=arrays_for_vectors(schema)).write.save_as_table(
             validate_identifier(name, "table"), mode="ignore"
         )
 
@@ -286,9 +294,6 @@ class LocalTestingBackend(WarehouseBackend):
             "imports": list(spec.imports),
             "replace": True,
         }
-
-    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
-        return self.session.udf.register(**self.udf_arguments(spec))
 
 
 def backend_for(session: Session) -> WarehouseBackend:

@@ -378,10 +378,9 @@ def _python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[Any]]
 
 def _source_schema(spec: TableSpec, columns: Sequence[str]) -> StructType:
     """The declared schema of ``columns`` with VECTOR as ARRAY of doubles (how rows travel from the client)."""
-    return StructType([
-        StructField(f.name, ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype, True)
-        for f in spec.schema.fields if f.name in columns
-    ])
+    from fashion_reco.snowflake.backend import arrays_for_vectors
+
+    return arrays_for_vectors(spec.schema, columns, nullable=True)
 
 
 def _merge(session: Session, backend: WarehouseBackend, name: str, frame: pd.DataFrame,
