@@ -1,0 +1,533 @@
+"""Transfer learning of ResNet18 onto a catalogue's own classes, within a wall-clock budget.
+
+Recipe (``ModelConfig`` names in brackets):
+
+1. **Splits.** Training rows are ``split == "train"`` (or every labelled row when there is no ``split`` column, or
+   rows whose split is empty). Validation rows are ``split == "validation"`` when present, else a stratified
+   ``validation_fraction`` of the training rows. ``split == "test"`` rows are held out and only scored at the end.
+   ``max_train_images`` subsamples the training rows, stratified by class.
+2. **Phase 1 — head** (``head_epochs``): a new ``fc`` layer for the catalogue's classes trained on a frozen backbone
+   (BatchNorm statistics frozen too; the backbone runs under ``no_grad`` so an epoch costs about one forward pass).
+3. **Phase 2 — fine-tune** (``finetune_epochs``): everything trains, the backbone at ``lr_backbone`` and the head at
+   ``lr_head``. Both phases use AdamW (``weight_decay``) with a one-cycle cosine schedule.
+4. **Class imbalance** (``class_balancing``): inverse-frequency class weights in the loss (``"weighted_loss"``), or a
+   ``WeightedRandomSampler`` drawing classes evenly (``"sampler"``), or nothing.
+5. **Early stopping** on validation macro-F1 with ``patience`` epochs (counted within a phase), a wall-clock budget
+   ``max_train_seconds`` (training stops after the epoch that crosses it), and the best epoch's weights restored.
+6. **Reproducible**: ``seed`` seeds torch, the split / subsample RNG, and the loaders' generator (shuffling,
+   sampling and per-worker augmentation seeds). Same machine, same thread count, same result.
+
+:func:`train_head_on_embeddings` is the cheap mode: a linear head on cached 512-d embeddings, in seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import WeightedRandomSampler
+from torchvision.models import ResNet
+from tqdm.auto import tqdm
+
+from fashion_reco.columns import Columns
+from fashion_reco.config import DataConfig, ModelConfig
+from fashion_reco.data.dataset import BadImage, ImageLoader, make_loader
+from fashion_reco.data.images import ImagePolicy
+from fashion_reco.data.transforms import PreprocessSpec
+from fashion_reco.errors import ModelError
+from fashion_reco.model.metrics import ClassificationMetrics, classification_metrics
+from fashion_reco.model.network import backbone_parameters, build_resnet18, embedding_trunk
+
+__all__ = ["HeadResult", "TrainResult", "split_for_training", "train_classifier", "train_head_on_embeddings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` produced: the network (best epoch restored) and how it got there."""
+
+    net: ResNet
+    classes: list[str]
+    preprocess: PreprocessSpec
+    history: list[dict[str, Any]]
+    validation_metrics: ClassificationMetrics | None
+    test_metrics: ClassificationMetrics | None
+    best_epoch: int | None
+    stopped_reason: str
+    seconds: float
+    n_train: int
+    n_validation: int
+    n_test: int
+    failed_images: list[BadImage] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, ClassificationMetrics]:
+        """``{"validation": ..., "test": ...}`` for the splits that exist."""
+        out = {}
+        if self.validation_metrics is not None:
+            out["validation"] = self.validation_metrics
+        if self.test_metrics is not None:
+            out["test"] = self.test_metrics
+        return out
+
+
+# -- splits -----------------------------------------------------------------------------------------------------------
+
+
+def _stratified_pick(
+    labels: np.ndarray, fraction: float, rng: np.random.Generator, *, min_per_class: int
+) -> np.ndarray:
+    """Boolean mask picking about ``fraction`` of each class (at least ``min_per_class`` where it has more)."""
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for value in np.unique(labels):
+        positions = np.flatnonzero(labels == value)
+        count = positions.size
+        take = max(min_per_class, round(count * fraction)) if count > min_per_class else 0
+        take = min(take, count)
+        if take:
+            mask[rng.choice(positions, size=take, replace=False)] = True
+    return mask
+
+
+def split_for_training(
+    items: pd.DataFrame, config: ModelConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(train, validation, test)`` frames per the module docstring (rows without a label are ignored)."""
+    frame = items[items[Columns.LABEL].notna()]
+    if Columns.SPLIT in frame.columns:
+        split = frame[Columns.SPLIT].astype("string").str.lower()
+        train = frame[split.isna() | (split == "train") | (split == "")]
+        validation = frame[split == "validation"]
+        test = frame[split == "test"]
+    else:
+        train, validation, test = frame, frame.iloc[:0], frame.iloc[:0]
+    rng = np.random.default_rng(config.seed)
+    if validation.empty and len(train) >= 10:
+        pick = _stratified_pick(
+            train[Columns.LABEL].astype(str).to_numpy(), config.validation_fraction, rng, min_per_class=1
+        )
+        validation, train = train[pick], train[~pick]
+    if config.max_train_images is not None and len(train) > config.max_train_images:
+        fraction = config.max_train_images / len(train)
+        pick = _stratified_pick(train[Columns.LABEL].astype(str).to_numpy(), fraction, rng, min_per_class=0)
+        # every class keeps at least one image
+        labels = train[Columns.LABEL].astype(str).to_numpy()
+        for value in np.unique(labels):
+            where = np.flatnonzero(labels == value)
+            if not pick[where].any():
+                pick[where[0]] = True
+        train = train[pick]
+    return train, validation, test
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _threads(num_threads: int | None) -> Iterator[None]:
+    if not num_threads:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _class_weights(targets: np.ndarray, num_classes: int) -> torch.Tensor:
+    counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _one_cycle(
+    optimizer: torch.optim.Optimizer, epochs: int, steps: int
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    max_lr = [group["lr"] for group in optimizer.param_groups]
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=max(2, epochs * steps), pct_start=0.2, anneal_strategy="cos"
+    )
+
+
+def _step(scheduler: torch.optim.lr_scheduler.OneCycleLR) -> None:
+    if scheduler.last_epoch + 1 < scheduler.total_steps:
+        scheduler.step()
+
+
+def _prepare(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+
+
+def _evaluate(
+    net: ResNet, loader: ImageLoader | None, loss_fn: nn.Module, channels_last: bool
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(y_true, y_pred, mean loss)`` over a labelled loader."""
+    if loader is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
+    net.eval()
+    trues, preds, total, count = [], [], 0.0, 0
+    with torch.inference_mode():
+        for batch in loader:
+            if batch.labels is None:
+                raise ModelError("evaluation needs a labelled loader")
+            logits = net(_prepare(batch.images, channels_last))
+            total += float(loss_fn(logits, batch.labels)) * len(batch)
+            count += len(batch)
+            trues.append(batch.labels.numpy())
+            preds.append(logits.argmax(1).numpy())
+    if not count:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
+    return np.concatenate(trues), np.concatenate(preds), total / count
+
+
+# -- the trainer ------------------------------------------------------------------------------------------------------
+
+
+def train_classifier(
+    catalogue: Any,
+    config: ModelConfig | None = None,
+    *,
+    data_config: DataConfig | None = None,
+    policy: ImagePolicy | None = None,
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune ResNet18 on ``catalogue`` (a :class:`~fashion_reco.data.catalogue.Catalogue`) per ``config``.
+
+    ``data_config`` supplies the image policy and ``num_workers`` unless given explicitly. Bad images are skipped and
+    listed in :attr:`TrainResult.failed_images` (or raise with ``policy.on_bad == "raise"``).
+    """
+    config = config or ModelConfig()
+    data_config = data_config or DataConfig()
+    policy = policy or ImagePolicy.from_data_config(data_config)
+    workers = data_config.num_workers if num_workers is None else num_workers
+    items = catalogue if isinstance(catalogue, pd.DataFrame) else catalogue.items
+    if Columns.IMAGE_PATH not in items.columns:
+        raise ModelError(
+            "training needs local photos: the catalogue has no image_path column (fetch it first)"
+        )
+    train_df, val_df, test_df = split_for_training(items, config)
+    if train_df.empty:
+        raise ModelError(
+            "no labelled training rows in the catalogue (need a label, and split 'train' or none)"
+        )
+    classes = sorted({str(v) for v in items[Columns.LABEL].dropna()})
+    if len(classes) < 2:
+        raise ModelError(f"need at least 2 classes to train a classifier, found {classes}")
+    index = {name: i for i, name in enumerate(classes)}
+
+    def targets(frame: pd.DataFrame) -> np.ndarray:
+        return frame[Columns.LABEL].astype(str).map(index).to_numpy(dtype=np.int64)
+
+    y_train = targets(train_df)
+    missing = [classes[i] for i in range(len(classes)) if not (y_train == i).any()]
+    if missing:
+        log.warning("classes without training images (never predicted well): %s", missing)
+
+    start = time.monotonic()
+    with _threads(config.num_threads):
+        torch.manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
+        spec = PreprocessSpec.from_model_config(config)
+        net = build_resnet18(len(classes), weights=config.weights)
+        channels_last = config.channels_last
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+
+        sampler = None
+        loss_weights = None
+        if config.class_balancing == "sampler":
+            counts = np.bincount(y_train, minlength=len(classes))
+            sample_weights = torch.tensor(1.0 / counts[y_train], dtype=torch.double)
+            sampler = WeightedRandomSampler(
+                sample_weights, len(y_train), replacement=True, generator=generator
+            )
+        elif config.class_balancing == "weighted_loss":
+            loss_weights = _class_weights(y_train, len(classes))
+        loss_fn = nn.CrossEntropyLoss(weight=loss_weights)
+        eval_loss = nn.CrossEntropyLoss(weight=loss_weights)
+
+        batch_size = config.batch_size
+        train_loader = make_loader(
+            train_df[Columns.IMAGE_PATH].tolist(),
+            spec,
+            labels=y_train.tolist(),
+            train=config.augment,
+            batch_size=batch_size,
+            num_workers=workers,
+            policy=policy,
+            sampler=sampler,
+            shuffle=sampler is None,
+            generator=generator,
+            persistent_workers=True,
+            drop_last=len(y_train) > batch_size,  # a batch of 1 breaks BatchNorm in training mode
+        )
+
+        def eval_loader(frame: pd.DataFrame) -> ImageLoader | None:
+            if frame.empty:
+                return None
+            return make_loader(
+                frame[Columns.IMAGE_PATH].tolist(),
+                spec,
+                labels=targets(frame).tolist(),
+                batch_size=batch_size,
+                num_workers=workers,
+                policy=policy,
+            )
+
+        val_loader = eval_loader(val_df)
+        steps = max(1, len(train_loader))
+        history: list[dict[str, Any]] = []
+        failed: dict[str, BadImage] = {}  # by file: the same photo fails in every epoch
+        best: dict[str, Any] = {"f1": -math.inf, "state": None, "epoch": None, "metrics": None}
+        stopped = "completed all epochs"
+        epoch = 0
+
+        phases: list[tuple[str, int]] = [("head", config.head_epochs), ("finetune", config.finetune_epochs)]
+        for phase, n_epochs in phases:
+            if n_epochs <= 0:
+                continue
+            if stopped.startswith("time budget"):
+                break
+            head_only = phase == "head"
+            for p in backbone_parameters(net):
+                p.requires_grad_(not head_only)
+            if head_only:
+                optimizer = torch.optim.AdamW(
+                    net.fc.parameters(), lr=config.lr_head, weight_decay=config.weight_decay
+                )
+                trunk = embedding_trunk(net)
+            else:
+                optimizer = torch.optim.AdamW(
+                    [
+                        {"params": backbone_parameters(net), "lr": config.lr_backbone},
+                        {"params": list(net.fc.parameters()), "lr": config.lr_head},
+                    ],
+                    weight_decay=config.weight_decay,
+                )
+            scheduler = _one_cycle(optimizer, n_epochs, steps)
+            stale = 0
+            for _ in range(n_epochs):
+                epoch += 1
+                epoch_start = time.monotonic()
+                net.train()
+                if head_only:
+                    trunk.eval()  # frozen BatchNorm statistics
+                total_loss, correct, seen = 0.0, 0, 0
+                bar = tqdm(
+                    train_loader,
+                    total=steps,
+                    desc=f"epoch {epoch} ({phase})",
+                    leave=False,
+                    disable=not progress,
+                )
+                for batch in bar:
+                    if batch.labels is None:
+                        raise ModelError("training needs a labelled loader")
+                    images = _prepare(batch.images, channels_last)
+                    if head_only:
+                        with torch.no_grad():
+                            features = trunk(images)
+                        logits = net.fc(features)
+                    else:
+                        logits = net(images)
+                    loss = loss_fn(logits, batch.labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    _step(scheduler)
+                    total_loss += float(loss.detach()) * len(batch)
+                    correct += int((logits.argmax(1) == batch.labels).sum())
+                    seen += len(batch)
+                    bar.set_postfix(loss=f"{total_loss / max(seen, 1):.3f}")
+                bar.close()
+                for bad in train_loader.failures:
+                    failed.setdefault(bad.file, bad)
+                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, channels_last)
+                val_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
+                row = {
+                    "epoch": epoch,
+                    "phase": phase,
+                    "train_loss": total_loss / max(seen, 1),
+                    "train_accuracy": correct / max(seen, 1),
+                    "val_loss": val_loss,
+                    "val_accuracy": val_metrics.accuracy if val_metrics else None,
+                    "val_macro_f1": val_metrics.macro_f1 if val_metrics else None,
+                    "lr": [group["lr"] for group in optimizer.param_groups],
+                    "seconds": time.monotonic() - epoch_start,
+                    "images": seen,
+                }
+                history.append(row)
+                log.info("epoch %d (%s): %s", epoch, phase, row)
+                score = val_metrics.macro_f1 if val_metrics else -float(row["train_loss"])
+                if score > best["f1"]:
+                    best.update(
+                        f1=score,
+                        epoch=epoch,
+                        metrics=val_metrics,
+                        state={k: v.detach().clone() for k, v in net.state_dict().items()},
+                    )
+                    stale = 0
+                else:
+                    stale += 1
+                if time.monotonic() - start >= config.max_train_seconds:
+                    stopped = f"time budget of {config.max_train_seconds:g} s reached after epoch {epoch}"
+                    break
+                if val_metrics is not None and stale >= config.patience:
+                    stopped = (
+                        f"early stopping in phase {phase}: no validation macro-F1 gain for {stale} epochs"
+                    )
+                    break
+            if head_only:
+                for p in backbone_parameters(net):
+                    p.requires_grad_(True)
+
+        for p in net.parameters():
+            p.requires_grad_(True)
+        if best["state"] is not None:
+            net.load_state_dict(best["state"])
+        net.eval()
+        test_loader = eval_loader(test_df)
+        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, channels_last)
+        test_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
+        for loader in (val_loader, test_loader):
+            for bad in loader.failures if loader is not None else []:
+                failed.setdefault(bad.file, bad)
+    seconds = time.monotonic() - start
+    if failed:
+        log.warning(
+            "%d unusable images were skipped, e.g. %s: %s",
+            len(failed),
+            next(iter(failed)),
+            next(iter(failed.values())).reason,
+        )
+    log.info("training finished in %.1f s (%s); best epoch %s", seconds, stopped, best["epoch"])
+    return TrainResult(
+        net=net,
+        classes=classes,
+        preprocess=spec,
+        history=history,
+        validation_metrics=best["metrics"],
+        test_metrics=test_metrics,
+        best_epoch=best["epoch"],
+        stopped_reason=stopped,
+        seconds=seconds,
+        n_train=len(train_df),
+        n_validation=len(val_df),
+        n_test=len(test_df),
+        failed_images=list(failed.values()),
+    )
+
+
+# -- cheap mode: a linear head on cached embeddings -------------------------------------------------------------------
+
+
+@dataclass
+class HeadResult:
+    """A linear classifier over L2-normalised 512-d embeddings."""
+
+    head: nn.Linear
+    classes: list[str]
+    history: list[dict[str, float]]
+    validation_metrics: ClassificationMetrics | None
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.head(torch.as_tensor(np.asarray(embeddings, dtype=np.float32)))
+            return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """Predicted labels (strings)."""
+        return np.asarray(self.classes, dtype=object)[self.predict_proba(embeddings).argmax(1)]
+
+
+def train_head_on_embeddings(
+    embeddings: np.ndarray,
+    labels: Sequence[Any],
+    *,
+    classes: Sequence[str] | None = None,
+    validation: tuple[np.ndarray, Sequence[Any]] | None = None,
+    epochs: int = 300,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    class_balancing: str = "weighted_loss",
+    seed: int = 0,
+) -> HeadResult:
+    """Train only a linear head on cached embeddings (full-batch AdamW, cosine schedule): seconds, not minutes.
+
+    ``labels`` are label strings (or indices into ``classes``); ``validation`` optionally scores the best epoch,
+    evaluated every 10 steps, whose weights are kept.
+    """
+    x = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    if x.ndim != 2 or x.shape[0] != len(labels):
+        raise ModelError(f"embeddings of shape {tuple(x.shape)} do not match {len(labels)} labels")
+    label_array = np.asarray(labels)
+    if classes is None:
+        classes = sorted({str(v) for v in label_array}) if label_array.dtype.kind not in "iu" else None
+        if classes is None:
+            raise ModelError("pass classes= when labels are integer indices")
+    classes = [str(c) for c in classes]
+    lookup = {c: i for i, c in enumerate(classes)}
+
+    def to_index(values: Any) -> np.ndarray:
+        arr = np.asarray(values)
+        return (
+            arr.astype(np.int64)
+            if arr.dtype.kind in "iu"
+            else np.array([lookup[str(v)] for v in arr], np.int64)
+        )
+
+    y = torch.as_tensor(to_index(label_array))
+    generator = torch.Generator().manual_seed(seed)
+    head = nn.Linear(x.shape[1], len(classes))
+    with torch.no_grad():
+        bound = 1 / math.sqrt(x.shape[1])
+        head.weight.uniform_(-bound, bound, generator=generator)
+        head.bias.zero_()
+    weight = _class_weights(y.numpy(), len(classes)) if class_balancing != "none" else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    if validation is not None:
+        x_val = torch.as_tensor(np.asarray(validation[0], dtype=np.float32))
+        y_val = to_index(validation[1])
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"f1": -math.inf, "state": None, "metrics": None}
+    for step in range(1, epochs + 1):
+        logits = head(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if validation is not None and (step % 10 == 0 or step == epochs):
+            with torch.inference_mode():
+                pred = head(x_val).argmax(1).numpy()
+            metrics = classification_metrics(y_val, pred, classes)
+            history.append(
+                {"epoch": step, "train_loss": float(loss.detach()), "val_macro_f1": metrics.macro_f1}
+            )
+            if metrics.macro_f1 > best["f1"]:
+                best.update(
+                    f1=metrics.macro_f1,
+                    metrics=metrics,
+                    state={k: v.clone() for k, v in head.state_dict().items()},
+                )
+        elif step % 10 == 0 or step == epochs:
+            history.append({"epoch": step, "train_loss": float(loss.detach())})
+    if best["state"] is not None:
+        head.load_state_dict(best["state"])
+    head.eval()
+    return HeadResult(head=head, classes=classes, history=history, validation_metrics=best["metrics"])
