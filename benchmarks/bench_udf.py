@@ -1,0 +1,176 @@
+"""Rows/s of the Snowflake embedding UDF handler on pandas batches vs local ``embed_bytes`` and ``embed`` on files.
+
+Real photo bytes, 128 px (the library's default), one saved untrained model (random weights: same compute):
+
+* **UDF handler** — ``embed_handler(model_dir)`` called on pandas Series of 1, 16 and 64 encoded photos (what a
+  vectorised UDF receives per batch; the model is loaded once per process and cached, the load is timed apart);
+* **embed_bytes** — ``ImageModel.embed_bytes(all bytes)`` in batches of 64 (decoding in this process);
+* **embed (files)** — ``ImageModel.embed(paths)``, decoding in DataLoader workers;
+* **embed_bytes, decode on 1 thread** — a diagnostic: the same call with each photo's decode + transform run with
+  one torch thread (``torch.set_num_threads(1)`` around it), to size the cost of decoding tiny tensors on the
+  multi-threaded intra-op pool (see the note under the table).
+
+    .venv/bin/python benchmarks/bench_udf.py [--quick] [--photos N]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib as bl
+import numpy as np
+import pandas as pd
+import torch
+from bench_embedding import build_model, photos
+
+from fashion_reco.data.transforms import PreprocessSpec
+from fashion_reco.model.image_model import ImageModel
+from fashion_reco.snowflake.udf import embed_handler
+
+SECTION = "udf"
+SIZE = 128
+BATCHES = (1, 16, 64)
+
+
+class OneThreadDecode(PreprocessSpec):
+    """``PreprocessSpec`` whose eval transform runs with one torch thread (the diagnostic row)."""
+
+    def eval_transform(self) -> Any:
+        inner = super().eval_transform()
+
+        def transform(image: Any) -> torch.Tensor:
+            saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return inner(image)
+            finally:
+                torch.set_num_threads(saved)
+
+        return transform
+
+
+def handler_rows(handler: Any, blobs: list[bytes], batch: int) -> np.ndarray:
+    out = []
+    for start in range(0, len(blobs), batch):
+        chunk = pd.Series(blobs[start : start + batch], dtype=object)
+        out.extend(handler(chunk).tolist())
+    return np.asarray(out, dtype=np.float32)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = bl.parser(__doc__.splitlines()[0])
+    p.add_argument("--photos", type=int, default=None, help="photos per round (default 128; quick 4)")
+    args = p.parse_args(argv)
+    if args.repeats is None and not args.quick:
+        args.repeats = 3
+    args = bl.finish_args(args)
+    n = args.photos or (4 if args.quick else 128)
+    size = 64 if args.quick else SIZE
+    m = bl.machine()
+    paths, classes, where = photos(n, sample=args.quick)
+    blobs = [Path(p).read_bytes() for p in paths]
+    with tempfile.TemporaryDirectory(prefix="bench-udf-") as tmp:
+        model_dir = build_model(classes, size).save(Path(tmp) / "model")
+        handler = embed_handler(model_dir)
+        start = time.perf_counter()
+        handler(pd.Series(blobs[:1], dtype=object))  # loads the model into the per-process cache
+        cold_s = time.perf_counter() - start
+        local = ImageModel.load(model_dir)
+        pinned = ImageModel.load(model_dir)
+        pinned.preprocess = OneThreadDecode(**local.preprocess.model_dump())
+        results: dict[str, np.ndarray] = {}
+
+        def keep(name: str, fn: Any) -> Any:
+            def call() -> None:
+                results[name] = fn()
+
+            return call
+
+        methods = {
+            f"UDF handler, batch {b}": keep(f"h{b}", lambda b=b: handler_rows(handler, blobs, b))
+            for b in BATCHES
+        }
+        methods["embed_bytes (batch 64)"] = keep("bytes", lambda: local.embed_bytes(blobs))
+        methods["embed (files, workers)"] = keep("files", lambda: local.embed(paths))
+        methods["embed_bytes, decode on 1 thread"] = keep("pinned", lambda: pinned.embed_bytes(blobs))
+        if not args.quick:  # warm-up: one small batch each
+            handler_rows(handler, blobs[:16], 16)
+            local.embed_bytes(blobs[:16])
+            local.embed(paths[:16])
+            pinned.embed_bytes(blobs[:16])
+        bl.log(f"UDF: {args.repeats} rounds of {n} photos at {size} px, {len(methods)} methods")
+        times = bl.interleaved(methods, args.repeats, warmup=0)
+    reference = results["bytes"]
+    agree = {name: float(np.abs(arr - reference).max()) for name, arr in results.items()}
+    body = render(m, where, n, size, times, agree, cold_s, args)
+    bl.write_section(args.docs, SECTION, body)
+    print(body)
+    return {"times": times, "agree": agree, "cold_s": cold_s, "docs": str(args.docs)}
+
+
+def render(
+    m: dict[str, Any],
+    where: str,
+    n: int,
+    size: int,
+    times: dict[str, list[float]],
+    agree: dict[str, float],
+    cold_s: float,
+    args: Any,
+) -> str:
+    keys = {
+        **{f"UDF handler, batch {b}": f"h{b}" for b in BATCHES},
+        "embed_bytes (batch 64)": "bytes",
+        "embed (files, workers)": "files",
+        "embed_bytes, decode on 1 thread": "pinned",
+    }
+    rows = []
+    for name, ts in times.items():
+        med, best = bl.rate(n, ts)
+        rows.append(
+            [
+                name,
+                f"{bl.fmt(med)} ({bl.fmt(best)})",
+                f"{bl.ratio(ts, times['embed_bytes (batch 64)']):.2f}×",
+                f"{bl.ratio(ts, times['embed (files, workers)']):.2f}×",
+                f"{agree[keys[name]]:.1e}",
+            ]
+        )
+    lines = [
+        "## Snowflake embedding UDF handler (`embed_handler`)",
+        "",
+        f"`.venv/bin/python benchmarks/bench_udf.py{' --quick' if args.quick else ''}` — {where} as encoded bytes, "
+        f"{size} px, median of {args.repeats} interleaved round(s){'' if args.quick else ' after a small warm-up'} "
+        "(best in brackets). The handler's first call, which loads and verifies the model from its directory, took "
+        f"{cold_s:.2f} s (not counted).",
+        "",
+        bl.table(
+            [
+                "method",
+                "rows/s median (best)",
+                "vs embed_bytes",
+                "vs embed (files)",
+                "max |Δ| vs embed_bytes",
+            ],
+            rows,
+        ),
+        "",
+        "- The handler is `embed_bytes` plus a pandas round trip (bytes in, lists of 512 floats out) and a cache "
+        "lookup per batch; batch 1 also runs the network on one image at a time.",
+        "- `embed_bytes` decodes and transforms each photo in the calling process, where torch's intra-op pool has "
+        "every core: on images this small the pool costs more than it saves (the diagnostic row pins decoding to "
+        "one thread). `embed` on files decodes in DataLoader workers, which torch starts with one thread each.",
+        "",
+        bl.machine_lines(m),
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
