@@ -118,7 +118,8 @@ def train(
     model = reco.train(open_catalogue(catalogue, data_root=cfg.data.root))
     model.save(out)
     typer.echo(f"image model saved to {out}")
-    typer.echo(model.metrics_summary())
+    for split, metrics in model.metrics.items():
+        typer.echo(f"[{split}] {metrics.summary()}")
 
 
 @app.command()

@@ -33,6 +33,7 @@ class DemoResult(BaseModel):
     n_customers: int
     n_events: int
     classifier: dict[str, float]
+    classifier_split: str
     evaluation: pd.DataFrame
     deployment: str
     seconds: dict[str, float]
@@ -43,7 +44,7 @@ class DemoResult(BaseModel):
         timing = ", ".join(f"{step} {sec:.0f}s" for step, sec in self.seconds.items())
         return (
             f"catalogue: {self.n_items} photos; {self.n_customers} customers, {self.n_events} events\n"
-            f"classifier on held-out photos: accuracy {self.classifier['accuracy']:.3f}, "
+            f"classifier on {self.classifier_split} photos: accuracy {self.classifier['accuracy']:.3f}, "
             f"macro-F1 {self.classifier['macro_f1']:.3f}\n"
             f"deployment: {self.deployment}\n"
             f"evaluation (test window, k=12):\n{table}\n"
@@ -101,8 +102,10 @@ def run_demo(
     lap("deploy")
     report = reco.report(out / "report.html", evaluation=evaluation)
     lap("report")
+    split = "test" if "test" in model.metrics else "validation"
+    held_out = model.metrics[split]
     return DemoResult(
         out=out, report=report, model_dir=model_dir, n_items=len(items), n_customers=len(customers),
-        n_events=len(clicks), classifier=model.test_scores(), evaluation=evaluation,
+        n_events=len(clicks), classifier={"accuracy": held_out.accuracy, "macro_f1": held_out.macro_f1}, classifier_split=split, evaluation=evaluation,
         deployment=deployment.summary(), seconds=seconds,
     )

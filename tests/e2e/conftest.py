@@ -29,8 +29,9 @@ def e2e_catalogue(data_root: Path) -> Catalogue:
     """600 real photos: every test photo plus a stratified share of train/validation (all 10 classes)."""
     full = load_clothing(data_root)
     items = full.to_frame()
-    picked = items.groupby(["label", "split"], group_keys=False).apply(lambda g: g.head(max(3, len(g) // 6)))
-    return full.subset(picked["item_id"])
+    groups = items.groupby(["label", "split"])
+    limit = groups["item_id"].transform("size").floordiv(6).clip(lower=3)
+    return full.subset(items.loc[groups.cumcount() < limit, "item_id"])
 
 
 @pytest.fixture(scope="session")
