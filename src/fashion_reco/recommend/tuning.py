@@ -60,8 +60,9 @@ class TuningSpace:
         trend_half_life_days: trend half-lives to try; default ``{config, span / 20}``.
         max_customers: validation customers sampled (bounds time and memory: ``max_customers × n_items`` floats
             per signal).
-        n_folds: rolling validation windows (the last ``validation_days``, the ``validation_days`` before, ...);
-            their customers are pooled, which steadies the choice on small logs.
+        n_folds: at most this many rolling validation windows (the last ``validation_days``, the
+            ``validation_days`` before, ...); their customers are pooled, which steadies the choice on small logs.
+        min_customers: no further window is added once the pooled windows hold this many customers.
         selection: ``"one_se"`` (default): among the candidates within one standard error of the best (paired
             differences over validation customers), the one closest to the configured values — on a small
             validation window the configuration stands unless the data clearly beat it; ``"best"``: the top score.
@@ -71,8 +72,9 @@ class TuningSpace:
     weight_steps: int = 4
     half_life_days: tuple[float, ...] | None = None
     trend_half_life_days: tuple[float, ...] | None = None
-    max_customers: int = 1000
+    max_customers: int = 500
     n_folds: int = 3
+    min_customers: int = 200
     selection: str = "one_se"
     seed: int = 0
 
@@ -216,6 +218,8 @@ def tune_on_data(
     folds: list[_Fold] = []
     cold_folds: list[_Fold] = []
     for j in range(max(1, int(space.n_folds))):
+        if folds and sum(f.customers.size for f in folds) >= space.min_customers:
+            break  # enough validation customers: earlier windows would only cost time
         warm, cold = _make_fold(data, context, config, options, offset=j * v_days, v_days=v_days, space=space)
         if warm is not None:
             folds.append(warm)
