@@ -206,3 +206,26 @@ def test_id_mapping_from_catalogue_order_and_large_log() -> None:
     matrix = mapping.interaction_matrix(log, {"view": 1, "add_to_cart": 2, "purchase": 3}, half_life_days=10)
     assert matrix.shape == (mapping.n_customers, 500) and matrix.sum() > 0
     assert not any("." in c for c in mapping.customer_ids)
+
+
+def test_csv_and_frame_agree_on_a_large_messy_log(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    n = 20_000
+    stamps = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 86400 * 30, n), "s")
+    text = stamps.strftime("%Y-%m-%d %H:%M:%S").to_numpy(dtype=object)
+    offset = rng.random(n) < 0.1  # some rows carry an offset, spelled in local time
+    text[offset] = (stamps[offset] + pd.Timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+02:00")
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 3000, n).astype(float),
+            "item_id": rng.integers(0, 800, n).astype(str),
+            "event_type": rng.choice(["view", " View", "PURCHASE", "add_to_cart"], n),
+            "timestamp": text,
+        }
+    )
+    path = tmp_path / "events.csv"
+    frame.to_csv(path, index=False)
+    from_csv, from_frame = Interactions.from_csv(path), Interactions.from_frame(frame)
+    pd.testing.assert_frame_equal(from_csv.frame, from_frame.frame)
+    assert (from_csv.frame["timestamp"].sort_values().to_numpy() == np.sort(stamps.to_numpy())).all()
+    assert not from_csv.frame["customer_id"].str.contains(".", regex=False).any()

@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 _LINE_RE = re.compile(r"line (\d+)")
+# a blank or whitespace-only line after the header, in any encoding read here (UTF-16 has NULs)
+_BLANK_LINE = re.compile(rb"\n[ \t\r\x00]*\n|\n[ \t\r\x00]+$")
 _INT_TEXT_RE = r"^[+-]?\d+(?:\.0*)?$"
 _OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 
@@ -48,7 +50,10 @@ class CsvTable:
         self.encoding = encoding
 
 
-def _decode(raw: bytes, file: Path, encodings: Sequence[str], error_cls: type[DataError]) -> tuple[str, str]:
+def _decode(
+    raw: bytes, file: Path, encodings: Sequence[str], error_cls: type[DataError]
+) -> tuple[str, str, str]:
+    """``(text, encoding as named by the caller, codec used)`` for the first encoding that decodes ``raw``."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not any("16" in e for e in encodings):
         raise error_cls(
             "file is UTF-16 text (byte-order mark found); re-save it as UTF-8 or pass encoding='utf-16'",
@@ -61,7 +66,7 @@ def _decode(raw: bytes, file: Path, encodings: Sequence[str], error_cls: type[Da
         except LookupError:
             raise error_cls(f"unknown text encoding {encoding!r}", file=file) from None
         try:
-            return raw.decode(codec), encoding
+            return raw.decode(codec), encoding, codec
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
     assert first_error is not None  # noqa: S101 - encodings is never empty
@@ -100,7 +105,7 @@ def read_csv_table(
         raise error_cls(f"cannot read file: {exc.strerror or exc}", file=file) from None
     if not raw.strip():
         raise error_cls("empty file: expected a header row naming the columns", file=file)
-    text, used = _decode(raw, file, encodings, error_cls)
+    text, used, codec = _decode(raw, file, encodings, error_cls)
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise error_cls(
@@ -111,13 +116,13 @@ def read_csv_table(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            grid = pd.read_csv(
-                io.StringIO(text),
+            grid = pd.read_csv(  # from the bytes: pandas decodes in C, far faster than from a str buffer
+                io.BytesIO(raw),
+                encoding=codec,
                 header=None,
                 dtype=str,
                 keep_default_na=False,
                 skip_blank_lines=False,
-                low_memory=False,
             )
     except pd.errors.EmptyDataError:
         raise error_cls("empty file: expected a header row naming the columns", file=file) from None
@@ -126,7 +131,8 @@ def read_csv_table(
         match = _LINE_RE.search(message)
         row = int(match.group(1)) - 1 if match else None
         raise error_cls(f"malformed CSV: {message}", file=file, row=row if row else None) from None
-    grid = grid.fillna("")
+    if grid.isna().to_numpy().any():  # short rows
+        grid = grid.fillna("")
     header = [str(name).strip() for name in grid.iloc[0].tolist()]
     seen: set[str] = set()
     for name in header:
@@ -137,8 +143,11 @@ def read_csv_table(
     body = grid.iloc[1:].reset_index(drop=True)
     body.columns = header
     rows = np.arange(1, len(body) + 1, dtype=np.int64)
-    if len(body):
-        blank = (body.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
+    if len(body) and (len(header) == 1 or _BLANK_LINE.search(raw)):
+        # a blank or whitespace-only line: every cell empty except, perhaps, whitespace in the first
+        blank = body.iloc[:, 1:].eq("").all(axis=1).to_numpy()
+        if blank.any():
+            blank[blank] = (body.iloc[:, 0][blank].str.strip() == "").to_numpy()
         if blank.any():
             body = body.loc[~blank].reset_index(drop=True)
             rows = rows[~blank]
@@ -191,32 +200,42 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     Integer-valued floats lose their ``.0`` (``17850.0`` → ``"17850"``): pandas turns an integer id column with
     gaps into floats, so the same customer would otherwise have two spellings across tables. A text column gets
     the same treatment only when *every* value in it is an integer spelled with an optional ``.0`` suffix.
+    The work is done once per distinct value (``pandas.factorize``), then spread back with ``take``.
     """
     series = pd.Series(values, copy=False)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable objects (lists …): spell them as text
+        codes, uniques = pd.factorize(series.map(_one_id), use_na_sentinel=True)
+    spelled = _normalise_distinct_ids(pd.Series(uniques, copy=False)).to_numpy(dtype=object)
+    lookup = np.append(spelled, "")  # code -1 (missing) picks the trailing ""
+    return pd.Series(lookup[codes], index=series.index, dtype=object)
+
+
+def _normalise_distinct_ids(series: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(series.dtype):
-        out = series.astype(str)
-    elif pd.api.types.is_integer_dtype(series.dtype):
-        out = series.astype("string").fillna("").astype(object)
-    elif pd.api.types.is_float_dtype(series.dtype):
+        return series.astype(str)
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return series.astype("string").fillna("").astype(object)
+    if pd.api.types.is_float_dtype(series.dtype):
         numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
         integral = np.isfinite(numbers) & (np.floor(numbers) == numbers) & (np.abs(numbers) < 2**63)
         out = pd.Series(series.astype(str).to_numpy(dtype=object), index=series.index)
         out[np.isnan(numbers)] = ""
         if integral.any():
             out[integral] = numbers[integral].astype(np.int64).astype(str)
+        return out
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        out = series.astype(object).where(series.notna(), "")
     else:
-        kind = pd.api.types.infer_dtype(series, skipna=True)
-        if kind in ("string", "empty"):
-            out = series.astype(object).where(series.notna(), "")
-        else:
-            out = series.map(_one_id).astype(object)
-        out = out.astype(str).str.strip()
-        nonempty = out != ""
-        if nonempty.any():
-            looks_integral = out[nonempty].str.match(_INT_TEXT_RE)
-            if looks_integral.all() and out[nonempty].str.contains(".", regex=False).any():
-                out = out.str.replace(r"\.0*$", "", regex=True)
-    return out.astype(object)
+        out = series.map(_one_id).astype(object)
+    out = out.astype(str).str.strip()
+    nonempty = out != ""
+    if nonempty.any():
+        looks_integral = out[nonempty].str.match(_INT_TEXT_RE)
+        if looks_integral.all() and out[nonempty].str.contains(".", regex=False).any():
+            out = out.str.replace(r"\.0*$", "", regex=True)
+    return out
 
 
 def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -225,7 +244,7 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
     Accepted: datetime columns (tz-aware ones are converted to UTC), ISO 8601 text with or without offset (naive
     text is taken as UTC), other common date spellings (parsed element-wise as a fallback), and numbers or
-    all-digit text as Unix epoch seconds.
+    numeric text as Unix epoch seconds.
     """
     series = pd.Series(values, copy=False)
     index = series.index
@@ -242,26 +261,65 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         parsed = _from_epoch(numbers)
         bad = (parsed.isna() & numbers.notna()).to_numpy()
         return parsed, bad
-    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
-    empty = (text == "").to_numpy()
+    text = series.astype(object).where(series.notna(), "")
+    if pd.api.types.infer_dtype(text, skipna=False) not in ("string", "empty"):
+        text = text.astype(str)
     parsed = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    empty = (text == "").to_numpy()
     todo = ~empty
-    digits = text.str.fullmatch(r"[+-]?\d+(?:\.\d*)?").to_numpy() & todo
-    if digits.any():
-        parsed[digits] = _from_epoch(pd.to_numeric(text[digits], errors="coerce").astype(np.float64))
-        todo &= ~digits
+    # numeric text is Unix seconds; a column whose first values are not numbers skips this pass (to_numeric is
+    # slow on text that is not numeric) and only its leftovers are checked below
+    sample = todo & (np.cumsum(todo) <= 1000)
+    if _epoch_seconds(text, sample, parsed).any():
+        todo &= ~_epoch_seconds(text, todo, parsed)
     if todo.any():
-        # pandas' ISO 8601 parser lets one element's UTC offset leak into the naive elements after it
-        # ("…T12:00+02:00" then "…09:00" gives 07:00), so text with and without offsets is parsed apart
-        aware = text.str.contains(_OFFSET_RE).to_numpy()
-        for group in (todo & aware, todo & ~aware):
-            if group.any():
-                parsed[group] = _to_datetime(text[group], "ISO8601")
+        fast = _iso_without_offsets(text[todo])
+        if fast is not None:
+            parsed[todo] = fast
         retry = todo & parsed.isna().to_numpy()
         if retry.any():
-            parsed[retry] = _to_datetime(text[retry], "mixed")
+            retry &= ~_epoch_seconds(text, retry, parsed)
+        if retry.any():
+            stripped = text[retry].str.strip()
+            empty[retry] = (stripped == "").to_numpy()
+            # pandas' ISO 8601 parser lets one element's UTC offset leak into the naive elements after it
+            # ("…T12:00+02:00" then "…09:00" gives 07:00), so text with and without offsets is parsed apart
+            aware = stripped.str.contains(_OFFSET_RE).to_numpy()
+            for group in (aware, ~aware):
+                if group.any():
+                    parsed[stripped.index[group]] = _to_datetime(stripped[group], "ISO8601")
+            again = retry & ~empty & parsed.isna().to_numpy()
+            if again.any():
+                parsed[again] = _to_datetime(text[again].str.strip(), "mixed")
     bad = ~empty & parsed.isna().to_numpy()
     return parsed, bad
+
+
+def _epoch_seconds(text: pd.Series, where: np.ndarray, parsed: pd.Series) -> np.ndarray:
+    """Among the positions ``where``, mark the numeric values of ``text`` and write them into ``parsed`` as Unix
+    seconds; returns the full-length mask of those positions."""
+    numeric = np.zeros(len(text), dtype=bool)
+    if where.any():
+        numbers = pd.to_numeric(text[where], errors="coerce")
+        found = numbers.notna().to_numpy()
+        numeric[np.flatnonzero(where)[found]] = True
+        if found.any():
+            parsed[numeric] = _from_epoch(numbers[found].astype(np.float64)).to_numpy()
+    return numeric
+
+
+def _iso_without_offsets(text: pd.Series) -> pd.Series | None:
+    """Fast path: ISO 8601 text none of which carries a UTC offset, parsed in one call. None when any element has
+    an offset (pandas then returns a tz-aware column or warns about mixed offsets): the caller parses those apart."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            result = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        except (Warning, ValueError, OverflowError, TypeError):
+            return None
+    if not pd.api.types.is_datetime64_dtype(result.dtype) or isinstance(result.dtype, pd.DatetimeTZDtype):
+        return None
+    return result.astype("datetime64[ns]")
 
 
 def _from_epoch(seconds: pd.Series) -> pd.Series:

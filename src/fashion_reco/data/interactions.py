@@ -381,8 +381,9 @@ def _validate(
 def _event_types(
     values: pd.Series, rows: np.ndarray, file: Path | None, mapping: Mapping[str, str] | None
 ) -> pd.Series:
+    """Canonical event types; the spelling work is done once per distinct value (``pandas.factorize``)."""
     canonical = set(EventTypes.ALL)
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    table: dict[str, str] = {}
     if mapping:
         table = {str(k).strip(): str(v).strip().lower() for k, v in mapping.items()}
         wrong = sorted(k for k, v in table.items() if v not in canonical)
@@ -392,15 +393,21 @@ def _event_types(
                 f"{', '.join(EventTypes.ALL)}",
                 key=wrong[0],
             )
-        text = text.map(table).fillna(text).astype(str)
-    events = text.str.lower()
-    unknown = ~events.isin(canonical).to_numpy()
+    codes, uniques = pd.factorize(values.astype(object).where(values.notna(), ""), use_na_sentinel=True)
+    spelled = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    events = spelled.map(table).fillna(spelled).astype(str).str.lower() if table else spelled.str.lower()
+    unknown_distinct = ~events.isin(canonical).to_numpy()
+    unknown = np.append(unknown_distinct, True)[codes]
     row = first_row(unknown, rows)
     if row is not None:
         pos = int(np.argmax(unknown))
-        others = sorted(set(values[unknown].astype(str).str.strip()))
+        others = sorted(set(spelled[unknown_distinct]))
         shown = ", ".join(repr(v) for v in others[:5]) + (" …" if len(others) > 5 else "")
-        reason = "empty event type" if text.iloc[pos] == "" else f"unknown event type {values.iloc[pos]!r}"
+        reason = (
+            "empty event type"
+            if spelled.iloc[codes[pos]] == ""
+            else f"unknown event type {values.iloc[pos]!r}"
+        )
         raise InteractionsError(
             f"{reason}; expected one of {', '.join(EventTypes.ALL)} — map the log's own names with "
             f"event_type_mapping={{name: 'view' | 'add_to_cart' | 'purchase'}} (values seen: {shown})",
@@ -408,7 +415,7 @@ def _event_types(
             row=row,
             column=Columns.EVENT_TYPE,
         )
-    return events.astype(object)
+    return pd.Series(events.to_numpy(dtype=object)[codes], index=values.index, dtype=object)
 
 
 def _as_naive_utc(ts: Any) -> pd.Timestamp:
