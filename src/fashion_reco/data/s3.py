@@ -409,7 +409,11 @@ def fetch_s3(
     swept = _sweep_partials(root, wanted)
     if swept:
         logger.info("removed %d partial file(s) left by an interrupted fetch in %s", swept, root)
-    transfer = TransferConfig(max_concurrency=max_concurrency, use_threads=max_concurrency > 1)
+    transfer = TransferConfig(
+        max_concurrency=max_concurrency,
+        use_threads=max_concurrency > 1,
+        preferred_transfer_client="classic",  # the CRT client (when installed) takes no subscribers with sizes
+    )
     report = FetchReport(uri=f"s3://{bucket}/{prefix}", dest=str(root))
     retry: list[tuple[dict[str, Any], Path]] = []
     bar = tqdm(desc=f"s3://{bucket}/{prefix}", unit="file", disable=not progress, leave=False)
@@ -434,7 +438,7 @@ def fetch_s3(
                 return
             report.failed[key] = reason
             outcome = "failed"
-            logger.warning("could not fetch s3://%s/%s: %s", bucket, key, reason)
+            logger.warning("could not fetch %r: %s", f"s3://{bucket}/{key}", reason)
         bar.update(1)
         if on_file is not None:
             on_file(key, outcome)
@@ -464,21 +468,26 @@ def fetch_s3(
                     target = key_to_path(root, prefix, obj["Key"])
                 except FetchError as exc:
                     report.failed[obj["Key"]] = exc.reason
-                    logger.warning("skipping s3://%s/%s: %s", bucket, obj["Key"], exc.reason)
+                    logger.warning("skipping %r: %s", f"s3://{bucket}/{obj['Key']}", exc.reason)
+                    bar.update(1)
+                    if on_file is not None:
+                        on_file(obj["Key"], "failed")
                     continue
                 yield obj, target
         except (ClientError, BotoCoreError) as exc:
             raise _listing_error(exc, bucket, prefix, secrets) from None
 
     manager = create_transfer_manager(client, transfer)
+    interrupted = True
     try:
         run(listed(), last_pass=False)
         if retry:
             logger.info("retrying %d object(s) after transient errors", len(retry))
             again, retry[:] = list(retry), []
             run(iter(again), last_pass=True)
+        interrupted = False
     finally:
-        manager.shutdown()
+        manager.shutdown(cancel=interrupted)  # an error or Ctrl-C cancels transfers still in flight
         bar.close()
     report.downloaded_keys.sort()
     report.skipped_keys.sort()
