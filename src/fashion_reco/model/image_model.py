@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
-from fashion_reco.data.dataset import BadImage, default_num_workers, make_loader
+from fashion_reco.data.dataset import BadImage, default_num_workers, make_loader, single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ArtefactError, ImageError, ModelError
@@ -340,17 +340,19 @@ class ImageModel:
         with _threads(self.config.num_threads), torch.inference_mode():
             for start in range(0, n, batch_size):
                 tensors, positions = [], []
-                for i in range(start, min(n, start + batch_size)):
-                    name = f"<bytes>[{i}]"
-                    try:
-                        tensors.append(transform(load_image(blobs[i], policy, name=name)))
-                        positions.append(i)
-                    except ImageError as exc:
-                        if policy.on_bad == "raise":
-                            raise
-                        failed.append(BadImage(i, name, exc.reason))
-                if tensors:
-                    emb, _ = self._forward(torch.stack(tensors), batch_size)
+                with single_threaded_torch():  # decode + small tensor ops: see single_threaded_torch
+                    for i in range(start, min(n, start + batch_size)):
+                        name = f"<bytes>[{i}]"
+                        try:
+                            tensors.append(transform(load_image(blobs[i], policy, name=name)))
+                            positions.append(i)
+                        except ImageError as exc:
+                            if policy.on_bad == "raise":
+                                raise
+                            failed.append(BadImage(i, name, exc.reason))
+                    batch = torch.stack(tensors) if tensors else None
+                if batch is not None:
+                    emb, _ = self._forward(batch, batch_size)
                     embeddings[positions] = emb.numpy()
                     ok[positions] = True
         return self._finish(embeddings, ok, failed, return_failed)

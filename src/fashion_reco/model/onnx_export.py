@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from fashion_reco.atomic import atomic_write_bytes
+from fashion_reco.data.dataset import single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
@@ -124,6 +125,8 @@ class OnnxEmbedder:
         policy = (policy or ImagePolicy()).model_copy(update={"on_bad": "raise"})
         out = []
         for start in range(0, len(sources), batch_size):
-            chunk = [geometry(load_image(s, policy)) for s in sources[start : start + batch_size]]
-            out.append(self.embed_tensor(torch.stack(chunk).float() / 255.0))
+            with single_threaded_torch():
+                chunk = [geometry(load_image(s, policy)) for s in sources[start : start + batch_size]]
+                batch = torch.stack(chunk).float() / 255.0
+            out.append(self.embed_tensor(batch))
         return np.concatenate(out) if out else np.zeros((0, 512), np.float32)

@@ -99,6 +99,26 @@ def _stratified_pick(
     return mask
 
 
+def _stratified_exact(labels: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of exactly ``total`` rows, allocated to classes by largest remainder (every class keeps >= 1)."""
+    values, counts = np.unique(labels, return_counts=True)
+    quotas = counts * (total / labels.size)
+    take = np.maximum(np.floor(quotas).astype(np.int64), 1)
+    remainders = quotas - np.floor(quotas)
+    for i in np.argsort(-remainders, kind="stable"):
+        if take.sum() >= total:
+            break
+        if take[i] < counts[i]:
+            take[i] += 1
+    while take.sum() > total and (take > 1).any():  # the >= 1 floor overshot: trim the largest classes
+        take[np.argmax(take)] -= 1
+    mask = np.zeros(labels.size, dtype=bool)
+    for value, n in zip(values, take, strict=True):
+        positions = np.flatnonzero(labels == value)
+        mask[rng.choice(positions, size=min(int(n), positions.size), replace=False)] = True
+    return mask
+
+
 def split_for_training(
     items: pd.DataFrame, config: ModelConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -118,14 +138,7 @@ def split_for_training(
         )
         validation, train = train[pick], train[~pick]
     if config.max_train_images is not None and len(train) > config.max_train_images:
-        fraction = config.max_train_images / len(train)
-        pick = _stratified_pick(train[Columns.LABEL].astype(str).to_numpy(), fraction, rng, min_per_class=0)
-        # every class keeps at least one image
-        labels = train[Columns.LABEL].astype(str).to_numpy()
-        for value in np.unique(labels):
-            where = np.flatnonzero(labels == value)
-            if not pick[where].any():
-                pick[where[0]] = True
+        pick = _stratified_exact(train[Columns.LABEL].astype(str).to_numpy(), config.max_train_images, rng)
         train = train[pick]
     return train, validation, test
 
