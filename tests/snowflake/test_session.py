@@ -72,6 +72,7 @@ def test_failed_connection_names_account_and_user_but_never_the_password(
         create_session(config, connection=UNREACHABLE)
     message = str(info.value)
     assert "could not connect" in message and "'acme-xy12345'" in message and "'alice'" in message
+    assert "250001" in message  # the connector's own reason: a real login attempt was refused
     _assert_no_secret(info.value, caplog)
 
 

@@ -107,7 +107,7 @@ def create_session(config: SnowflakeConfig | None = None, *, connection: Mapping
     config = config or SnowflakeConfig()
     if config.mode == "local":
         log.info("opening a Snowpark local testing session")
-        session = Session.builder.config("local_testing", True).create()
+        session = Session.SessionBuilder().config("local_testing", True).create()
         from fashion_reco.snowflake.backend import LocalTestingBackend
 
         LocalTestingBackend(session)  # installs the local emulations (vector similarity) once
@@ -118,7 +118,8 @@ def create_session(config: SnowflakeConfig | None = None, *, connection: Mapping
     log.info("connecting to Snowflake (%s)", described)
     failure: SnowflakeError | None = None
     try:
-        session = Session.builder.configs(params).create()
+        # A builder of our own: options (and the password) never linger on a shared ``Session.builder``.
+        session = Session.SessionBuilder().configs(params).create()
     except Exception as exc:  # the connector raises many types; all mean "could not connect"
         reason = _scrub(f"{type(exc).__name__}: {exc}", params)
         failure = SnowflakeError(
