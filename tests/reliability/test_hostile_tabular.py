@@ -421,7 +421,7 @@ def test_any_shaped_table_gives_a_result_or_a_data_error(fuzz_dir: Path, table: 
     _feed(fuzz_dir, table.encode("utf-8"))
 
 
-@_FUZZ
+@settings(_FUZZ, max_examples=max(1, _FUZZ.max_examples * 2 // 3))  # two feeds per example
 @given(data=st.binary(max_size=200), encoding=st.sampled_from(["utf-8", "utf-16-le", "latin-1"]))
 def test_any_bytes_give_a_result_or_a_data_error(fuzz_dir: Path, data: bytes, encoding: str) -> None:
     _feed(fuzz_dir, data)

@@ -273,7 +273,8 @@ def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if _epoch_seconds(text, sample, parsed).any():
         todo &= ~_epoch_seconds(text, todo, parsed)
     if todo.any():
-        fast = _iso_without_offsets(text[todo])
+        head = text[todo][:1000]
+        fast = None if head.str.contains(_OFFSET_RE).any() else _iso_without_offsets(text[todo])
         if fast is not None:
             parsed[todo] = fast
         retry = todo & parsed.isna().to_numpy()
