@@ -23,11 +23,14 @@ from fashion_reco.errors import DataError
 
 __all__ = [
     "CsvTable",
+    "clean_ids",
     "first_row",
     "normalise_ids",
     "parse_timestamps",
+    "prepare_frame",
     "read_csv_table",
     "require_columns",
+    "text_column",
 ]
 
 _LINE_RE = re.compile(r"line (\d+)")
@@ -171,6 +174,66 @@ def require_columns(
             file=file,
             column=missing[0],
         )
+
+
+def prepare_frame(
+    df: pd.DataFrame,
+    rows: np.ndarray | None,
+    required: Iterable[str],
+    *,
+    error_cls: type[DataError],
+    file: object = None,
+    hint: str = "",
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A copy of ``df`` with stripped, unique column names and a fresh index, plus the 1-based data-row number of
+    each row (``rows``, or positions when None); raises ``error_cls`` for a duplicate or missing column."""
+    frame = df.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.columns.duplicated().any():
+        raise error_cls(
+            "duplicate column name", file=file, column=frame.columns[frame.columns.duplicated()][0]
+        )
+    frame = frame.reset_index(drop=True)
+    numbers = (
+        np.arange(1, len(frame) + 1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    )
+    require_columns(frame, required, error_cls=error_cls, file=file, hint=hint)
+    return frame, numbers
+
+
+def text_column(series: pd.Series) -> pd.Series:
+    """A column as stripped ``str`` with ``""`` for missing values."""
+    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+
+
+def clean_ids(
+    series: pd.Series,
+    rows: np.ndarray,
+    *,
+    error_cls: type[DataError],
+    file: object,
+    column: str,
+    unique: bool,
+) -> pd.Series:
+    """:func:`normalise_ids`, raising ``error_cls`` at the first empty id and, with ``unique``, the first repeat
+    (naming the row where it was first seen)."""
+    what = column.replace("_", " ")
+    ids = normalise_ids(series)
+    row = first_row(ids == "", rows)
+    if row is not None:
+        raise error_cls(f"empty {what}", file=file, row=row, column=column)
+    if unique:
+        dup = ids.duplicated(keep="first").to_numpy()
+        if dup.any():
+            pos = int(np.argmax(dup))
+            first = int(np.argmax((ids == ids.iloc[pos]).to_numpy()))
+            raise error_cls(
+                f"duplicate {what} {ids.iloc[pos]!r} (first seen in row {int(rows[first])})",
+                file=file,
+                row=int(rows[pos]),
+                column=column,
+            )
+    return ids
 
 
 def first_row(mask: np.ndarray | pd.Series, rows: np.ndarray) -> int | None:

@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.columns import Columns
-from fashion_reco.data._tabular import first_row, normalise_ids, read_csv_table, require_columns
+from fashion_reco.data._tabular import (
+    clean_ids,
+    first_row,
+    normalise_ids,
+    prepare_frame,
+    read_csv_table,
+    require_columns,
+    text_column,
+)
 from fashion_reco.errors import CatalogueError, FetchError
 
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_NAME", "SPLITS", "Catalogue"]
@@ -254,14 +262,8 @@ def _validate(
     check_files: bool,
 ) -> pd.DataFrame:
     """Check and normalise a catalogue table (vectorised; the file-existence check is the one per-row call)."""
-    frame = df.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.columns.duplicated().any():
-        name = frame.columns[frame.columns.duplicated()][0]
-        raise CatalogueError("duplicate column name", file=file, column=name)
+    frame, rows = prepare_frame(df, rows, [Columns.ITEM_ID], error_cls=CatalogueError, file=file)
     n = len(frame)
-    rows = np.arange(1, n + 1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    require_columns(frame, [Columns.ITEM_ID], error_cls=CatalogueError, file=file)
     if Columns.IMAGE_PATH not in frame and Columns.IMAGE_URI not in frame:
         require_columns(
             frame,
@@ -272,32 +274,19 @@ def _validate(
         )
     if n == 0:
         raise CatalogueError("no items (the table has a header but no rows)", file=file)
-    frame = frame.reset_index(drop=True)
-
-    ids = normalise_ids(frame[Columns.ITEM_ID])
-    row = first_row(ids == "", rows)
-    if row is not None:
-        raise CatalogueError("empty item id", file=file, row=row, column=Columns.ITEM_ID)
-    dup = ids.duplicated(keep="first").to_numpy()
-    if dup.any():
-        pos = int(np.argmax(dup))
-        first_pos = int(np.argmax((ids == ids.iloc[pos]).to_numpy()))
-        raise CatalogueError(
-            f"duplicate item id {ids.iloc[pos]!r} (first seen in row {int(rows[first_pos])})",
-            file=file,
-            row=int(rows[pos]),
-            column=Columns.ITEM_ID,
-        )
+    ids = clean_ids(
+        frame[Columns.ITEM_ID], rows, error_cls=CatalogueError, file=file, column=Columns.ITEM_ID, unique=True
+    )
     frame[Columns.ITEM_ID] = ids
 
     has_path = np.zeros(n, dtype=bool)
     if Columns.IMAGE_PATH in frame:
-        paths = _text(frame[Columns.IMAGE_PATH])
+        paths = text_column(frame[Columns.IMAGE_PATH])
         has_path = (paths != "").to_numpy()
         frame[Columns.IMAGE_PATH] = _absolute(paths, base_dir).where(has_path, None)
     has_uri = np.zeros(n, dtype=bool)
     if Columns.IMAGE_URI in frame:
-        uris = _text(frame[Columns.IMAGE_URI])
+        uris = text_column(frame[Columns.IMAGE_URI])
         has_uri = (uris != "").to_numpy()
         row = first_row(has_uri & ~uris.str.match(_URI_RE).to_numpy(), rows)
         if row is not None:
@@ -328,13 +317,13 @@ def _validate(
             )
 
     if Columns.LABEL in frame:
-        labels = _text(frame[Columns.LABEL])
+        labels = text_column(frame[Columns.LABEL])
         frame[Columns.LABEL] = labels.where(labels != "", None)
     else:
         frame[Columns.LABEL] = pd.Series([None] * n, dtype=object)
 
     if Columns.SPLIT in frame:
-        split = _text(frame[Columns.SPLIT]).str.lower().replace(_SPLIT_ALIASES)
+        split = text_column(frame[Columns.SPLIT]).str.lower().replace(_SPLIT_ALIASES)
         unknown = (split != "") & ~split.isin(SPLITS)
         row = first_row(unknown, rows)
         if row is not None:
@@ -353,11 +342,6 @@ def _validate(
 
     ordered = [c for c in _RESERVED if c in frame] + [c for c in frame.columns if c not in _RESERVED]
     return frame[ordered]
-
-
-def _text(series: pd.Series) -> pd.Series:
-    """A column as stripped ``str`` with ``""`` for missing values."""
-    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
 
 
 def _absolute(paths: pd.Series, base_dir: str | os.PathLike[str] | None) -> pd.Series:
@@ -383,7 +367,7 @@ def _infer_attribute(series: pd.Series) -> pd.Series:
     """Text attribute columns that are entirely numeric become numbers (``width`` → int); others keep text."""
     if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         return series  # lists, mixed objects …: the caller's own column, left alone
-    stripped = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    stripped = text_column(series)
     present = stripped != ""
     if not present.any():
         return stripped.where(present, None)

@@ -16,11 +16,13 @@ import pandas as pd
 
 from fashion_reco.columns import Columns
 from fashion_reco.data._tabular import (
+    clean_ids,
     first_row,
     normalise_ids,
     parse_timestamps,
+    prepare_frame,
     read_csv_table,
-    require_columns,
+    text_column,
 )
 from fashion_reco.errors import InteractionsError
 
@@ -99,37 +101,22 @@ class Customers:
 
 
 def _validate(df: pd.DataFrame, rows: np.ndarray | None, file: Path | None) -> pd.DataFrame:
-    frame = df.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.columns.duplicated().any():
-        raise InteractionsError(
-            "duplicate column name", file=file, column=frame.columns[frame.columns.duplicated()][0]
-        )
-    frame = frame.reset_index(drop=True)
-    rows = np.arange(1, len(frame) + 1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    require_columns(frame, [Columns.CUSTOMER_ID], error_cls=InteractionsError, file=file)
+    frame, rows = prepare_frame(df, rows, [Columns.CUSTOMER_ID], error_cls=InteractionsError, file=file)
     if not len(frame):
         raise InteractionsError("no customers (the table has a header but no rows)", file=file)
-
-    ids = normalise_ids(frame[Columns.CUSTOMER_ID])
-    row = first_row(ids == "", rows)
-    if row is not None:
-        raise InteractionsError("empty customer id", file=file, row=row, column=Columns.CUSTOMER_ID)
-    dup = ids.duplicated(keep="first").to_numpy()
-    if dup.any():
-        pos = int(np.argmax(dup))
-        first = int(np.argmax((ids == ids.iloc[pos]).to_numpy()))
-        raise InteractionsError(
-            f"duplicate customer id {ids.iloc[pos]!r} (first seen in row {int(rows[first])})",
-            file=file,
-            row=int(rows[pos]),
-            column=Columns.CUSTOMER_ID,
-        )
+    ids = clean_ids(
+        frame[Columns.CUSTOMER_ID],
+        rows,
+        error_cls=InteractionsError,
+        file=file,
+        column=Columns.CUSTOMER_ID,
+        unique=True,
+    )
     frame[Columns.CUSTOMER_ID] = ids
 
     for column in (AGE_BAND, GENDER, PREFERRED_LABELS):
         if column in frame:
-            text = frame[column].astype(object).where(frame[column].notna(), "").astype(str).str.strip()
+            text = text_column(frame[column])
             if column == PREFERRED_LABELS:
                 text = text.str.replace(r"\s*;\s*", ";", regex=True).str.strip(";")
             frame[column] = text.where(text != "", None)

@@ -19,11 +19,13 @@ import pandas as pd
 
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.data._tabular import (
+    clean_ids,
     first_row,
     normalise_ids,
     parse_timestamps,
+    prepare_frame,
     read_csv_table,
-    require_columns,
+    text_column,
 )
 from fashion_reco.errors import InteractionsError
 
@@ -322,24 +324,14 @@ def _validate(
     file: Path | None,
     mapping: Mapping[str, str] | None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    frame = df.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.columns.duplicated().any():
-        raise InteractionsError(
-            "duplicate column name", file=file, column=frame.columns[frame.columns.duplicated()][0]
-        )
-    frame = frame.reset_index(drop=True)
-    rows = np.arange(1, len(frame) + 1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    require_columns(frame, REQUIRED_COLUMNS, error_cls=InteractionsError, file=file)
+    frame, rows = prepare_frame(df, rows, REQUIRED_COLUMNS, error_cls=InteractionsError, file=file)
     if not len(frame):
         raise InteractionsError("no events (the table has a header but no rows)", file=file)
 
     for column in (Columns.CUSTOMER_ID, Columns.ITEM_ID):
-        ids = normalise_ids(frame[column])
-        row = first_row(ids == "", rows)
-        if row is not None:
-            raise InteractionsError(f"empty {column.replace('_', ' ')}", file=file, row=row, column=column)
-        frame[column] = ids
+        frame[column] = clean_ids(
+            frame[column], rows, error_cls=InteractionsError, file=file, column=column, unique=False
+        )
 
     frame[Columns.EVENT_TYPE] = _event_types(frame[Columns.EVENT_TYPE], rows, file, mapping)
 
@@ -360,7 +352,7 @@ def _validate(
 
     if QUANTITY in frame:
         raw = frame[QUANTITY]
-        text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
+        text = text_column(raw)
         numbers = pd.to_numeric(text.where(text != "", None), errors="coerce")
         bad_quantity = ((text != "") & numbers.isna()).to_numpy()
         row = first_row(bad_quantity, rows)
