@@ -44,6 +44,13 @@ def test_real_file_counts_match_an_independent_computation(online_retail_csv: Pa
     assert frame["quantity"].sum() == kept["Quantity"].sum()
     assert np.isclose(frame["unit_price"].sum(), kept["UnitPrice"].sum())
 
+    some_items = kept["StockCode"].iloc[:100].tolist()
+    with pytest.raises(InteractionsError, match="item not in the catalogue") as info:
+        interactions.check_known(catalogue_ids=some_items)
+    bad_row = info.value.row  # a row number in the CSV itself, after cleaning and sorting
+    assert info.value.file == online_retail_csv
+    assert raw["StockCode"].iloc[bad_row - 1] == info.value.value and info.value.value not in some_items
+
 
 def test_latin1_file_falls_back_and_keeps_text(tmp_path: Path) -> None:
     path = tmp_path / "retail.csv"

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.data._tabular import first_row, normalise_ids, read_csv_table, require_columns
 from fashion_reco.data.interactions import QUANTITY, Interactions
+from fashion_reco.data.interactions import _validate as validate_interactions
 from fashion_reco.errors import InteractionsError
 
 __all__ = ["PRODUCT_CODE_PATTERN", "RetailCleaningReport", "load_online_retail"]
@@ -107,22 +108,18 @@ def load_online_retail(
         kept["country"] = raw["Country"][left].str.strip().to_numpy(dtype=object)
     if not len(kept):
         raise InteractionsError("no purchases left after cleaning (every row was dropped)", file=file)
-    try:
-        interactions = Interactions.from_frame(kept)
-    except InteractionsError as exc:  # point at the source file, row and column
+    try:  # validated with the source rows and file, so errors and check_known point into the CSV
+        frame, kept_rows = validate_interactions(kept, rows[left], file, None)
+    except InteractionsError as exc:  # name the column as the CSV spells it
         names = {
             Columns.TIMESTAMP: "InvoiceDate",
             Columns.CUSTOMER_ID: "CustomerID",
             Columns.ITEM_ID: "StockCode",
         }
         context = dict(exc.context)
-        if "row" in context:
-            context["row"] = int(rows[left][context["row"] - 1])
         context["column"] = names.get(context.get("column"), context.get("column"))
-        context["file"] = file
         raise InteractionsError(exc.reason, **context) from None
-    interactions._source = file
-    interactions._rows = rows[left][interactions._rows - 1]
+    interactions = Interactions._wrap(frame, kept_rows, file)
 
     report = RetailCleaningReport(
         file=str(file),
