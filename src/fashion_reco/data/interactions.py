@@ -58,7 +58,8 @@ class Interactions:
             raise InteractionsError(f"expected a pandas DataFrame, got {type(frame).__name__}")
         data = frame.rename(columns=dict(columns)) if columns else frame
         validated, rows = _validate(data, None, None, event_type_mapping)
-        self._frame, self._rows, self._source = validated, rows, None
+        self._frame, self._rows = validated, rows
+        self._source: Path | None = None
 
     @classmethod
     def _wrap(cls, frame: pd.DataFrame, rows: np.ndarray, source: Path | None) -> Interactions:

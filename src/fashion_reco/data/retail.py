@@ -117,7 +117,8 @@ def load_online_retail(
             Columns.ITEM_ID: "StockCode",
         }
         context = dict(exc.context)
-        context["column"] = names.get(context.get("column"), context.get("column"))
+        column = context.get("column")
+        context["column"] = names.get(column, column) if isinstance(column, str) else column
         raise InteractionsError(exc.reason, **context) from None
     interactions = Interactions._wrap(frame, kept_rows, file)
 

@@ -248,16 +248,17 @@ def _listing_error(exc: BaseException, bucket: str, prefix: str, secrets: Sequen
 # ---------------------------------------------------------------------- fetching
 
 
-def _md5(path: str | os.PathLike[str] | None = None, handle: Any = None) -> str:
+def _md5(handle: Any) -> str:
+    """Hex MD5 of a binary file object, read from where it stands in 1 MiB chunks."""
     digest = hashlib.md5(usedforsecurity=False)
-    source = handle if handle is not None else open(path, "rb")  # closed below
-    try:
-        for chunk in iter(lambda: source.read(1 << 20), b""):
-            digest.update(chunk)
-    finally:
-        if handle is None:
-            source.close()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def _md5_file(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return _md5(handle)
 
 
 def _server_side_encrypted(client: Any, bucket: str, key: str) -> bool:
@@ -275,7 +276,7 @@ def _is_complete(client: Any, bucket: str, obj: dict[str, Any], target: Path, ve
     except OSError:
         return False
     etag = str(obj.get("ETag", "")).strip('"')
-    if not verify or not _PLAIN_MD5.match(etag) or _md5(target) == etag.lower():
+    if not verify or not _PLAIN_MD5.match(etag) or _md5_file(target) == etag.lower():
         return True
     return _server_side_encrypted(client, bucket, obj["Key"])
 
@@ -319,7 +320,7 @@ def _fetch_one(
             raise _CorruptDownload(f"incomplete download: {written} of {size} bytes", key=key)
         if verify and _PLAIN_MD5.match(etag):
             handle.seek(0)
-            if _md5(handle=handle) != etag and not _server_side_encrypted(client, bucket, key):
+            if _md5(handle) != etag and not _server_side_encrypted(client, bucket, key):
                 raise _CorruptDownload("checksum mismatch: content MD5 differs from the ETag", key=key)
     return size
 
