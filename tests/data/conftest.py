@@ -30,12 +30,8 @@ def s3kit() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def aws_env(s3kit: ModuleType):
-    """Dummy credentials in the environment (boto3's default chain finds them); no instance-metadata lookups."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in s3kit.CREDENTIAL_ENV.items():
-            mp.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            mp.delenv(name, raising=False)
+    """Dummy credentials in the environment for the whole session (see ``s3_testkit.credentials_env``)."""
+    with s3kit.credentials_env():
         yield
 
 
@@ -47,6 +43,4 @@ def moto_endpoint(s3kit: ModuleType, aws_env: None) -> str:
 @pytest.fixture(scope="session")
 def big_bucket(s3kit: ModuleType, moto_endpoint: str) -> dict[str, bytes]:
     """The shared 1,500-object bucket; returns the objects a default-suffix fetch of ``photos/`` must produce."""
-    wanted, everything = s3kit.big_bucket_objects()
-    s3kit.ensure_bucket(moto_endpoint, s3kit.BIG_BUCKET, everything)
-    return wanted
+    return s3kit.big_bucket(moto_endpoint)

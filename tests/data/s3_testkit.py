@@ -92,6 +92,27 @@ def ensure_bucket(endpoint: str, bucket: str, keys: dict[str, bytes], *, acl: st
     _BUCKETS.add(bucket)
 
 
+@contextlib.contextmanager
+def credentials_env() -> Iterator[None]:
+    """Dummy credentials in the environment (boto3's default chain finds them), no instance-metadata lookups, no
+    profile or endpoint from the developer's own setup; restored on exit."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in CREDENTIAL_ENV.items():
+            mp.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            mp.delenv(name, raising=False)
+        yield
+
+
+def big_bucket(endpoint: str) -> dict[str, bytes]:
+    """Make sure the shared big bucket exists; returns the 1,500 objects a default fetch of ``photos/`` yields."""
+    wanted, everything = big_bucket_objects()
+    ensure_bucket(endpoint, BIG_BUCKET, everything)
+    return wanted
+
+
 def admin_client(endpoint: str) -> Any:
     """A signed client with the test credentials, for creating buckets and uploading."""
     return boto3.session.Session(
