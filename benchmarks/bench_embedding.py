@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.repeats = 3  # each round embeds every photo three ways at two sizes: minutes on two shared cores
     args = bl.finish_args(args)
     n = args.photos or (4 if args.quick else 128)
-    n_naive = min(n, args.naive_photos or (2 if args.quick else 32))
+    n_naive = min(n, args.naive_photos or (2 if args.quick else 16))
     sizes = [int(s) for s in (args.sizes or ("64" if args.quick else "224,128")).split(",") if s.strip()]
     m = bl.machine()
     paths, classes, where = photos(n, sample=args.quick)

@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--items", type=int, default=None, help="items (default 20,000; quick 300)")
     p.add_argument("--events", type=int, default=None, help="events (default 2,000,000; quick 10,000)")
     p.add_argument("--fit-repeats", type=int, default=None, help="fits per model (default 1; they are long)")
-    args = bl.finish_args(p.parse_args(argv))
+    args = p.parse_args(argv)
+    if args.repeats is None and not args.quick:
+        args.repeats = 3  # one round recommends for every customer with both models: a minute on two shared cores
+    args = bl.finish_args(args)
     from implicit.nearest_neighbours import CosineRecommender
 
     n_customers = args.customers or (500 if args.quick else 50_000)

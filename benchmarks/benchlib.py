@@ -143,6 +143,7 @@ def machine(*, torch_threads: bool = True) -> dict[str, Any]:
     """
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
+    started = (os.times(), time.perf_counter())
     mhz = info.get("cpu MHz")
     return {
         "cpu": info.get("model name") or platform.processor() or "unknown",
@@ -156,6 +157,7 @@ def machine(*, torch_threads: bool = True) -> dict[str, Any]:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "commit": _git_commit(),
+        "started": started,
     }
 
 
@@ -192,8 +194,20 @@ def fp32_peak(m: dict[str, Any]) -> tuple[float | None, str]:
     return peak, text
 
 
+def cpu_share(m: dict[str, Any]) -> float | None:
+    """Fraction of the visible cores' time this process and its reaped children used since :func:`machine`."""
+    (t0, w0), t1 = m["started"], os.times()
+    wall = time.perf_counter() - w0
+    if wall <= 0:
+        return None
+    used = (t1.user - t0.user) + (t1.system - t0.system)
+    used += (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+    return used / (wall * m["cores"])
+
+
 def machine_lines(m: dict[str, Any], *, extra: Sequence[str] = ()) -> str:
     """Markdown bullet list describing the machine and the run."""
+    share = cpu_share(m)
     v = m["versions"]
     load = "unknown" if m["load"] is None else " / ".join(f"{x:.1f}" for x in m["load"])
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
@@ -203,8 +217,11 @@ def machine_lines(m: dict[str, Any], *, extra: Sequence[str] = ()) -> str:
         f"- CPU: {m['cpu']}, {m['cores']} cores visible, {clock}, SIMD {m['simd']}"
         + ("" if m["torch_threads"] is None else f"; torch threads {m['torch_threads']}")
         + f"; native thread pools: {m['pools']}",
-        f"- load average at start (1/5/15 min): {load} — the machine is shared with other work, absolute numbers "
-        "are noisy; the ratios (same run, interleaved rounds) are what matter",
+        f"- load average at start (1/5/15 min): {load}; this run got "
+        + ("an unknown share" if share is None else f"{100 * share:.0f} %")
+        + " of the visible cores' time (CPU time of the benchmark and its finished child processes / wall time × "
+        "cores) — the machine is shared with other work, absolute numbers are noisy; the ratios (same run, "
+        "interleaved rounds) are what matter",
         f"- {libs}",
         *extra,
     ]
