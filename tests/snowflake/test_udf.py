@@ -12,7 +12,6 @@ import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
-import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,30 +173,29 @@ _ACCOUNT_PROBE = """
 import sys, json
 sys.path[:] = [p for p in sys.path if not p.rstrip('/').endswith('/src')]
 sys.path.insert(0, sys.argv[1])          # the staged code zip, as Snowflake puts imports on sys.path
-import cloudpickle, pandas as pd
-handler = cloudpickle.loads(open(sys.argv[2], 'rb').read())
-images = [open(p, 'rb').read() for p in json.loads(sys.argv[3])]
+import pandas as pd
+from fashion_reco.snowflake.udf import embed_handler
+handler = embed_handler()                # as registered: the model comes from the UDF import directory
+images = [open(p, 'rb').read() for p in json.loads(sys.argv[2])]
 out = handler(pd.Series(images))
 import fashion_reco
 print(json.dumps({"module": fashion_reco.__file__, "embeddings": out.tolist()}))
 """
 
 
-def test_pickled_vectorised_handler_runs_from_the_code_zip_and_import_directory(
+def test_vectorised_handler_runs_from_the_code_zip_and_import_directory(
     tmp_path: Path, tiny_model_dir: Path, twelve_photos: list[Path], local_embeddings: np.ndarray
 ) -> None:
-    """Emulates the account runtime: a fresh interpreter, the library only from the zip, the model only from the
-    import directory (``-X snowflake_import_directory``), the handler unpickled as Snowpark ships it."""
+    """Emulates the account runtime: a fresh interpreter, the library only from the staged zip, the model only from
+    the import directory (``-X snowflake_import_directory``)."""
     archive = build_code_zip(tmp_path)
     assert build_code_zip(tmp_path / "again").name == archive.name  # deterministic, content-named
     names = zipfile.ZipFile(archive).namelist()
     assert "fashion_reco/snowflake/udf.py" in names and "fashion_reco/model/image_model.py" in names
     assert all(n.endswith((".py", "py.typed")) for n in names)
-    pickled = tmp_path / "handler.pkl"
-    pickled.write_bytes(cloudpickle.dumps(embed_handler()))
     run = subprocess.run(
         [sys.executable, "-X", f"snowflake_import_directory={tiny_model_dir}", "-c", _ACCOUNT_PROBE, str(archive),
-         str(pickled), json.dumps([str(p) for p in twelve_photos[:4]])],
+         json.dumps([str(p) for p in twelve_photos[:4]])],
         capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-3000:]
