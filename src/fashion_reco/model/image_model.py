@@ -52,7 +52,7 @@ from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ArtefactError, ImageError, ModelError
 from fashion_reco.model.metrics import ClassificationMetrics
-from fashion_reco.model.network import EMBEDDING_DIM, EmbeddingHead, build_resnet18
+from fashion_reco.model.network import EMBEDDING_DIM, EmbeddingHead, build_resnet18, default_device
 
 __all__ = ["ARTEFACT_FORMAT", "EmbedResult", "ImageModel", "ImageModelMetadata"]
 
@@ -155,7 +155,8 @@ class ImageModel:
             raise ModelError(
                 f"network has {net.fc.out_features} outputs but {len(classes)} classes were given"
             )
-        self.net = net.eval()
+        self.device = default_device()
+        self.net = net.eval().to(self.device)
         self.classes = [str(c) for c in classes]
         self.preprocess = preprocess
         self.config = config or ModelConfig(
@@ -253,10 +254,11 @@ class ImageModel:
         ):  # pad to one static shape: no recompilation for the last batch
             pad = images.new_zeros((batch_size - n, *images.shape[1:]))
             images = torch.cat([images, pad])
+        images = images.to(self.device, non_blocking=True)
         if self._channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         embeddings, logits = self._embedding_module(batch_size)(images)
-        return embeddings[:n].float(), logits[:n].float()
+        return embeddings[:n].float().cpu(), logits[:n].float().cpu()
 
     def _run(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -11,10 +12,28 @@ from torchvision.models import ResNet, resnet18
 from fashion_reco.errors import ModelError, WeightsUnavailableError
 from fashion_reco.model.weights import ResolvedWeights, resolve_weights
 
-__all__ = ["EMBEDDING_DIM", "EmbeddingHead", "backbone_parameters", "build_resnet18", "embedding_trunk"]
+__all__ = [
+    "DEVICE_ENV",
+    "EMBEDDING_DIM",
+    "EmbeddingHead",
+    "backbone_parameters",
+    "build_resnet18",
+    "default_device",
+    "embedding_trunk",
+]
+
+DEVICE_ENV = "FASHION_RECO_DEVICE"
 
 EMBEDDING_DIM = 512
 _HEAD_PREFIX = "fc."
+
+
+def default_device() -> torch.device:
+    """``$FASHION_RECO_DEVICE`` when set (``cpu``, ``cuda``, ``cuda:1``...), else CUDA when available, else CPU."""
+    name = os.environ.get(DEVICE_ENV, "").strip()
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def build_resnet18(num_classes: int, weights: Any = None, *, allow_download: bool | None = None) -> ResNet:

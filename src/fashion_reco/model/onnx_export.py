@@ -9,6 +9,7 @@ image files or bytes directly.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -51,9 +52,9 @@ def export_onnx(image_model: Any, path: str | os.PathLike[str], *, opset: int = 
     import onnx
 
     spec: PreprocessSpec = image_model.preprocess
-    net = image_model.net
+    # a CPU, contiguous-format copy: the caller's model keeps its device and memory format
+    net = copy.deepcopy(image_model.net).cpu().to(memory_format=torch.contiguous_format)
     module = _NormalisedEmbedding(embedding_trunk(net), spec.mean, spec.std).eval()
-    module = module.to(memory_format=torch.contiguous_format)
     example = torch.rand(2, 3, spec.image_size, spec.image_size)
     buffer = io.BytesIO()
     try:
@@ -72,9 +73,6 @@ def export_onnx(image_model: Any, path: str | os.PathLike[str], *, opset: int = 
             )
     except Exception as exc:
         raise ModelError(f"ONNX export failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        if getattr(image_model, "channels_last", False):
-            net.to(memory_format=torch.channels_last)
     proto = onnx.load_from_string(buffer.getvalue())
     for key, value in (
         (_SPEC_KEY, json.dumps(spec.to_dict())),

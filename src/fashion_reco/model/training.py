@@ -40,12 +40,12 @@ from tqdm.auto import tqdm
 
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
-from fashion_reco.data.dataset import BadImage, ImageLoader, make_loader
+from fashion_reco.data.dataset import BadImage, ImageLoader, make_loader, single_threaded_torch
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
 from fashion_reco.model.metrics import ClassificationMetrics, classification_metrics
-from fashion_reco.model.network import backbone_parameters, build_resnet18, embedding_trunk
+from fashion_reco.model.network import backbone_parameters, build_resnet18, default_device, embedding_trunk
 
 __all__ = ["HeadResult", "TrainResult", "split_for_training", "train_classifier", "train_head_on_embeddings"]
 
@@ -179,12 +179,13 @@ def _step(scheduler: torch.optim.lr_scheduler.OneCycleLR) -> None:
         scheduler.step()
 
 
-def _prepare(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+def _prepare(images: torch.Tensor, channels_last: bool, device: torch.device) -> torch.Tensor:
+    images = images.to(device, non_blocking=True)
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images
 
 
 def _evaluate(
-    net: ResNet, loader: ImageLoader | None, loss_fn: nn.Module, channels_last: bool
+    net: ResNet, loader: ImageLoader | None, loss_fn: nn.Module, channels_last: bool, device: torch.device
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(y_true, y_pred, mean loss)`` over a labelled loader."""
     if loader is None:
@@ -195,11 +196,12 @@ def _evaluate(
         for batch in loader:
             if batch.labels is None:
                 raise ModelError("evaluation needs a labelled loader")
-            logits = net(_prepare(batch.images, channels_last))
-            total += float(loss_fn(logits, batch.labels)) * len(batch)
+            logits = net(_prepare(batch.images, channels_last, device)).float()
+            labels = batch.labels.to(device)
+            total += float(loss_fn(logits, labels)) * len(batch)
             count += len(batch)
             trues.append(batch.labels.numpy())
-            preds.append(logits.argmax(1).numpy())
+            preds.append(logits.argmax(1).cpu().numpy())
     if not count:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
     return np.concatenate(trues), np.concatenate(preds), total / count
@@ -254,7 +256,8 @@ def train_classifier(
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
         spec = PreprocessSpec.from_model_config(config)
-        net = build_resnet18(len(classes), weights=config.weights)
+        device = default_device()
+        net = build_resnet18(len(classes), weights=config.weights).to(device)
         channels_last = config.channels_last
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -269,6 +272,8 @@ def train_classifier(
             )
         elif config.class_balancing == "weighted_loss":
             loss_weights = _class_weights(y_train, len(classes))
+        if loss_weights is not None:
+            loss_weights = loss_weights.to(device)
         loss_fn = nn.CrossEntropyLoss(weight=loss_weights)
         eval_loss = nn.CrossEntropyLoss(weight=loss_weights)
 
@@ -349,26 +354,27 @@ def train_classifier(
                 for batch in bar:
                     if batch.labels is None:
                         raise ModelError("training needs a labelled loader")
-                    images = _prepare(batch.images, channels_last)
+                    images = _prepare(batch.images, channels_last, device)
+                    labels = batch.labels.to(device, non_blocking=True)
                     if head_only:
                         with torch.no_grad():
                             features = trunk(images)
                         logits = net.fc(features)
                     else:
                         logits = net(images)
-                    loss = loss_fn(logits, batch.labels)
+                    loss = loss_fn(logits, labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     _step(scheduler)
                     total_loss += float(loss.detach()) * len(batch)
-                    correct += int((logits.argmax(1) == batch.labels).sum())
+                    correct += int((logits.argmax(1) == labels).sum())
                     seen += len(batch)
                     bar.set_postfix(loss=f"{total_loss / max(seen, 1):.3f}")
                 bar.close()
                 for bad in train_loader.failures:
                     failed.setdefault(bad.file, bad)
-                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, channels_last)
+                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, channels_last, device)
                 val_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
                 row = {
                     "epoch": epoch,
@@ -390,7 +396,7 @@ def train_classifier(
                         f1=score,
                         epoch=epoch,
                         metrics=val_metrics,
-                        state={k: v.detach().clone() for k, v in net.state_dict().items()},
+                        state={k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()},
                     )
                     stale = 0
                 else:
@@ -413,7 +419,7 @@ def train_classifier(
             net.load_state_dict(best["state"])
         net.eval()
         test_loader = eval_loader(test_df)
-        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, channels_last)
+        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, channels_last, device)
         test_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
         for loader in (val_loader, test_loader):
             for bad in loader.failures if loader is not None else []:
@@ -428,7 +434,7 @@ def train_classifier(
         )
     log.info("training finished in %.1f s (%s); best epoch %s", seconds, stopped, best["epoch"])
     return TrainResult(
-        net=net,
+        net=net.cpu(),
         classes=classes,
         preprocess=spec,
         history=history,
@@ -513,11 +519,32 @@ def train_head_on_embeddings(
     loss_fn = nn.CrossEntropyLoss(weight=weight)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    prepared = None
     if validation is not None:
-        x_val = torch.as_tensor(np.asarray(validation[0], dtype=np.float32))
-        y_val = to_index(validation[1])
+        prepared = (torch.as_tensor(np.asarray(validation[0], dtype=np.float32)), to_index(validation[1]))
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"f1": -math.inf, "state": None, "metrics": None}
+    with single_threaded_torch():  # [n, 512] x [512, k]: too small for the thread pool to pay off
+        _fit_head(head, x, y, loss_fn, optimizer, scheduler, epochs, prepared, history, best, classes)
+    if best["state"] is not None:
+        head.load_state_dict(best["state"])
+    head.eval()
+    return HeadResult(head=head, classes=classes, history=history, validation_metrics=best["metrics"])
+
+
+def _fit_head(
+    head: nn.Linear,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    epochs: int,
+    validation: tuple[torch.Tensor, np.ndarray] | None,
+    history: list[dict[str, float]],
+    best: dict[str, Any],
+    classes: list[str],
+) -> None:
     for step in range(1, epochs + 1):
         logits = head(x)
         loss = loss_fn(logits, y)
@@ -526,6 +553,7 @@ def train_head_on_embeddings(
         optimizer.step()
         scheduler.step()
         if validation is not None and (step % 10 == 0 or step == epochs):
+            x_val, y_val = validation
             with torch.inference_mode():
                 pred = head(x_val).argmax(1).numpy()
             metrics = classification_metrics(y_val, pred, classes)
@@ -540,7 +568,3 @@ def train_head_on_embeddings(
                 )
         elif step % 10 == 0 or step == epochs:
             history.append({"epoch": step, "train_loss": float(loss.detach())})
-    if best["state"] is not None:
-        head.load_state_dict(best["state"])
-    head.eval()
-    return HeadResult(head=head, classes=classes, history=history, validation_metrics=best["metrics"])
