@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fit-repeats", type=int, default=None, help="fits per model (default 1; they are long)")
     args = p.parse_args(argv)
     if args.repeats is None and not args.quick:
-        args.repeats = 3  # one round recommends for every customer with both models: a minute on two shared cores
+        args.repeats = (
+            3  # one round recommends for every customer with both models: a minute on two shared cores
+        )
     args = bl.finish_args(args)
     from implicit.nearest_neighbours import CosineRecommender
 
