@@ -100,8 +100,20 @@ def _tiny_config(**overrides: object) -> ModelConfig:
     return ModelConfig(**{**values, **overrides})
 
 
-def test_training_is_reproducible(tiny_catalogue: pd.DataFrame) -> None:
-    runs = [train_classifier(tiny_catalogue, _tiny_config(), num_workers=1, progress=False) for _ in range(2)]
+@pytest.fixture(scope="module")
+def backbone_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for pretrained weights (random, but it makes the frozen-backbone head phase run)."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(5)
+    path = tmp_path_factory.mktemp("weights") / "backbone.pt"
+    torch.save(resnet18().state_dict(), path)
+    return path
+
+
+def test_training_is_reproducible(tiny_catalogue: pd.DataFrame, backbone_file: Path) -> None:
+    config = _tiny_config(weights=str(backbone_file))
+    runs = [train_classifier(tiny_catalogue, config, num_workers=1, progress=False) for _ in range(2)]
     first, second = runs
     assert [h["train_loss"] for h in first.history] == [h["train_loss"] for h in second.history]
     for (name, a), b in zip(first.net.state_dict().items(), second.net.state_dict().values(), strict=True):
@@ -115,6 +127,7 @@ def test_time_budget_and_sampler(tiny_catalogue: pd.DataFrame) -> None:
     result = train_classifier(tiny_catalogue, config, num_workers=0, progress=False)
     assert len(result.history) == 1 and result.stopped_reason.startswith("time budget")
     assert result.best_epoch == 1
+    assert result.history[0]["phase"] == "finetune", "no pretrained weights: the head phase is skipped"
 
 
 def test_training_input_errors(tiny_catalogue: pd.DataFrame) -> None:

@@ -8,6 +8,7 @@ Recipe (``ModelConfig`` names in brackets):
    ``max_train_images`` subsamples the training rows, stratified by class.
 2. **Phase 1 — head** (``head_epochs``): a new ``fc`` layer for the catalogue's classes trained on a frozen backbone
    (BatchNorm statistics frozen too; the backbone runs under ``no_grad`` so an epoch costs about one forward pass).
+   Skipped when there are no pretrained weights (``weights=None``): a frozen random backbone teaches the head nothing.
 3. **Phase 2 — fine-tune** (``finetune_epochs``): everything trains, the backbone at ``lr_backbone`` and the head at
    ``lr_head``. Both phases use AdamW (``weight_decay``) with a one-cycle cosine schedule.
 4. **Class imbalance** (``class_balancing``): inverse-frequency class weights in the loss (``"weighted_loss"``), or a
@@ -46,6 +47,7 @@ from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
 from fashion_reco.model.metrics import ClassificationMetrics, classification_metrics
 from fashion_reco.model.network import backbone_parameters, build_resnet18, default_device, embedding_trunk
+from fashion_reco.model.weights import resolve_weights
 
 __all__ = ["HeadResult", "TrainResult", "split_for_training", "train_classifier", "train_head_on_embeddings"]
 
@@ -257,7 +259,13 @@ def train_classifier(
         generator = torch.Generator().manual_seed(config.seed)
         spec = PreprocessSpec.from_model_config(config)
         device = default_device()
-        net = build_resnet18(len(classes), weights=config.weights).to(device)
+        resolved = resolve_weights(config.weights)
+        net = build_resnet18(len(classes), weights=resolved).to(device)
+        head_epochs = config.head_epochs
+        if resolved.kind == "none" and head_epochs:
+            # A frozen *random* backbone gives the head nothing to learn from: phase 1 would only burn budget.
+            log.info("no pretrained weights: skipping the %d frozen-backbone head epochs", head_epochs)
+            head_epochs = 0
         channels_last = config.channels_last
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -313,7 +321,7 @@ def train_classifier(
         stopped = "completed all epochs"
         epoch = 0
 
-        phases: list[tuple[str, int]] = [("head", config.head_epochs), ("finetune", config.finetune_epochs)]
+        phases: list[tuple[str, int]] = [("head", head_epochs), ("finetune", config.finetune_epochs)]
         for phase, n_epochs in phases:
             if n_epochs <= 0:
                 continue
