@@ -166,9 +166,9 @@ def results_markdown(retail: dict[str, Any] | None, synthetic: dict[str, Any] | 
             f"\n### Synthetic fashion clickstream over {synthetic['n_items']} real photos",
             f"{synthetic['n_customers']} customers, {synthetic['n_events']} events over 60 days (seed "
             f"{SYNTHETIC_SEED}); {synthetic['train_events']} train / {synthetic['test_events']} test events. "
-            f"Image model `{json.dumps(model_budget(synthetic['config']['model']))}`, trained "
-            f"{cl['training'].get('best_epoch')} epoch(s) as best ({cl['training'].get('stopped_reason')}, "
-            f"{cl['training'].get('seconds')} s); on the {cl['split']} photos accuracy "
+            f"Image model `{json.dumps(model_budget(synthetic['config']['model']))}`: best epoch "
+            f"{cl['training'].get('best_epoch')} ({cl['training'].get('stopped_reason')}, "
+            f"{cl['training'].get('seconds')} s of training); on the {cl['split']} photos accuracy "
             f"{cl['accuracy']:.3f}, macro-F1 {cl['macro_f1']:.3f} (n={cl['n']}). Whole run {synthetic['seconds']} s.",
             "\nWarm test customers:\n", markdown(synthetic["table"]),
             f"\nLearned on the validation windows: `{rounded(synthetic['learned'])}`",
