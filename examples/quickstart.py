@@ -26,11 +26,11 @@ COLD_CUSTOMER = "brand-new-customer"
 
 
 def make_config(smoke: bool) -> RecommenderConfig:
-    """A short CPU budget: ``smoke`` is one 64 px epoch on 120 photos; otherwise a few minutes at 96 px."""
+    """A short CPU budget: ``smoke`` is one 64 px epoch on 60 photos; otherwise a few minutes at 96 px."""
     if smoke:
         return RecommenderConfig(
             data={"num_workers": 0},
-            model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 0, "max_train_images": 120,
+            model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "max_train_images": 60,
                    "augment": False, "batch_size": 32},
         )
     return RecommenderConfig(model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3,

@@ -35,7 +35,7 @@ def make_config(smoke: bool) -> RecommenderConfig:
     if smoke:
         return RecommenderConfig(
             data={"num_workers": 0},
-            model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 0, "augment": False, "batch_size": 16},
+            model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "augment": False, "batch_size": 16},
         )
     return RecommenderConfig(model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3,
                                     "max_train_seconds": 240})

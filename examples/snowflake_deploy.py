@@ -44,7 +44,7 @@ from fashion_reco.snowflake.sql import (
 
 def make_config(smoke: bool, config_file: Path | None) -> RecommenderConfig:
     """The ``[snowflake]`` section comes from ``config_file`` (local testing when absent); the budget is small."""
-    budget = {"image_size": 64, "head_epochs": 1, "finetune_epochs": 0, "augment": False, "batch_size": 32} \
+    budget = {"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "augment": False, "batch_size": 32} \
         if smoke else {"image_size": 96, "head_epochs": 1, "finetune_epochs": 2, "max_train_seconds": 180}
     overrides: dict = {"model": budget}
     if smoke:
