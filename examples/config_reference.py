@@ -23,7 +23,8 @@ from pydantic.fields import FieldInfo
 
 from fashion_reco import RecommenderConfig
 
-#: meanings of keys declared without a ``description`` (keyed ``section.key``; stale entries fail the check)
+#: meanings of keys declared without a ``description``, or notes appended to one (keyed ``section.key``; entries for
+#: keys that do not exist fail the check)
 MEANINGS: dict[str, str] = {
     "data.on_bad_image": "What to do with a photo that cannot be decoded or fails the size checks: leave it out "
                          "and report it (`skip`), or stop with an `ImageError` naming the file (`raise`).",
@@ -37,6 +38,7 @@ MEANINGS: dict[str, str] = {
     "model.mean": "Per-channel normalisation mean (ImageNet's).",
     "model.std": "Per-channel normalisation standard deviation (ImageNet's).",
     "model.embedding_dim": "Size of the image embedding (ResNet18's pooled features).",
+    "model.head_epochs": "Skipped when `weights` is unset: a frozen random backbone teaches the head nothing.",
     "model.batch_size": "Photos per training batch.",
     "model.lr_head": "AdamW learning rate of the new classification head (both phases).",
     "model.lr_backbone": "AdamW learning rate of the backbone during fine-tuning.",
