@@ -76,7 +76,9 @@ class ModelConfig(_Section):
     head_epochs: int = Field(2, ge=0, description="Epochs training only the new head (backbone frozen).")
     finetune_epochs: int = Field(6, ge=0, description="Maximum epochs fine-tuning the whole network.")
     patience: int = Field(2, ge=1, description="Early stopping: epochs without validation macro-F1 improvement.")
-    max_train_seconds: float = Field(720.0, gt=0, description="Wall-clock budget for training; stops after the epoch.")
+    max_train_seconds: float = Field(
+        600.0, gt=0, description="Wall-clock training budget, checked after every batch (then one validation pass)."
+    )
     batch_size: int = Field(64, ge=1)
     lr_head: float = Field(3e-3, gt=0)
     lr_backbone: float = Field(1e-3, gt=0)

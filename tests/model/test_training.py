@@ -130,6 +130,14 @@ def test_time_budget_and_sampler(tiny_catalogue: pd.DataFrame) -> None:
     assert result.history[0]["phase"] == "finetune", "no pretrained weights: the head phase is skipped"
 
 
+def test_time_budget_is_checked_after_every_batch_not_only_per_epoch(tiny_catalogue: pd.DataFrame) -> None:
+    config = _tiny_config(finetune_epochs=3, batch_size=8, max_train_seconds=0.01)
+    result = train_classifier(tiny_catalogue, config, num_workers=0, progress=False)
+    assert "during epoch 1" in result.stopped_reason
+    assert result.history[0]["images"] == 8, "one batch, then the spent budget stops the epoch"
+    assert result.history[0]["val_macro_f1"] is not None, "a stopped epoch is still validated"
+
+
 def test_training_input_errors(tiny_catalogue: pd.DataFrame) -> None:
     with pytest.raises(ModelError, match="2 classes"):
         train_classifier(tiny_catalogue[tiny_catalogue["label"] == "hat"], _tiny_config(), progress=False)

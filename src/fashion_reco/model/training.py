@@ -14,7 +14,8 @@ Recipe (``ModelConfig`` names in brackets):
 4. **Class imbalance** (``class_balancing``): inverse-frequency class weights in the loss (``"weighted_loss"``), or a
    ``WeightedRandomSampler`` drawing classes evenly (``"sampler"``), or nothing.
 5. **Early stopping** on validation macro-F1 with ``patience`` epochs (counted within a phase), a wall-clock budget
-   ``max_train_seconds`` (training stops after the epoch that crosses it), and the best epoch's weights restored.
+   ``max_train_seconds`` (checked after every batch: training stops mid-epoch once it is spent, then validates), and
+   the best epoch's weights restored.
 6. **Reproducible**: ``seed`` seeds torch, the split / subsample RNG, and the loaders' generator (shuffling,
    sampling and per-worker augmentation seeds). Same machine, same thread count, same result.
 
@@ -348,6 +349,7 @@ def train_classifier(
             for _ in range(n_epochs):
                 epoch += 1
                 epoch_start = time.monotonic()
+                partial = False
                 net.train()
                 if head_only:
                     trunk.eval()  # frozen BatchNorm statistics
@@ -379,6 +381,9 @@ def train_classifier(
                     correct += int((logits.argmax(1) == labels).sum())
                     seen += len(batch)
                     bar.set_postfix(loss=f"{total_loss / max(seen, 1):.3f}")
+                    if time.monotonic() - start >= config.max_train_seconds:
+                        partial = True  # the budget is a wall-clock promise: stop mid-epoch, then validate
+                        break
                 bar.close()
                 for bad in train_loader.failures:
                     failed.setdefault(bad.file, bad)
@@ -410,7 +415,8 @@ def train_classifier(
                 else:
                     stale += 1
                 if time.monotonic() - start >= config.max_train_seconds:
-                    stopped = f"time budget of {config.max_train_seconds:g} s reached after epoch {epoch}"
+                    where = "during" if partial else "after"
+                    stopped = f"time budget of {config.max_train_seconds:g} s reached {where} epoch {epoch}"
                     break
                 if val_metrics is not None and stale >= config.patience:
                     stopped = (
