@@ -72,7 +72,7 @@ def test_train_writes_a_loadable_image_model(trained_model_dir: Path) -> None:
 def test_embed_writes_one_unit_vector_per_photo(trained_model_dir: Path, photo_folder: Path, tmp_path: Path,
                                                 small_toml: Path) -> None:
     out = tmp_path / "emb.parquet"
-    code, stdout, stderr = run("embed", "--model", trained_model_dir, "--catalogue", photo_folder, "--out", out,
+    code, _stdout, stderr = run("embed", "--model", trained_model_dir, "--catalogue", photo_folder, "--out", out,
                                "--config", small_toml)
     assert code == 0, stderr
     frame = pd.read_parquet(out)
@@ -86,7 +86,7 @@ def test_fit_from_csv_files(trained_model_dir: Path, e2e_catalogue, csv_files: d
     manifest = tmp_path / "manifest.csv"
     e2e_catalogue.to_frame()[[Columns.ITEM_ID, Columns.IMAGE_PATH, Columns.LABEL]].to_csv(manifest, index=False)
     out = tmp_path / "bundle"
-    code, stdout, stderr = run("fit", "--catalogue", manifest, "--interactions", csv_files["train"],
+    code, _stdout, stderr = run("fit", "--catalogue", manifest, "--interactions", csv_files["train"],
                                "--customers", csv_files["customers"], "--image-model", trained_model_dir,
                                "--out", out, "--config", small_toml)
     assert code == 0, stderr
@@ -121,7 +121,7 @@ def test_evaluate_prints_blend_and_baselines(saved_bundle: Path, csv_files: dict
 
 def test_report_writes_html(saved_bundle: Path, csv_files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    code, stdout, stderr = run("report", "--model", saved_bundle, "--test", csv_files["test"], "--out", out)
+    code, _stdout, stderr = run("report", "--model", saved_bundle, "--test", csv_files["test"], "--out", out)
     assert code == 0, stderr
     html = out.read_text()
     assert "<svg" in html and "data:image/jpeg;base64," in html
@@ -171,7 +171,7 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(args: list[str], needle: str) -> None:
-    code, stdout, stderr = run(*args)
+    code, _stdout, stderr = run(*args)
     assert code == 2
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], stderr
@@ -203,3 +203,36 @@ def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120, check=False)
     for command in ("fetch", "train", "embed", "deploy", "similar", "recommend", "evaluate", "report", "demo"):
         assert command in done.stdout
+
+
+HOSTILE_CLICKSTREAMS = {
+    "missing_column.csv": ("customer_id,item_id,timestamp\nc1,i1,2024-01-01\n", "event_type"),
+    "bad_timestamp.csv": ("customer_id,item_id,event_type,timestamp\nc1,i1,view,2024-01-01\nc1,i2,view,yesterday\n",
+                          "row 2"),
+    "unknown_event.csv": ("customer_id,item_id,event_type,timestamp\nc1,i1,wishlist,2024-01-01\n", "wishlist"),
+    "utf16.csv": (None, "utf16.csv"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CLICKSTREAMS))
+def test_hostile_clickstream_fails_fast_with_one_line(name: str, photo_folder: Path, tmp_path: Path) -> None:
+    text, needle = HOSTILE_CLICKSTREAMS[name]
+    path = tmp_path / name
+    if text is None:
+        path.write_bytes("customer_id,item_id,event_type,timestamp\nc1,i1,view,2024-01-01\n".encode("utf-16"))
+    else:
+        path.write_text(text)
+    out = tmp_path / "bundle"
+    code, _, stderr = run("fit", "--catalogue", photo_folder, "--interactions", path, "--out", out)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, stderr
+    assert name in lines[0] and needle in lines[0]
+    assert not out.exists(), "nothing is written when the input is rejected"
+
+
+def test_duplicate_ids_in_manifest_name_the_row(photo_folder: Path, tmp_path: Path) -> None:
+    photo = next(photo_folder.rglob("*.jpg"))
+    manifest = tmp_path / "dupes.csv"
+    manifest.write_text(f"item_id,image_path,label\nsku1,{photo},shirt\nsku1,{photo},shirt\n")
+    code, _, stderr = run("train", "--catalogue", manifest, "--out", tmp_path / "m")
+    assert code == 2 and "dupes.csv" in stderr and "row 2" in stderr and "item_id" in stderr

@@ -67,12 +67,12 @@ def test_bad_value_names_the_key_and_value() -> None:
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[model\nimage_size = ")
-    with pytest.raises(ConfigError, match="broken.toml"):
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
         RecommenderConfig.from_toml(path)
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.toml"):
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
         RecommenderConfig.from_toml(tmp_path / "nope.toml")
 
 
@@ -91,7 +91,7 @@ def test_fashion_reco_data_sets_the_data_root(monkeypatch: pytest.MonkeyPatch, t
 
 def test_unknown_environment_key_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHION_RECO_BLEND__HALF_LIFE", "3")
-    with pytest.raises(ConfigError, match="blend.half_life"):
+    with pytest.raises(ConfigError, match=r"blend\.half_life"):
         RecommenderConfig()
 
 
