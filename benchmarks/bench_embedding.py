@@ -41,7 +41,7 @@ from fashion_reco.data.datasets import load_clothing, sample_catalogue
 from fashion_reco.data.images import load_image
 from fashion_reco.errors import CatalogueError
 from fashion_reco.model.image_model import ImageModel
-from fashion_reco.model.network import EmbeddingHead
+from fashion_reco.model.network import DEVICE_ENV, EmbeddingHead
 
 SECTION = "embedding"
 GFLOP_224 = 1.82  # ResNet18 forward, per image, at 224 × 224
@@ -101,8 +101,8 @@ def naive_loop(model: ImageModel, paths: list[str]) -> np.ndarray:
     with torch.no_grad():
         for path in paths:
             image = Image.open(path).convert("RGB")
-            emb, _ = head(transform(image).unsqueeze(0))
-            rows.append(emb[0].numpy())
+            emb, _ = head(transform(image).unsqueeze(0).to(model.device))
+            rows.append(emb[0].cpu().numpy())
     return np.stack(rows)
 
 
@@ -196,6 +196,91 @@ def measure_compile(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def policy_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """(In a child process started with some ``OMP_WAIT_POLICY``) one warm-up batch, then end to end and model only."""
+    paths = spec["paths"]
+    model = build_model(spec["classes"], spec["size"])
+    tensors = predecode(model, paths)
+    model.embed(paths[:BATCH], batch_size=BATCH)
+    model_only(model, tensors[:BATCH])
+    times = {}
+    for name, fn in (
+        ("end to end", lambda: model.embed(paths, batch_size=BATCH)),
+        ("model only", lambda: model_only(model, tensors)),
+    ):
+        start = time.perf_counter()
+        fn()
+        times[name] = time.perf_counter() - start
+    return times
+
+
+POLICIES = {"libgomp default (unset)": None, "OMP_WAIT_POLICY=PASSIVE": "PASSIVE"}
+
+
+def measure_wait_policy(classes: list[str], paths: list[str], size: int, repeats: int) -> dict[str, Any]:
+    """Rounds of one child process per OpenMP wait policy (alternating order); times per policy and method."""
+    times: dict[str, dict[str, list[float]]] = {p: {"end to end": [], "model only": []} for p in POLICIES}
+    spec = json.dumps({"paths": paths, "classes": classes, "size": size})
+    names = list(POLICIES)
+    for r in range(repeats):
+        for policy in names if r % 2 == 0 else names[::-1]:
+            env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+            if POLICIES[policy]:
+                env["OMP_WAIT_POLICY"] = POLICIES[policy]
+            bl.log(f"wait policy round {r + 1}: {policy}")
+            proc = subprocess.run(
+                [sys.executable, __file__, "--policy-child", spec], capture_output=True, text=True, env=env
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"policy child failed: {proc.stderr.strip().splitlines()[-1:]}")
+            for method, seconds in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+                times[policy][method].append(seconds)
+    return times
+
+
+def render_wait_policy(m: dict[str, Any], where: str, size: int, n: int, times: dict[str, Any]) -> str:
+    default = next(iter(POLICIES))
+    rows = []
+    for policy in POLICIES:
+        t = times[policy]
+        rows.append(
+            [
+                policy,
+                *(
+                    f"{bl.fmt(bl.rate(n, t[k])[0])} ({bl.fmt(bl.rate(n, t[k])[1])})"
+                    for k in ("end to end", "model only")
+                ),
+                f"{bl.ratio(t['end to end'], t['model only']):.2f}×",
+                *(f"{bl.ratio(t[k], times[default][k]):.2f}×" for k in ("end to end", "model only")),
+            ]
+        )
+    return "\n".join(
+        [
+            "### OpenMP wait policy (`bench_embedding.py --wait-policy`)",
+            "",
+            f"An opt-in diagnostic: {where} at {size} px, each round one fresh child process per policy (libgomp "
+            "reads `OMP_WAIT_POLICY` when torch loads it, so it cannot change inside a process), alternating order, "
+            f"a one-batch warm-up in each child, median of {len(times[default]['end to end'])} round(s) (best in "
+            "brackets). Idle OpenMP threads spin before they sleep by default; on a shared or oversubscribed "
+            "machine (and beside a decoding worker on two cores) the spinning takes CPU from the threads with work.",
+            "",
+            bl.table(
+                [
+                    "policy",
+                    "end to end img/s",
+                    "model only img/s",
+                    "end to end vs model only",
+                    "end to end vs default",
+                    "model only vs default",
+                ],
+                rows,
+            ),
+            "",
+            bl.machine_lines(m),
+        ]
+    )
+
+
 def render(
     m: dict[str, Any],
     where: str,
@@ -204,12 +289,17 @@ def render(
     repeats: int,
     workers: int,
     quick: bool,
+    device: str,
 ) -> str:
     peak, assumption = bl.fp32_peak(m)
+    on_cpu = device == "cpu"
+    if not on_cpu:
+        peak, assumption = None, "the peak column is the CPU's and is left empty on a GPU"
+    flag = "" if on_cpu else f" --device {device}"
     lines = [
-        "## Image embedding (`ImageModel.embed`)",
+        f"## Image embedding (`ImageModel.embed`) on {'the CPU' if on_cpu else device}",
         "",
-        f"`.venv/bin/python benchmarks/bench_embedding.py{' --quick' if quick else ''}` — {where}; ResNet18 with "
+        f"`.venv/bin/python benchmarks/bench_embedding.py{flag}{' --quick' if quick else ''}` — {where}; ResNet18 with "
         f"random weights (same compute as trained), batch {BATCH}, {workers} DataLoader decoding worker(s) (the "
         f"library's default here), median of {repeats} interleaved round(s){'' if quick else ' after a one-batch warm-up'} "
         "(best in brackets). img/s counts photos through to normalised 512-d rows.",
@@ -281,10 +371,17 @@ def render(
         f"FLOP model: {GFLOP_224} GFLOP per image at 224 px, × (size/224)² "
         f"({gflop(128):.2f} GFLOP at 128 px); {assumption}.",
         "",
-        "GPU: not measured in this task (no GPU was lent to it). `ImageModel` has no device option (it runs on the "
-        "CPU), so there is no `--device cuda` row to run; once it gets one, the same three rows on a GPU machine are "
-        "the comparison to add.",
-        "",
+        *(
+            [
+                "GPU: not measured in this task (no GPU was lent to it). `ImageModel` runs on CUDA when available "
+                "(`$FASHION_RECO_DEVICE` overrides); on a GPU machine run "
+                "`.venv/bin/python benchmarks/bench_embedding.py --device cuda`, which writes its own section "
+                "(`bench:embedding-cuda`) beside this one.",
+                "",
+            ]
+            if on_cpu
+            else []
+        ),
         bl.machine_lines(m),
     ]
     return "\n".join(lines)
@@ -294,7 +391,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = bl.parser(__doc__.splitlines()[0])
     p.add_argument("--photos", type=int, default=None, help="photos per timed round (default 128; quick 4)")
     p.add_argument(
-        "--naive-photos", type=int, default=None, help="photos for the naive loop (default 32; quick 2)"
+        "--naive-photos", type=int, default=None, help="photos for the naive loop (default 16; quick 2)"
     )
     p.add_argument(
         "--sizes", default=None, help="input sizes in px, comma separated (default 224,128; quick 64)"
@@ -305,8 +402,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--compile-timeout", type=float, default=240.0, help="seconds allowed for the compile child"
     )
+    p.add_argument(
+        "--wait-policy",
+        action="store_true",
+        help="instead: compare OMP_WAIT_POLICY unset vs PASSIVE at 128 px in child processes (own docs section)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where ImageModel runs (sets $FASHION_RECO_DEVICE; default cpu); not cpu: section embedding-<device>",
+    )
     p.add_argument("--compile-child", help=argparse.SUPPRESS)  # internal: the compile measurement's child
+    p.add_argument("--policy-child", help=argparse.SUPPRESS)  # internal: the wait-policy measurement's child
     args = p.parse_args(argv)
+    if args.policy_child:
+        result = policy_child(json.loads(args.policy_child))
+        print(json.dumps(result))
+        return result
     if args.compile_child:
         spec = json.loads(args.compile_child)
         result = compile_child(spec["tensors"], spec["classes"], spec["size"], spec["repeats"])
@@ -315,12 +427,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.repeats is None and not args.quick:
         args.repeats = 3  # each round embeds every photo three ways at two sizes: minutes on two shared cores
     args = bl.finish_args(args)
+    saved = os.environ.get(DEVICE_ENV)
+    os.environ[DEVICE_ENV] = args.device  # read by ImageModel; inherited by the child processes
+    try:
+        return run(args)
+    finally:
+        if saved is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = saved
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.photos or (4 if args.quick else 128)
     n_naive = min(n, args.naive_photos or (2 if args.quick else 16))
     sizes = [int(s) for s in (args.sizes or ("64" if args.quick else "224,128")).split(",") if s.strip()]
     m = bl.machine()
     paths, classes, where = photos(n, sample=args.quick)
     naive_paths = paths[:n_naive]
+    if args.wait_policy:
+        size = sizes[-1] if args.sizes else (64 if args.quick else 128)
+        policy_times = measure_wait_policy(classes, paths, size, args.repeats)
+        body = render_wait_policy(m, where, size, len(paths), policy_times)
+        bl.write_section(args.docs, SECTION + "-omp", body)
+        print(body)
+        return {"wait_policy": policy_times, "docs": str(args.docs)}
     per_size = [
         measure_size(size, classes, paths, naive_paths, args.repeats, warmup=not args.quick) for size in sizes
     ]
@@ -330,8 +461,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from fashion_reco.data.dataset import default_num_workers
 
     workers = min(default_num_workers(), -(-len(paths) // BATCH))
-    body = render(m, where, per_size, compiled, args.repeats, workers, args.quick)
-    bl.write_section(args.docs, SECTION, body)
+    device = torch.device(args.device).type
+    body = render(m, where, per_size, compiled, args.repeats, workers, args.quick, device)
+    bl.write_section(args.docs, SECTION if device == "cpu" else f"{SECTION}-{device}", body)
     print(body)
     return {"per_size": per_size, "compile": compiled, "docs": str(args.docs)}
 

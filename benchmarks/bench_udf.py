@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         times = bl.interleaved(methods, args.repeats, warmup=0)
     reference = results["bytes"]
     agree = {name: float(np.abs(arr - reference[: len(arr)]).max()) for name, arr in results.items()}
-    body = render(m, where, counts, size, times, agree, cold_s, args)
+    body = render(m, where, counts, size, str(local.device), times, agree, cold_s, args)
     bl.write_section(args.docs, SECTION, body)
     print(body)
     return {"times": times, "agree": agree, "cold_s": cold_s, "docs": str(args.docs)}
@@ -127,6 +127,7 @@ def render(
     where: str,
     counts: dict[str, int],
     size: int,
+    device: str,
     times: dict[str, list[float]],
     agree: dict[str, float],
     cold_s: float,
@@ -157,7 +158,8 @@ def render(
         "## Snowflake embedding UDF handler (`embed_handler`)",
         "",
         f"`.venv/bin/python benchmarks/bench_udf.py{' --quick' if args.quick else ''}` — {where} as encoded bytes, "
-        f"{size} px, median of {args.repeats} interleaved round(s){'' if args.quick else ' after a small warm-up'} "
+        f"{size} px, on {device}, median of {args.repeats} interleaved round(s)"
+        f"{'' if args.quick else ' after a small warm-up'} "
         "(best in brackets). The handler's first call, which loads and verifies the model from its directory, took "
         f"{cold_s:.2f} s (not counted).",
         "",
