@@ -59,7 +59,6 @@ def demo_config(quick: bool = False) -> RecommenderConfig:
         return RecommenderConfig(
             model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 1, "max_train_images": 300,
                    "max_train_seconds": 60, "augment": False},
-            blend={"tune_trials": 8},
         )
     return RecommenderConfig(model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3,
                                     "max_train_seconds": 240})

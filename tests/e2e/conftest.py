@@ -20,7 +20,7 @@ def small_config(data_root: Path) -> RecommenderConfig:
         data={"root": data_root, "num_workers": 1},
         model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 1, "max_train_images": 400,
                "augment": False, "batch_size": 32},
-        blend={"tune_trials": 6, "test_days": 7},
+        blend={"test_days": 7},
     )
 
 

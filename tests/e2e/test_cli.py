@@ -28,8 +28,6 @@ finetune_epochs = 1
 max_train_images = 60
 augment = false
 batch_size = 16
-[blend]
-tune_trials = 4
 """
 
 
@@ -134,13 +132,7 @@ def test_deploy_into_local_testing_session(saved_bundle: Path) -> None:
 
 
 def test_fetch_from_an_s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]) -> None:
-    spec = importlib.util.spec_from_file_location("fashion_reco_tests_s3_testkit",
-                                                  Path(__file__).parents[1] / "data" / "s3_testkit.py")
-    kit = sys.modules.get("fashion_reco_tests_s3_testkit")
-    if kit is None:
-        kit = importlib.util.module_from_spec(spec)
-        sys.modules["fashion_reco_tests_s3_testkit"] = kit
-        spec.loader.exec_module(kit)
+    kit = _s3kit()
     for name, value in kit.CREDENTIAL_ENV.items():
         monkeypatch.setenv(name, value)
     endpoint = kit.moto_endpoint()
@@ -152,6 +144,40 @@ def test_fetch_from_an_s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert len(list((tmp_path / "dest").rglob("*.jpg"))) == 6
     code, stdout, _ = run("fetch", "s3://cli-fetch-bucket/shop/", tmp_path / "dest", "--endpoint-url", endpoint)
     assert "downloaded 0, skipped 6" in stdout
+
+
+def test_embed_reads_a_catalogue_straight_from_s3(trained_model_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]) -> None:
+    kit = _s3kit()
+    for name, value in kit.CREDENTIAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FASHION_RECO_CACHE", str(tmp_path / "cache"))
+    endpoint = kit.moto_endpoint()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    kit.ensure_bucket(endpoint, "cli-catalogue-bucket",
+                      {f"shop/{p.parent.name}/{p.name}": p.read_bytes() for p in few_photos[:4]})
+    out = tmp_path / "emb.parquet"
+    code, _, stderr = run("embed", "--model", trained_model_dir, "--catalogue", "s3://cli-catalogue-bucket/shop/",
+                          "--out", out)
+    assert code == 0, stderr
+    assert len(pd.read_parquet(out)) == 4
+    assert len(list((tmp_path / "cache" / "s3" / "cli-catalogue-bucket" / "shop").rglob("*.jpg"))) == 4
+
+
+def test_unsafe_s3_catalogue_uri_is_refused(trained_model_dir: Path, tmp_path: Path) -> None:
+    code, _, stderr = run("embed", "--model", trained_model_dir, "--catalogue", "s3://bucket/../../etc/",
+                          "--out", tmp_path / "x.npy")
+    assert code == 2 and "s3://bucket/../../etc/" in stderr
+
+
+def _s3kit():  # type: ignore[no-untyped-def]
+    name = "fashion_reco_tests_s3_testkit"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "data" / "s3_testkit.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def test_demo_quick_runs_the_whole_pipeline(tmp_path: Path) -> None:

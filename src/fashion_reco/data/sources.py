@@ -2,18 +2,29 @@
 
 Accepted specs: ``clothing`` (the shared real photos under the data root), ``sample`` (the CC0 photos shipped with
 the package), ``auto`` (clothing when present, else sample), a folder (label = sub-folder), a CSV manifest, or an
-``s3://bucket/prefix`` URI (fetched into ``dest`` first).
+``s3://bucket/prefix`` URI (fetched into ``dest`` first; by default a per-URI folder under ``$FASHION_RECO_CACHE`` or
+``~/.cache/fashion-reco``, so a second run resumes instead of downloading again).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.datasets import load_clothing, sample_catalogue
 from fashion_reco.errors import CatalogueError
 
-__all__ = ["open_catalogue"]
+__all__ = ["default_fetch_dir", "open_catalogue"]
+
+
+def default_fetch_dir(uri: str) -> Path:
+    """Where an ``s3://bucket/prefix`` catalogue is cached when no destination is given."""
+    parts = [part for part in uri.removeprefix("s3://").split("/") if part]
+    if not parts or any(part in (".", "..") or "\\" in part for part in parts):
+        raise CatalogueError("not a safe s3://bucket/prefix URI", key=uri)
+    cache = Path(os.environ.get("FASHION_RECO_CACHE") or Path.home() / ".cache" / "fashion-reco")
+    return cache.joinpath("s3", *parts)
 
 
 def open_catalogue(spec: str, *, data_root: Path | None = None, dest: Path | None = None, **fetch_kwargs: object) -> Catalogue:
@@ -27,9 +38,7 @@ def open_catalogue(spec: str, *, data_root: Path | None = None, dest: Path | Non
     if spec == "sample":
         return sample_catalogue()
     if spec.startswith("s3://"):
-        if dest is None:
-            raise CatalogueError("an s3:// catalogue needs a local destination folder (--dest)", key=spec)
-        return Catalogue.from_s3(spec, dest, **fetch_kwargs)
+        return Catalogue.from_s3(spec, dest if dest is not None else default_fetch_dir(spec), **fetch_kwargs)
     path = Path(spec)
     if path.is_dir():
         return Catalogue.from_folder(path)
