@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -53,6 +53,7 @@ from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ArtefactError, ImageError, ModelError
 from fashion_reco.model.metrics import ClassificationMetrics
 from fashion_reco.model.network import EMBEDDING_DIM, EmbeddingHead, build_resnet18, default_device
+from fashion_reco.model.threads import torch_threads
 
 __all__ = ["ARTEFACT_FORMAT", "EmbedResult", "ImageModel", "ImageModelMetadata"]
 
@@ -113,19 +114,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return _json_safe(value.model_dump(mode="json"))
     return value
-
-
-@contextlib.contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
-    if not num_threads:
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _as_sources(sources: Any) -> list[ImageSource]:
@@ -285,7 +273,7 @@ class ImageModel:
             policy=policy or self.policy,
         )
         self.net.eval()
-        with _threads(self.config.num_threads), torch.inference_mode():
+        with torch_threads(self.config.num_threads), torch.inference_mode():
             for batch in tqdm(loader, desc="embedding", unit="batch", disable=not progress, leave=False):
                 emb, out = self._forward(batch.images, batch_size)
                 idx = batch.indices.numpy()
@@ -339,7 +327,7 @@ class ImageModel:
         ok = np.zeros(n, dtype=bool)
         failed: list[BadImage] = []
         self.net.eval()
-        with _threads(self.config.num_threads), torch.inference_mode():
+        with torch_threads(self.config.num_threads), torch.inference_mode():
             for start in range(0, n, batch_size):
                 tensors, positions = [], []
                 with single_threaded_torch():  # decode + small tensor ops: see single_threaded_torch

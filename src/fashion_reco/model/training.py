@@ -24,11 +24,10 @@ Recipe (``ModelConfig`` names in brackets):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +47,7 @@ from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
 from fashion_reco.model.metrics import ClassificationMetrics, classification_metrics
 from fashion_reco.model.network import backbone_parameters, build_resnet18, default_device, embedding_trunk
+from fashion_reco.model.threads import torch_threads
 from fashion_reco.model.weights import resolve_weights
 
 __all__ = ["HeadResult", "TrainResult", "split_for_training", "train_classifier", "train_head_on_embeddings"]
@@ -149,19 +149,6 @@ def split_for_training(
 # -- helpers ----------------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
-    if not num_threads:
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
 def _class_weights(targets: np.ndarray, num_classes: int) -> torch.Tensor:
     counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
@@ -255,7 +242,7 @@ def train_classifier(
         log.warning("classes without training images (never predicted well): %s", missing)
 
     start = time.monotonic()
-    with _threads(config.num_threads):
+    with torch_threads(config.num_threads):
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
         spec = PreprocessSpec.from_model_config(config)
