@@ -276,6 +276,14 @@ def render_wait_policy(m: dict[str, Any], where: str, size: int, n: int, times: 
                 rows,
             ),
             "",
+            "Per round, img/s (rounds in the order run): "
+            + "; ".join(
+                f"{policy}, {k}: " + ", ".join(bl.fmt(n / t) for t in times[policy][k])
+                for policy in POLICIES
+                for k in ("end to end", "model only")
+            )
+            + ".",
+            "",
             bl.machine_lines(m),
         ]
     )

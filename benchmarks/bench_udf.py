@@ -6,9 +6,8 @@ Real photo bytes, 128 px (the library's default), one saved untrained model (ran
   vectorised UDF receives per batch; the model is loaded once per process and cached, the load is timed apart);
 * **embed_bytes** — ``ImageModel.embed_bytes(all bytes)`` in batches of 64 (decoding in this process);
 * **embed (files)** — ``ImageModel.embed(paths)``, decoding in DataLoader workers;
-* **embed_bytes, decode on 1 thread** — a diagnostic: the same call with each photo's decode + transform run with
-  one torch thread (``torch.set_num_threads(1)`` around it), to size the cost of decoding tiny tensors on the
-  multi-threaded intra-op pool (see the note under the table).
+* **network alone, batch 1 / 16 / 64** — the same network on photos decoded beforehand, in batches of the handler's
+  sizes: what the batch size costs the network itself, so that the rest of a handler row's gap is the handler's.
 
     .venv/bin/python benchmarks/bench_udf.py [--quick] [--photos N]
 """
@@ -27,9 +26,8 @@ import benchlib as bl
 import numpy as np
 import pandas as pd
 import torch
-from bench_embedding import build_model, photos
+from bench_embedding import build_model, photos, predecode
 
-from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.model.image_model import ImageModel
 from fashion_reco.snowflake.udf import embed_handler
 
@@ -38,21 +36,14 @@ SIZE = 128
 BATCHES = (1, 16, 64)
 
 
-class OneThreadDecode(PreprocessSpec):
-    """``PreprocessSpec`` whose eval transform runs with one torch thread (the diagnostic row)."""
-
-    def eval_transform(self) -> Any:
-        inner = super().eval_transform()
-
-        def transform(image: Any) -> torch.Tensor:
-            saved = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return inner(image)
-            finally:
-                torch.set_num_threads(saved)
-
-        return transform
+def network(model: ImageModel, tensors: torch.Tensor, batch: int) -> np.ndarray:
+    """The network alone over pre-decoded tensors in batches of ``batch`` (as ``embed_bytes`` calls it)."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, tensors.shape[0], batch):
+            emb, _ = model._forward(tensors[start : start + batch], batch)
+            out.append(emb.numpy())
+    return np.concatenate(out)
 
 
 def handler_rows(handler: Any, blobs: list[bytes], batch: int) -> np.ndarray:
@@ -87,8 +78,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         handler(pd.Series(blobs[:1], dtype=object))  # loads the model into the per-process cache
         cold_s = time.perf_counter() - start
         local = ImageModel.load(model_dir)
-        pinned = ImageModel.load(model_dir)
-        pinned.preprocess = OneThreadDecode(**local.preprocess.model_dump())
         results: dict[str, np.ndarray] = {}
 
         def keep(name: str, fn: Any) -> Any:
@@ -103,15 +92,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             name: keep(f"h{b}", lambda b=b, k=counts[name]: handler_rows(handler, blobs[:k], b))
             for b, name in zip(BATCHES, counts, strict=True)
         }
+        tensors = predecode(local, paths)
+        for b in BATCHES:
+            name = f"network alone, batch {b}"
+            counts[name] = n if b > 1 else max(1, n // 4)
+            methods[name] = keep(f"n{b}", lambda b=b, k=counts[name]: network(local, tensors[:k], b))
         methods["embed_bytes (batch 64)"] = keep("bytes", lambda: local.embed_bytes(blobs))
         methods["embed (files, workers)"] = keep("files", lambda: local.embed(paths))
-        methods["embed_bytes, decode on 1 thread"] = keep("pinned", lambda: pinned.embed_bytes(blobs))
         counts.update({name: n for name in methods if name not in counts})
         if not args.quick:  # warm-up: one small batch each
             handler_rows(handler, blobs[:16], 16)
             local.embed_bytes(blobs[:16])
             local.embed(paths[:16])
-            pinned.embed_bytes(blobs[:16])
         bl.log(f"UDF: {args.repeats} rounds of {n} photos at {size} px, {len(methods)} methods")
         times = bl.interleaved(methods, args.repeats, warmup=0)
     reference = results["bytes"]
@@ -135,9 +127,9 @@ def render(
 ) -> str:
     keys = {
         **{f"UDF handler, batch {b}": f"h{b}" for b in BATCHES},
+        **{f"network alone, batch {b}": f"n{b}" for b in BATCHES},
         "embed_bytes (batch 64)": "bytes",
         "embed (files, workers)": "files",
-        "embed_bytes, decode on 1 thread": "pinned",
     }
     per_row = {name: [t / counts[name] for t in ts] for name, ts in times.items()}
     rows = []
@@ -153,7 +145,6 @@ def render(
                 f"{agree[keys[name]]:.1e}",
             ]
         )
-    pinned = bl.ratio(per_row["embed_bytes, decode on 1 thread"], per_row["embed_bytes (batch 64)"])
     lines = [
         "## Snowflake embedding UDF handler (`embed_handler`)",
         "",
@@ -177,15 +168,9 @@ def render(
         "",
         "- The handler is `embed_bytes` plus a pandas round trip (bytes in, lists of 512 floats out) and a cache "
         "lookup per batch; batch 1 also runs the network on one image at a time.",
-        "- `embed_bytes` decodes and transforms each photo in the calling process, on torch's multi-threaded "
-        "intra-op pool; `embed` on files decodes in DataLoader workers, which torch starts with one thread each. "
-        f"Pinning the in-process decoding to one thread (diagnostic row) changes `embed_bytes` by {pinned:.2f}×"
-        + (
-            ": worth doing in `embed_bytes` itself."
-            if pinned >= 1.1
-            else ": decoding a small JPEG is cheap next to the network, so the pool's overhead on tiny tensors "
-            "does not show end to end."
-        ),
+        "- `embed_bytes` decodes and transforms each photo in the calling process, on one torch thread "
+        "(`single_threaded_torch`); `embed` on files decodes in DataLoader workers (single-threaded too) while the "
+        "main process runs the network.",
         "",
         bl.machine_lines(m),
     ]
