@@ -397,7 +397,7 @@ def render(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = bl.parser(__doc__.splitlines()[0])
-    p.add_argument("--photos", type=int, default=None, help="photos per timed round (default 128; quick 4)")
+    p.add_argument("--photos", type=int, default=None, help="photos per timed round (default 512; quick 4)")
     p.add_argument(
         "--naive-photos", type=int, default=None, help="photos for the naive loop (default 16; quick 2)"
     )
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    n = args.photos or (4 if args.quick else 128)
+    n = args.photos or (4 if args.quick else 512)
     n_naive = min(n, args.naive_photos or (2 if args.quick else 16))
     sizes = [int(s) for s in (args.sizes or ("64" if args.quick else "224,128")).split(",") if s.strip()]
     m = bl.machine()
