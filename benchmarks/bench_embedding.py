@@ -83,13 +83,13 @@ def predecode(model: ImageModel, paths: list[str]) -> torch.Tensor:
         torch.set_num_threads(saved)
 
 
-def model_only(model: ImageModel, tensors: torch.Tensor) -> np.ndarray:
-    """The network alone over pre-decoded tensors, batch by batch, as ``ImageModel.embed`` runs it."""
+def model_only(model: ImageModel, tensors: torch.Tensor, batch: int = BATCH) -> np.ndarray:
+    """The network alone over pre-decoded tensors, ``batch`` at a time, as ``ImageModel.embed`` runs it."""
     out = np.empty((tensors.shape[0], model.embedding_dim), dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, tensors.shape[0], BATCH):
-            emb, _ = model._forward(tensors[start : start + BATCH], BATCH)
-            out[start : start + BATCH] = emb.numpy()
+        for start in range(0, tensors.shape[0], batch):
+            emb, _ = model._forward(tensors[start : start + batch], batch)
+            out[start : start + batch] = emb.numpy()
     return out
 
 

@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as bl
 import numpy as np
 import pandas as pd
-import torch
-from bench_embedding import build_model, photos, predecode
+from bench_embedding import build_model, model_only, photos, predecode
 
 from fashion_reco.model.image_model import ImageModel
 from fashion_reco.snowflake.udf import embed_handler
@@ -34,16 +33,6 @@ from fashion_reco.snowflake.udf import embed_handler
 SECTION = "udf"
 SIZE = 128
 BATCHES = (1, 16, 64)
-
-
-def network(model: ImageModel, tensors: torch.Tensor, batch: int) -> np.ndarray:
-    """The network alone over pre-decoded tensors in batches of ``batch`` (as ``embed_bytes`` calls it)."""
-    out = []
-    with torch.inference_mode():
-        for start in range(0, tensors.shape[0], batch):
-            emb, _ = model._forward(tensors[start : start + batch], batch)
-            out.append(emb.numpy())
-    return np.concatenate(out)
 
 
 def handler_rows(handler: Any, blobs: list[bytes], batch: int) -> np.ndarray:
@@ -96,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for b in BATCHES:
             name = f"network alone, batch {b}"
             counts[name] = n if b > 1 else max(1, n // 4)
-            methods[name] = keep(f"n{b}", lambda b=b, k=counts[name]: network(local, tensors[:k], b))
+            methods[name] = keep(f"n{b}", lambda b=b, k=counts[name]: model_only(local, tensors[:k], b))
         methods["embed_bytes (batch 64)"] = keep("bytes", lambda: local.embed_bytes(blobs))
         methods["embed (files, workers)"] = keep("files", lambda: local.embed(paths))
         counts.update({name: n for name in methods if name not in counts})
