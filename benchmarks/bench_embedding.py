@@ -73,8 +73,9 @@ def build_model(classes: list[str], size: int, *, compile: bool = False) -> Imag
 
 
 def predecode(model: ImageModel, paths: list[str]) -> torch.Tensor:
-    """Every photo decoded and transformed exactly as ``embed`` does (one torch thread: tiny tensors)."""
-    transform = model.preprocess.eval_transform()
+    """Every photo decoded, resized and cropped exactly as ``embed`` does: uint8 pixels; the network's timed
+    ``_forward`` normalises each batch as in ``embed`` (one torch thread here: tiny tensors)."""
+    transform = model.preprocess.geometry_transform()
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

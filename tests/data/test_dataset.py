@@ -35,7 +35,7 @@ def test_bad_images_are_dropped_and_reported(mixed: list[str], workers: int) -> 
     assert indices == [0, 1, 2, 3, 5, 6, 7, 8, 9]
     labels = torch.cat([b.labels for b in batches if b.labels is not None]).tolist()
     assert labels == indices
-    assert batches[0].images.shape == (4, 3, 32, 32) and batches[0].images.dtype == torch.float32
+    assert batches[0].images.shape == (4, 3, 32, 32) and batches[0].images.dtype == torch.uint8
     assert [(f.index, Path(f.file).name) for f in loader.failures] == [(4, "broken.jpg")]
     assert "cannot decode" in loader.failures[0].reason or "not an image" in loader.failures[0].reason
     assert loader.num_workers == workers and loader.pin_memory == torch.cuda.is_available()

@@ -71,3 +71,18 @@ def test_invalid_specs() -> None:
         PreprocessSpec(image_size=64, resize_size=32)
     with pytest.raises(ValueError):
         PreprocessSpec(std=(0.2, 0.0, 0.2))
+
+
+def test_batched_normalisation_equals_the_per_image_transforms_bit_for_bit() -> None:
+    """Workers ship uint8 geometry; normalise_batch on the whole batch gives exactly eval/train_transform's output."""
+    spec = PreprocessSpec(image_size=32, resize_size=37)
+    images = [Image.effect_noise((64 + 7 * i, 48), 40 + i).convert("RGB") for i in range(5)]
+    per_image = torch.stack([spec.eval_transform()(im) for im in images])
+    pixels = torch.stack([spec.geometry_transform()(im) for im in images])
+    assert pixels.dtype == torch.uint8
+    assert torch.equal(spec.normalise_batch(pixels), per_image)
+    torch.manual_seed(7)
+    augmented = spec.train_transform()(images[0])
+    torch.manual_seed(7)
+    assert torch.equal(spec.normalise_batch(spec.train_geometry()(images[0])), augmented)
+    assert spec.normalise_batch(per_image) is per_image  # float input is taken as normalised already

@@ -1,7 +1,9 @@
 """A torch ``Dataset`` over image sources and a ``DataLoader`` factory that survives bad images.
 
 Decoding happens in :class:`ImageDataset.__getitem__`, i.e. inside DataLoader worker processes when
-``num_workers > 0``, so JPEG decoding and resizing overlap the network's compute in the main process.
+``num_workers > 0``, so JPEG decoding and resizing overlap the network's compute in the main process. Batches carry
+uint8 pixels (resized and cropped, or augmented); the consumer normalises a whole batch at once with
+:meth:`PreprocessSpec.normalise_batch` on its device (a quarter of the bytes through the workers' shared memory).
 
 A bad image never kills a batch: the dataset returns a :class:`BadImage` marker instead of a tensor, the collate
 function drops it (its index is then missing from :attr:`ImageBatch.indices`) and records it in
@@ -54,7 +56,7 @@ class BadImage:
 
 @dataclass
 class ImageBatch:
-    """One batch: ``images`` float32 ``[B, 3, H, W]``, ``labels`` int64 ``[B]`` or None, ``indices`` int64 ``[B]``
+    """One batch: ``images`` uint8 ``[B, 3, H, W]`` (not yet normalised), ``labels`` int64 ``[B]`` or None, ``indices`` int64 ``[B]``
     (positions in the sources; bad images are missing), ``failed`` the images dropped from this batch."""
 
     images: torch.Tensor
@@ -93,7 +95,7 @@ class ImageDataset(Dataset):
             raise ValueError(f"{len(labels)} labels for {len(sources)} sources")
         self.sources = list(sources)
         self.labels = None if labels is None else [int(v) for v in labels]
-        self.transform = transform or PreprocessSpec().eval_transform()
+        self.transform = transform or PreprocessSpec().geometry_transform()
         self.policy = policy or ImagePolicy()
 
     def __len__(self) -> int:
@@ -129,7 +131,7 @@ class collate_images:
         if good:
             images = torch.stack([s[0] for s in good])
         else:
-            images = torch.empty((0, 3, self.image_size, self.image_size), dtype=torch.float32)
+            images = torch.empty((0, 3, self.image_size, self.image_size), dtype=torch.uint8)
         labels = torch.tensor([s[1] for s in good], dtype=torch.int64) if self.with_labels else None
         indices = torch.tensor([s[2] for s in good], dtype=torch.int64)
         return ImageBatch(images, labels, indices, failed)
@@ -197,7 +199,7 @@ def make_loader(
     persistent_workers: bool | None = None,
     drop_last: bool = False,
 ) -> ImageLoader:
-    """A DataLoader over ``sources`` with ``spec``'s train or eval transform, yielding :class:`ImageBatch`.
+    """A DataLoader over ``sources`` with ``spec``'s train or eval geometry, yielding uint8 :class:`ImageBatch` es.
 
     * ``num_workers``: decoding processes (default :func:`default_num_workers`); in-memory sources (bytes, PIL images,
       file objects) are decoded in-process since shipping them to workers costs more than decoding them.
@@ -207,7 +209,7 @@ def make_loader(
     """
     if sampler is not None and shuffle:
         raise ValueError("pass either sampler or shuffle=True, not both")
-    transform = spec.train_transform() if train else spec.eval_transform()
+    transform = spec.train_geometry() if train else spec.geometry_transform()
     dataset = ImageDataset(sources, labels=labels, transform=transform, policy=policy)
     workers = default_num_workers() if num_workers is None else int(num_workers)
     if any(not isinstance(s, (str, os.PathLike)) for s in dataset.sources):

@@ -4,6 +4,11 @@
 normalise), ``train_transform()`` adds the usual light augmentation (random resized crop, horizontal flip, colour
 jitter). Both are built with ``torchvision.transforms.v2``, take an RGB ``PIL.Image`` (from
 :func:`fashion_reco.data.images.load_image`) and return a float32 ``[3, image_size, image_size]`` tensor.
+
+Each is split in two for the batched pipeline: a per-image *geometry* part on uint8 pixels (``geometry_transform`` /
+``train_geometry``, run where photos are decoded) and :meth:`PreprocessSpec.normalise_batch`, one vectorised op over a
+whole uint8 batch on the device that runs the network. Decoding workers then ship a quarter of the bytes and skip two
+per-image float passes; ``eval_transform(img)`` equals ``normalise_batch(geometry_transform(img))`` bit for bit.
 """
 
 from __future__ import annotations
@@ -88,6 +93,17 @@ class PreprocessSpec(BaseModel):
             ]
         )
 
+    def normalise_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels ``[..., 3, H, W]`` (any device) -> float32 normalised, the same ops as the per-image tail.
+
+        Float input is taken to be normalised already and returned unchanged.
+        """
+        if images.dtype != torch.uint8:
+            return images
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=images.device).view(3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=images.device).view(3, 1, 1)
+        return images.to(torch.float32).mul_(1.0 / 255).sub_(mean).div_(std)
+
     def normalise(self) -> v2.Normalize:
         """Float ``[0, 1]`` tensor -> normalised tensor (the last step of both transforms)."""
         return v2.Normalize(mean=list(self.mean), std=list(self.std))
@@ -105,8 +121,8 @@ class PreprocessSpec(BaseModel):
             ]
         )
 
-    def train_transform(self) -> v2.Compose:
-        """Training augmentation: random resized crop -> horizontal flip -> colour jitter -> float32 -> normalise.
+    def train_geometry(self) -> v2.Compose:
+        """Training augmentation on uint8 pixels: random resized crop -> horizontal flip -> colour jitter.
 
         Randomness comes from torch's global generator, which a seeded DataLoader seeds per worker.
         """
@@ -123,8 +139,12 @@ class PreprocessSpec(BaseModel):
                     brightness=self.jitter, contrast=self.jitter, saturation=self.jitter, hue=self.jitter / 10
                 )
             )
-        steps += [v2.ToDtype(torch.float32, scale=True), self.normalise(), v2.ToPureTensor()]
+        steps.append(v2.ToPureTensor())
         return v2.Compose(steps)
+
+    def train_transform(self) -> v2.Compose:
+        """Training augmentation (:meth:`train_geometry`) -> float32 -> normalise, for one image."""
+        return v2.Compose([self.train_geometry(), v2.ToDtype(torch.float32, scale=True), self.normalise()])
 
     # -- metadata -----------------------------------------------------------------------------------------------------
 

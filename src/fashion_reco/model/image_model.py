@@ -242,7 +242,7 @@ class ImageModel:
         ):  # pad to one static shape: no recompilation for the last batch
             pad = images.new_zeros((batch_size - n, *images.shape[1:]))
             images = torch.cat([images, pad])
-        images = images.to(self.device, non_blocking=True)
+        images = self.preprocess.normalise_batch(images.to(self.device, non_blocking=True))
         if self._channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         embeddings, logits = self._embedding_module(batch_size)(images)
@@ -321,7 +321,7 @@ class ImageModel:
         The same pixels and numerics as :meth:`embed`; for the Snowflake UDF, which receives image bytes in batches.
         """
         policy = policy or self.policy
-        transform = self.preprocess.eval_transform()
+        transform = self.preprocess.geometry_transform()
         n = len(blobs)
         embeddings = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
         ok = np.zeros(n, dtype=bool)

@@ -169,13 +169,21 @@ def _step(scheduler: torch.optim.lr_scheduler.OneCycleLR) -> None:
         scheduler.step()
 
 
-def _prepare(images: torch.Tensor, channels_last: bool, device: torch.device) -> torch.Tensor:
-    images = images.to(device, non_blocking=True)
+def _prepare(
+    images: torch.Tensor, spec: PreprocessSpec, channels_last: bool, device: torch.device
+) -> torch.Tensor:
+    """A loader's uint8 batch on ``device``, normalised (and channels-last when asked)."""
+    images = spec.normalise_batch(images.to(device, non_blocking=True))
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images
 
 
 def _evaluate(
-    net: ResNet, loader: ImageLoader | None, loss_fn: nn.Module, channels_last: bool, device: torch.device
+    net: ResNet,
+    loader: ImageLoader | None,
+    loss_fn: nn.Module,
+    spec: PreprocessSpec,
+    channels_last: bool,
+    device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(y_true, y_pred, mean loss)`` over a labelled loader."""
     if loader is None:
@@ -186,7 +194,7 @@ def _evaluate(
         for batch in loader:
             if batch.labels is None:
                 raise ModelError("evaluation needs a labelled loader")
-            logits = net(_prepare(batch.images, channels_last, device)).float()
+            logits = net(_prepare(batch.images, spec, channels_last, device)).float()
             labels = batch.labels.to(device)
             total += float(loss_fn(logits, labels)) * len(batch)
             count += len(batch)
@@ -351,7 +359,7 @@ def train_classifier(
                 for batch in bar:
                     if batch.labels is None:
                         raise ModelError("training needs a labelled loader")
-                    images = _prepare(batch.images, channels_last, device)
+                    images = _prepare(batch.images, spec, channels_last, device)
                     labels = batch.labels.to(device, non_blocking=True)
                     if head_only:
                         with torch.no_grad():
@@ -374,7 +382,7 @@ def train_classifier(
                 bar.close()
                 for bad in train_loader.failures:
                     failed.setdefault(bad.file, bad)
-                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, channels_last, device)
+                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, spec, channels_last, device)
                 val_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
                 row = {
                     "epoch": epoch,
@@ -420,7 +428,7 @@ def train_classifier(
             net.load_state_dict(best["state"])
         net.eval()
         test_loader = eval_loader(test_df)
-        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, channels_last, device)
+        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, spec, channels_last, device)
         test_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
         for loader in (val_loader, test_loader):
             for bad in loader.failures if loader is not None else []:
