@@ -12,23 +12,38 @@ Protocol:
 
 :func:`evaluate_models` returns one row per model with ``model, precision, recall, map, ndcg, hit_rate, coverage,
 novelty, diversity, n_customers``, all computed on boolean hit matrices (no per-customer Python loop).
+:func:`evaluate_time_split` runs the whole protocol on one log: split, fit a fresh blend and the baselines on the
+earlier part, score them on the test window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fashion_reco.columns import Columns, EventTypes
+from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
 from fashion_reco.recommend import metrics as M
 from fashion_reco.recommend.base import FitContext, Recommender
 from fashion_reco.recommend.history import interactions_frame
 
-__all__ = ["METRIC_COLUMNS", "evaluate_models", "evaluate_recommenders", "time_split", "warm_cold_customers"]
+if TYPE_CHECKING:
+    from fashion_reco.data.interactions import Interactions
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "TimeSplitEvaluation",
+    "evaluate_models",
+    "evaluate_recommenders",
+    "evaluate_time_split",
+    "time_split",
+    "warm_cold_customers",
+]
 
 METRIC_COLUMNS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty", "diversity")
 
@@ -213,4 +228,78 @@ def _frame_from_data(data: Any) -> pd.DataFrame:
             Columns.EVENT_TYPE: names[data.event],
             Columns.TIMESTAMP: ts,
         }
+    )
+
+
+@dataclass(frozen=True)
+class TimeSplitEvaluation:
+    """The metrics table of :func:`evaluate_time_split` and the split it was measured on."""
+
+    table: pd.DataFrame
+    test_days: float
+    cutoff: pd.Timestamp  # the test window is ``[cutoff, end]``; training events are before ``cutoff``
+    end: pd.Timestamp
+    train_events: int
+    test_events: int
+    train_customers: int
+    test_customers: int
+    k: int
+    relevance: str
+    segment: str
+
+    def summary(self) -> str:
+        """What was held out and who was scored, in three lines (the table is printed separately)."""
+        scored = int(self.table["n_customers"].max()) if len(self.table) else 0
+        return (
+            f"time split: the last {self.test_days:g} days are the test window [{self.cutoff}, {self.end}]\n"
+            f"train: {self.train_events} events from {self.train_customers} customers; "
+            f"test: {self.test_events} events from {self.test_customers} customers\n"
+            f"scored: {scored} {self.segment} test customers at k={self.k} (relevant: {self.relevance} events)"
+        )
+
+
+def evaluate_time_split(
+    interactions: Interactions | pd.DataFrame,
+    test_days: float,
+    context: FitContext | None = None,
+    config: BlendConfig | None = None,
+    k: int | None = None,
+    *,
+    baselines: Iterable[Recommender] | None = None,
+    relevance: str = "any",
+    segment: str = "warm",
+) -> TimeSplitEvaluation:
+    """Hold out the last ``test_days`` of ``interactions``, fit a fresh blend (``config``) and every baseline on the
+    earlier events with ``context``, and score them all on the held-out window (``k`` defaults to ``config.k``).
+
+    Raises :class:`RecommendError` when the window leaves no training events.
+    """
+    from fashion_reco.recommend.blend import BlendRecommender
+
+    config = config or BlendConfig()
+    train, test = time_split(interactions, test_days)
+    train_frame, test_frame = interactions_frame(train), interactions_frame(test)
+    if train_frame.empty:
+        span = (test_frame[Columns.TIMESTAMP].max() - test_frame[Columns.TIMESTAMP].min()) / pd.Timedelta(days=1)
+        raise RecommendError(
+            f"a test window of {test_days:g} days leaves no training events (the log spans {span:.2f} days): "
+            "hold out fewer days"
+        )
+    k = int(config.k if k is None else k)
+    blend = BlendRecommender(config).fit(train, context)
+    table = evaluate_recommenders(blend, test, k, train=train, baselines=baselines, relevance=relevance,
+                                  segment=segment)
+    end = test_frame[Columns.TIMESTAMP].max()
+    return TimeSplitEvaluation(
+        table=table,
+        test_days=float(test_days),
+        cutoff=end - pd.Timedelta(days=float(test_days)),
+        end=end,
+        train_events=len(train_frame),
+        test_events=len(test_frame),
+        train_customers=int(train_frame[Columns.CUSTOMER_ID].nunique()),
+        test_customers=int(test_frame[Columns.CUSTOMER_ID].nunique()),
+        k=k,
+        relevance=relevance,
+        segment=segment,
     )
