@@ -149,6 +149,37 @@ def test_cosine_topk_chunking_invariant_and_matches_brute_force() -> None:
         np.testing.assert_allclose(vals, np.take_along_axis(full, expected, 1), atol=1e-5)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 60),
+    st.integers(1, 12),
+    st.integers(1, 9),
+    st.integers(0, 2**31 - 1),
+)
+def test_cosine_topk_tiles_merge_to_the_untiled_result(n_items: int, k: int, tile: int, seed: int) -> None:
+    """Scoring the corpus tile by tile and merging the per-tile top-k gives the one-pass result, ties included.
+
+    Entries in {-1, 0, 1} and ``normalise=False`` make every dot product an exact small integer whatever the BLAS
+    kernel's summation order, so ties are real ties and the comparison can be exact.
+    """
+    rng = np.random.default_rng(seed)
+    corpus = rng.integers(-1, 2, (n_items, 4)).astype(np.float32)
+    queries = rng.integers(-1, 2, (7, 4)).astype(np.float32)
+    denied = rng.random(n_items) < 0.2
+    pairs = sp.random(7, n_items, density=0.2, random_state=seed % 1000, format="csr").astype(bool)
+    options = {"exclude": pairs, "denied_mask": denied, "chunk_size": 3, "normalise": False}
+    one_pass = cosine_topk(queries, corpus, k, tile_size=n_items, **options)
+    tiled = cosine_topk(queries, corpus, k, tile_size=tile, **options)
+    np.testing.assert_array_equal(tiled[0], one_pass[0])
+    np.testing.assert_array_equal(tiled[1], one_pass[1])
+    scores = queries @ corpus.T
+    scores[:, denied] = -np.inf
+    scores[pairs.toarray()] = -np.inf
+    expected = reference_topk(scores, min(k, n_items))
+    valid = tiled[0] >= 0
+    np.testing.assert_array_equal(tiled[0][valid], expected[valid])
+
+
 def test_cosine_topk_rejects_bad_input() -> None:
     with pytest.raises(RecommendError, match="shape"):
         cosine_topk(np.ones((2, 3)), np.ones((4, 5)), 2)
