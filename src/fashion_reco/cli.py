@@ -6,6 +6,7 @@ file / row / column / key at fault; a traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+import enum
 import functools
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from fashion_reco.config import RecommenderConfig
-from fashion_reco.errors import FashionRecoError
+from fashion_reco.errors import ConfigError, FashionRecoError
 
 app = typer.Typer(
     name="fashion-reco",
@@ -34,6 +35,21 @@ CatalogueOpt = Annotated[
     str,
     typer.Option("--catalogue", help="'auto', 'clothing', 'sample', a folder, a CSV manifest or s3://bucket/prefix."),
 ]
+
+
+class Relevance(str, enum.Enum):
+    """Which test events count as hits."""
+
+    any = "any"
+    purchase = "purchase"
+
+
+class Segment(str, enum.Enum):
+    """Which test customers are scored."""
+
+    warm = "warm"
+    cold = "cold"
+    all = "all"
 
 
 def _load_config(config: Path | None) -> RecommenderConfig:
@@ -62,6 +78,15 @@ def _friendly(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
+    """``--catalogue`` resolved with the configured data root and S3 download settings."""
+    from fashion_reco.data.sources import open_catalogue
+
+    data = cfg.data
+    return open_catalogue(spec, data_root=data.root, max_concurrency=data.s3_max_concurrency,
+                          retry_mode=data.s3_retry_mode, max_attempts=data.s3_max_attempts)
 
 
 def _ids(values: list[str]) -> list[str]:
@@ -110,12 +135,11 @@ def train(
     debug: DebugOpt = False,
 ) -> None:
     """Fine-tune ResNet18 on the catalogue's classes and save the image model."""
-    from fashion_reco.data.sources import open_catalogue
     from fashion_reco.facade import FashionRecommender
 
     cfg = _load_config(config)
     reco = FashionRecommender(cfg)
-    model = reco.train(open_catalogue(catalogue, data_root=cfg.data.root))
+    model = reco.train(_open_catalogue(catalogue, cfg))
     model.save(out)
     typer.echo(f"image model saved to {out}")
     for split, metrics in model.metrics.items():
@@ -133,12 +157,11 @@ def embed(
 ) -> None:
     """Embed a catalogue's photos with a saved image model."""
     from fashion_reco.cli_output import write_embeddings
-    from fashion_reco.data.sources import open_catalogue
     from fashion_reco.facade import FashionRecommender
     from fashion_reco.model.image_model import ImageModel
 
     cfg = _load_config(config)
-    items = open_catalogue(catalogue, data_root=cfg.data.root)
+    items = _open_catalogue(catalogue, cfg)
     vectors = FashionRecommender(cfg, image_model=ImageModel.load(model)).embed(items)
     write_embeddings(items.item_ids, vectors, out)
     typer.echo(f"{len(vectors)} embeddings of dimension {vectors.shape[1]} written to {out}")
@@ -158,14 +181,13 @@ def fit(
     """Train (or reuse) the image model, embed the catalogue and fit the personalised ranking."""
     from fashion_reco.data.customers import Customers
     from fashion_reco.data.interactions import Interactions
-    from fashion_reco.data.sources import open_catalogue
     from fashion_reco.facade import FashionRecommender
     from fashion_reco.model.image_model import ImageModel
 
     cfg = _load_config(config)
     reco = FashionRecommender(cfg, image_model=ImageModel.load(image_model) if image_model else None)
     reco.fit(
-        open_catalogue(catalogue, data_root=cfg.data.root),
+        _open_catalogue(catalogue, cfg),
         Interactions.from_csv(interactions, event_type_mapping=cfg.data.event_type_mapping) if interactions else None,
         Customers.from_csv(customers) if customers else None,
     )
@@ -227,17 +249,44 @@ def recommend(
 @_friendly
 def evaluate(
     model: ModelDirOpt,
-    test: Annotated[Path, typer.Option("--test", help="Held-out (later) interactions CSV.")],
-    k: Annotated[int, typer.Option("-k", min=1)] = 12,
+    test: Annotated[Path | None, typer.Option(
+        "--test", help="Held-out (later) interactions CSV, scored with the recommender as fitted.")] = None,
+    events: Annotated[Path | None, typer.Option(
+        "--events", help="A whole clickstream CSV to split by time: a fresh blend and the baselines are fitted on "
+        "the earlier events (with the bundle's catalogue, embeddings and customers) and scored on the last "
+        "--holdout-days.")] = None,
+    holdout_days: Annotated[float | None, typer.Option(
+        "--holdout-days",
+        help="Days at the end of --events held out as the test window (default: blend.test_days).")] = None,
+    k: Annotated[int | None, typer.Option("-k", min=1, help="List length (default: blend.k).")] = None,
+    relevance: Annotated[Relevance, typer.Option(help="Which test events count as hits.")] = Relevance.any,
+    segment: Annotated[Segment, typer.Option(
+        help="Test customers scored: with training history (warm), without (cold), or all.")] = Segment.warm,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="TOML configuration replacing the one saved in the bundle.")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Offline metrics of the blend vs every baseline on a later time window."""
+    """Offline metrics of the blend vs every baseline: on a later window (--test) or a time split (--events)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
 
+    if holdout_days is not None and events is None:
+        raise ConfigError("--holdout-days splits the --events log; pass --events", key="--holdout-days")
+    if (test is None) == (events is None):
+        raise ConfigError("pass either --test (a later window) or --events (a log to split by time)", key="--events")
     reco = FashionRecommender.load(model)
-    _print_frame(reco.evaluate(Interactions.from_csv(test), k=k), out)
+    if config:
+        reco.config = _load_config(config)
+    mapping = reco.config.data.event_type_mapping
+    if events is not None:
+        result = reco.evaluate_time_split(Interactions.from_csv(events, event_type_mapping=mapping), holdout_days,
+                                          k=k, relevance=relevance.value, segment=segment.value)
+        typer.echo(result.summary())
+        _print_frame(result.table, out)
+    elif test is not None:
+        _print_frame(reco.evaluate(Interactions.from_csv(test, event_type_mapping=mapping), k=k,
+                                   relevance=relevance.value, segment=segment.value), out)
 
 
 @app.command()

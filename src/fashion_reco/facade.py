@@ -15,12 +15,13 @@ from fashion_reco import __version__, bundle
 from fashion_reco.config import RecommenderConfig
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.customers import Customers
+from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.interactions import Interactions
 from fashion_reco.errors import NotFittedError
 from fashion_reco.model.image_model import ImageModel
 from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.blend import BlendRecommender
-from fashion_reco.recommend.evaluation import evaluate_recommenders
+from fashion_reco.recommend.evaluation import TimeSplitEvaluation, evaluate_recommenders, evaluate_time_split
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
@@ -55,7 +56,8 @@ class FashionRecommender:
     def embed(self, catalogue: Catalogue, *, progress: bool = True) -> np.ndarray:
         """512-d L2-normalised embeddings of the catalogue's photos, in catalogue order."""
         return self._require_model().embed(catalogue, batch_size=self.config.data.batch_size,
-                                           num_workers=self.config.data.num_workers, progress=progress)
+                                           num_workers=self.config.data.num_workers, progress=progress,
+                                           policy=ImagePolicy.from_data_config(self.config.data))
 
     # -- recommender ----------------------------------------------------------------------------------------------
     def fit(
@@ -77,9 +79,7 @@ class FashionRecommender:
         self.item_embeddings = self.embed(catalogue, progress=progress) if item_embeddings is None else item_embeddings
         self.interactions = interactions
         self.customers = customers if customers is None or isinstance(customers, Customers) else Customers.from_frame(customers)
-        context = FitContext.from_catalogue(catalogue, self.item_embeddings,
-                                            customers=None if self.customers is None else self.customers.frame)
-        self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, context)
+        self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, self._fit_context())
         return self
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
@@ -93,10 +93,26 @@ class FashionRecommender:
         return self._require_fitted().recommend(customer_ids, k=k, filter_already_purchased=filter_already_purchased,
                                                 filter_items=filter_items)
 
-    def evaluate(self, test_interactions: Interactions, k: int = 12) -> pd.DataFrame:
-        """Offline metrics of the blend and every baseline on a later time window → one row per model."""
-        recommender = self._require_fitted()
-        return evaluate_recommenders(recommender, test_interactions, k=k)
+    def evaluate(
+        self, test_interactions: Interactions, k: int | None = None, *, relevance: str = "any", segment: str = "warm"
+    ) -> pd.DataFrame:
+        """Offline metrics of the fitted blend and every baseline on a later time window → one row per model.
+
+        ``k`` defaults to ``config.blend.k``; ``relevance`` / ``segment`` as in
+        :func:`~fashion_reco.recommend.evaluation.evaluate_models`.
+        """
+        return evaluate_recommenders(self._require_fitted(), test_interactions,
+                                     k=self.config.blend.k if k is None else k, relevance=relevance, segment=segment)
+
+    def evaluate_time_split(
+        self, interactions: Interactions, test_days: float | None = None, k: int | None = None, *,
+        relevance: str = "any", segment: str = "warm",
+    ) -> TimeSplitEvaluation:
+        """Hold out the last ``test_days`` (default ``config.blend.test_days``) of ``interactions``, fit a fresh blend
+        and every baseline on the rest with this recommender's catalogue, embeddings and customers, and score them
+        on the held-out window (the fitted blend is left as it is)."""
+        return evaluate_time_split(interactions, self.config.blend.test_days if test_days is None else test_days,
+                                   self._fit_context(), self.config.blend, k, relevance=relevance, segment=segment)
 
     # -- persistence ----------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -126,6 +142,12 @@ class FashionRecommender:
         if self.image_model is None:
             raise NotFittedError("no image model: call train() or fit() first, or load() a saved recommender")
         return self.image_model
+
+    def _fit_context(self) -> FitContext:
+        if self.catalogue is None or self.item_embeddings is None:
+            raise NotFittedError("no catalogue embeddings: call fit() first, or load() a saved recommender")
+        return FitContext.from_catalogue(self.catalogue, self.item_embeddings,
+                                         customers=None if self.customers is None else self.customers.frame)
 
     def _require_fitted(self) -> BlendRecommender:
         if self.recommender is None:
