@@ -51,18 +51,58 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where data lives and how images are validated and batched."""
 
-    root: Path = Field(default_factory=default_data_root, description="Data root holding clothing/ and online_retail/.")
-    min_image_side: int = Field(16, ge=1, description="Smallest accepted width/height in pixels.")
-    max_image_pixels: int = Field(40_000_000, ge=1, description="Decompression-bomb limit (width * height).")
-    on_bad_image: Literal["skip", "raise"] = "skip"
-    batch_size: int = Field(64, ge=1)
-    num_workers: int = Field(2, ge=0, description="DataLoader worker processes for decoding.")
-    event_type_mapping: dict[str, Literal["view", "add_to_cart", "purchase"]] = Field(
-        default_factory=dict, description="Maps a log's own event names onto view / add_to_cart / purchase."
+    root: Path = Field(
+        default_factory=default_data_root,
+        description="Data root holding `clothing/` (photos, labels.csv) and `online_retail/`; where `--catalogue "
+        "auto` / `clothing` look. Point it (or `$FASHION_RECO_DATA`) at your copy when it lives elsewhere.",
     )
-    s3_max_concurrency: int = Field(8, ge=1)
-    s3_retry_mode: Literal["standard", "adaptive", "legacy"] = "standard"
-    s3_max_attempts: int = Field(5, ge=1)
+    min_image_side: int = Field(
+        16, ge=1,
+        description="Smallest accepted width and height in pixels; smaller photos are bad images (see "
+        "`on_bad_image`). Raise it to keep icons and tracking pixels out of a scraped catalogue.",
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=1,
+        description="Decompression-bomb limit on width × height (40 MP, far above a product photo); raise it only "
+        "for trusted, very large studio shots.",
+    )
+    on_bad_image: Literal["skip", "raise"] = Field(
+        "skip",
+        description="A photo that cannot be decoded or fails the size checks while training: leave it out and list "
+        "it in the model's training record (`skip`), or stop with an `ImageError` naming the file (`raise`). "
+        "Embedding a catalogue fails on a bad photo either way (a missing row would misalign the item ids).",
+    )
+    batch_size: int = Field(
+        64, ge=1,
+        description="Photos per forward pass when embedding a catalogue (`embed`, `fit`); lower it to cap peak "
+        "memory.",
+    )
+    num_workers: int = Field(
+        2, ge=0,
+        description="DataLoader worker processes decoding photos for training and embedding; 0 decodes in the "
+        "calling process (slowest, easiest to debug). More than the spare cores only adds contention.",
+    )
+    event_type_mapping: dict[str, Literal["view", "add_to_cart", "purchase"]] = Field(
+        default_factory=dict,
+        description="Maps a clickstream's own event names onto `view` / `add_to_cart` / `purchase` when the CLI "
+        "reads a CSV (`fit --interactions`, `evaluate --events/--test`); unmapped names must already be one of "
+        "the three.",
+    )
+    s3_max_concurrency: int = Field(
+        8, ge=1,
+        description="Objects downloaded at once by `fashion-reco fetch` and `--catalogue s3://...` (also the parts "
+        "of one large object); lower it on a thin link or a rate-limited bucket.",
+    )
+    s3_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+        "standard",
+        description="botocore retry mode of every S3 request (`adaptive` also rate-limits the client when the "
+        "store throttles).",
+    )
+    s3_max_attempts: int = Field(
+        5, ge=1,
+        description="botocore attempts per S3 request; objects that still fail with a transient error get one "
+        "more pass before they are reported as failed.",
+    )
 
 
 class ModelConfig(_Section):
@@ -72,33 +112,109 @@ class ModelConfig(_Section):
     phase, then fine-tuning with early stopping and a wall-clock budget.
     """
 
-    architecture: Literal["resnet18"] = "resnet18"
+    architecture: Literal["resnet18"] = Field(
+        "resnet18", description="The image network; ResNet18 only (recorded in the saved model and checked on load)."
+    )
     weights: str | None = Field(
-        None, description="torchvision weights name ('DEFAULT', 'IMAGENET1K_V1'), a local file path, or None."
+        None,
+        description="Starting weights: a torchvision name ('DEFAULT', 'IMAGENET1K_V1'), a local state_dict file, "
+        "or None for random initialisation (no download; pretrained weights train much better models).",
     )
-    image_size: int = Field(128, ge=32, le=1024, description="Square crop fed to the network.")
-    resize_size: int | None = Field(None, description="Shorter side before the centre crop; default image_size*8/7.")
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    embedding_dim: Literal[512] = 512
-    head_epochs: int = Field(2, ge=0, description="Epochs training only the new head (backbone frozen).")
-    finetune_epochs: int = Field(6, ge=0, description="Maximum epochs fine-tuning the whole network.")
-    patience: int = Field(2, ge=1, description="Early stopping: epochs without validation macro-F1 improvement.")
+    image_size: int = Field(
+        128, ge=32, le=1024,
+        description="Square crop fed to the network, in pixels; 128 keeps CPU training short, 224 is what "
+        "pretrained weights were trained at (slower, usually more accurate).",
+    )
+    resize_size: int | None = Field(
+        None,
+        description="Shorter side before the centre crop (at least `image_size`); unset: image_size × 8/7, "
+        "torchvision's 256/224 ratio.",
+    )
+    mean: tuple[float, float, float] = Field(
+        IMAGENET_MEAN,
+        description="Per-channel normalisation mean (ImageNet's); change only with weights trained on other "
+        "statistics.",
+    )
+    std: tuple[float, float, float] = Field(
+        IMAGENET_STD,
+        description="Per-channel normalisation standard deviation (ImageNet's); change together with `mean`.",
+    )
+    embedding_dim: Literal[512] = Field(
+        512, description="Size of the image embedding: ResNet18's pooled features (fixed; the warehouse tables "
+        "declare VECTOR(FLOAT, 512))."
+    )
+    head_epochs: int = Field(
+        2, ge=0,
+        description="Epochs training only the new classification head on a frozen backbone; skipped when "
+        "`weights` is unset (a frozen random backbone teaches the head nothing).",
+    )
+    finetune_epochs: int = Field(
+        6, ge=0,
+        description="Most epochs fine-tuning the whole network (early stopping and `max_train_seconds` may end "
+        "it sooner); the main lever of accuracy against training time.",
+    )
+    patience: int = Field(
+        2, ge=1,
+        description="Early stopping: epochs in a row without a better validation macro-F1 before a phase ends "
+        "(the best epoch's weights are kept).",
+    )
     max_train_seconds: float = Field(
-        600.0, gt=0, description="Wall-clock training budget, checked after every batch (then one validation pass)."
+        600.0, gt=0,
+        description="Wall-clock training budget in seconds, checked after every batch (then one validation pass); "
+        "raise it for large catalogues or fixed-epoch comparisons.",
     )
-    batch_size: int = Field(64, ge=1)
-    lr_head: float = Field(3e-3, gt=0)
-    lr_backbone: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    class_balancing: Literal["weighted_loss", "sampler", "none"] = "weighted_loss"
-    augment: bool = True
-    max_train_images: int | None = Field(None, ge=1, description="Subsample the training set (stratified).")
-    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
-    seed: int = 0
-    compile: bool = Field(False, description="torch.compile the embedding model (pays off above a few thousand images).")
-    channels_last: bool = True
-    num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: all cores.")
+    batch_size: int = Field(
+        64, ge=1,
+        description="Photos per training (and validation) batch; lower it when memory is short.",
+    )
+    lr_head: float = Field(
+        3e-3, gt=0,
+        description="Peak AdamW learning rate of the classification head (one-cycle schedule, both phases).",
+    )
+    lr_backbone: float = Field(
+        1e-3, gt=0,
+        description="Peak AdamW learning rate of the backbone while fine-tuning (one-cycle schedule); lower it with "
+        "pretrained weights to change their features less.",
+    )
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay of every trained parameter.")
+    class_balancing: Literal["weighted_loss", "sampler", "none"] = Field(
+        "weighted_loss",
+        description="Against class imbalance: inverse-frequency class weights in the loss, a sampler drawing "
+        "classes evenly, or nothing (when the classes are balanced already).",
+    )
+    augment: bool = Field(
+        True,
+        description="Random resized crops, horizontal flips and colour jitter on training photos (fights "
+        "overfitting; off only for quick smoke runs).",
+    )
+    max_train_images: int | None = Field(
+        None, ge=1,
+        description="Train on at most this many photos, a stratified subsample (unset: all); bounds training "
+        "time on large catalogues.",
+    )
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=0.5,
+        description="Stratified share of the training photos held out for early stopping when the catalogue has "
+        "no `validation` split (and at least 10 training photos).",
+    )
+    seed: int = Field(
+        0,
+        description="Seeds torch, the validation split / subsample and the data loaders (same machine, threads "
+        "and seed → same model).",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the embedding model (compiling costs time up front; pays off above a few "
+        "thousand images).",
+    )
+    channels_last: bool = Field(
+        True, description="Channels-last memory format for training and embedding (faster convolutions on most CPUs)."
+    )
+    num_threads: int | None = Field(
+        None, ge=1,
+        description="torch intra-op threads while training and embedding; unset: torch's default (one per "
+        "core). Set it when sharing the machine.",
+    )
 
     @property
     def effective_resize_size(self) -> int:
@@ -113,47 +229,148 @@ class ModelConfig(_Section):
 
 
 class BlendConfig(_Section):
-    """Personalised ranking: signal weights, event weights, recency half-lives and how they are tuned."""
+    """Personalised ranking: signal weights, event weights, recency half-lives and how they are tuned.
 
-    visual_weight: float = Field(1.0, ge=0)
-    behaviour_weight: float = Field(1.0, ge=0)
-    popularity_weight: float = Field(0.2, ge=0)
-    trend_weight: float = Field(0.1, ge=0)
-    profile_weight: float = Field(0.3, ge=0)
-    event_weights: dict[Literal["view", "add_to_cart", "purchase"], float] = Field(
-        default_factory=lambda: {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+    The five weights are relative (only their ratios matter). With ``tune`` on they are starting points: tuning
+    keeps them unless the validation window shows a significantly better choice.
+    """
+
+    visual_weight: float = Field(
+        1.0, ge=0,
+        description="Weight of the visual-taste signal (image similarity to what the customer interacted with).",
     )
-    half_life_days: float = Field(14.0, gt=0, description="Recency decay of a customer's history.")
-    trend_half_life_days: float = Field(3.0, gt=0, description="Recency decay of item popularity ('trend').")
-    tune: bool = Field(True, description="Learn weights and half-lives on a time-split validation window.")
-    tune_method: Literal["grid", "optuna"] = "grid"
-    tune_trials: int = Field(40, ge=1)
-    tune_metric: Literal["ndcg", "map", "recall", "precision", "hit_rate"] = "ndcg"
-    validation_days: float = Field(7.0, gt=0, description="Days at the end of training data used to tune.")
-    test_days: float = Field(7.0, gt=0, description="Days held out by evaluate's time split.")
-    k: int = Field(12, ge=1)
-    exact_max_items: int = Field(200_000, ge=1, description="Above this catalogue size use the ANN backend.")
-    ann_backend: Literal["faiss", "none"] = "faiss"
-    similarity_chunk_size: int = Field(2048, ge=1, description="Query rows scored per block (bounds memory).")
+    behaviour_weight: float = Field(
+        1.0, ge=0, description="Weight of the item–item co-occurrence signal (\"often bought with\")."
+    )
+    popularity_weight: float = Field(0.2, ge=0, description="Weight of all-time popularity (distinct customers).")
+    trend_weight: float = Field(
+        0.1, ge=0, description="Weight of recent popularity (trend, decayed with `trend_half_life_days`)."
+    )
+    profile_weight: float = Field(
+        0.3, ge=0,
+        description="Weight of the profile (label affinity from attributes, stated preferences and history); the "
+        "main signal for customers without history.",
+    )
+    event_weights: dict[Literal["view", "add_to_cart", "purchase"], float] = Field(
+        default_factory=lambda: {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0},
+        description="How much one event of each type counts in a customer's history (taste, co-occurrence, "
+        "profile); not tuned.",
+    )
+    half_life_days: float = Field(
+        14.0, gt=0,
+        description="Recency decay of a customer's history in days (an event this old counts half); tuning also "
+        "tries 1/10 and 1/2 of the training log's span.",
+    )
+    trend_half_life_days: float = Field(
+        3.0, gt=0,
+        description="Recency decay of item popularity for the trend signal, in days; tuning also tries 1/20 of "
+        "the training log's span.",
+    )
+    tune: bool = Field(
+        True,
+        description="Learn weights and half-lives on a time-split validation window (when the log spans more than "
+        "`validation_days`); off: use the values above as written (faster fits).",
+    )
+    tune_method: Literal["grid", "optuna"] = Field(
+        "grid",
+        description="Tuning search: every point of a weight simplex × half-life grid, or Optuna TPE (needs the "
+        "`tune` extra).",
+    )
+    tune_trials: int = Field(
+        40, ge=1,
+        description="Trials of the Optuna search (`tune_method = \"optuna\"` only; the grid's size follows from "
+        "the signals and half-life candidates).",
+    )
+    tune_metric: Literal["ndcg", "map", "recall", "precision", "hit_rate"] = Field(
+        "ndcg", description="Metric (at `k`) maximised on the validation window."
+    )
+    validation_days: float = Field(
+        7.0, gt=0,
+        description="Days at the end of the training log held out to tune (up to two earlier windows of the same "
+        "length are added while fewer than 200 customers are covered); match it to the shopping cycle.",
+    )
+    test_days: float = Field(
+        7.0, gt=0,
+        description="Days at the end of the log held out as the test window by a time-split evaluation "
+        "(`fashion-reco evaluate --events`, `FashionRecommender.evaluate_time_split`, the demo).",
+    )
+    k: int = Field(
+        12, ge=1,
+        description="List length: cut-off of the tuning and evaluation metrics (`evaluate` defaults to it) and "
+        "`Recommender.recommend`'s default; the CLI / facade `recommend` take their own `k`.",
+    )
+    exact_max_items: int = Field(
+        200_000, ge=1,
+        description="Catalogues up to this many items use exact cosine search; larger ones the ANN backend.",
+    )
+    ann_backend: Literal["faiss", "none"] = Field(
+        "faiss",
+        description="Approximate index used above `exact_max_items`: faiss HNSW when installed, else exact "
+        "(`none`: always exact).",
+    )
+    similarity_chunk_size: int = Field(
+        2048, ge=1,
+        description="Most query rows (items or customers) scored per block; bounds the memory of exact search and "
+        "scoring.",
+    )
 
 
 class SnowflakeConfig(_Section):
-    """Where to deploy: the embedded local testing session (default) or a real account."""
+    """Where to deploy: the embedded local testing session (default) or a real account.
 
-    mode: Literal["local", "account"] = "local"
-    connection_name: str | None = Field(None, description="Name in connections.toml (account mode).")
-    account: str | None = None
-    user: str | None = None
-    password: SecretStr | None = None
-    authenticator: str | None = None
-    role: str | None = None
-    warehouse: str | None = None
-    database: str | None = None
-    schema_: str | None = Field(None, alias="schema")
-    stage: str = "FASHION_RECO_MODELS"
-    table_prefix: str = "FASHION_RECO_"
-    udf_name: str = "FASHION_RECO_EMBED_IMAGE"
-    max_batch_size: int = Field(64, ge=1)
+    Unset connection fields fall back to the standard ``SNOWFLAKE_*`` environment variables, then to the
+    ``connection_name`` entry of connections.toml.
+    """
+
+    mode: Literal["local", "account"] = Field(
+        "local",
+        description="`local`: Snowpark's local testing session in this process (nothing to set up); `account`: "
+        "a real account.",
+    )
+    connection_name: str | None = Field(
+        None, description="Entry of connections.toml (`$SNOWFLAKE_HOME` or `~/.snowflake`) to connect with "
+        "(account mode); the fields below and `SNOWFLAKE_*` variables take precedence over its values."
+    )
+    account: str | None = Field(None, description="Account identifier (`orgname-accountname`); else `SNOWFLAKE_ACCOUNT`.")
+    user: str | None = Field(None, description="Login name; else `SNOWFLAKE_USER`.")
+    password: SecretStr | None = Field(
+        None,
+        description="Password (kept secret, never logged); else `SNOWFLAKE_PASSWORD`. Prefer key-pair or SSO.",
+    )
+    authenticator: str | None = Field(
+        None,
+        description="Connector authenticator (`SNOWFLAKE_JWT`, `externalbrowser`, ...); else "
+        "`SNOWFLAKE_AUTHENTICATOR`.",
+    )
+    role: str | None = Field(None, description="Role to deploy as; else `SNOWFLAKE_ROLE`.")
+    warehouse: str | None = Field(
+        None, description="Warehouse for the MERGEs, the UDF and the verification; else `SNOWFLAKE_WAREHOUSE`."
+    )
+    database: str | None = Field(
+        None, description="Database holding the stage, function and tables; else `SNOWFLAKE_DATABASE`."
+    )
+    schema_: str | None = Field(
+        None, alias="schema",
+        description="Schema holding the stage, function and tables; else `SNOWFLAKE_SCHEMA`.",
+    )
+    stage: str = Field(
+        "FASHION_RECO_MODELS",
+        description="Internal stage for the model files and the UDF's code (created when missing).",
+    )
+    table_prefix: str = Field(
+        "FASHION_RECO_",
+        description="Prefix of every table name (`<prefix>CATALOGUE`, `<prefix>RECOMMENDATIONS`, ...); change it "
+        "to keep several deployments in one schema.",
+    )
+    udf_name: str = Field(
+        "FASHION_RECO_EMBED_IMAGE",
+        description="Name of the image-embedding UDF (`BINARY` → `VECTOR(FLOAT, 512)`).",
+    )
+    max_batch_size: int = Field(
+        64, ge=1,
+        description="Most rows per call of the vectorised UDF on an account (local testing calls it row by "
+        "row); bounds the UDF's memory.",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
