@@ -97,3 +97,28 @@ def test_validate_images_mixed(tmp_path: Path, few_photos: list[Path]) -> None:
     assert report.ok == [str(p) for p in few_photos[:5]]
     assert list(report.bad) == [str(bad)] and not report.all_ok
     assert validate_images(few_photos[:3], num_threads=1).all_ok
+
+
+def test_large_jpegs_are_dct_scaled_to_at_least_twice_the_target_side(few_photos: list[Path]) -> None:
+    """A 1,800 x 2,400 product photo bound for a 146 px resize decodes at 1/4 scale: same picture, 16x fewer pixels."""
+    from fashion_reco.data.transforms import PreprocessSpec
+
+    with Image.open(few_photos[0]) as opened:
+        big = opened.convert("RGB").resize((1800, 2400), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    big.save(buffer, "JPEG", quality=92)
+    jpeg = buffer.getvalue()
+    full = load_image(jpeg)
+    reduced = load_image(jpeg, target_side=146)
+    assert full.size == (1800, 2400) and reduced.size == (450, 600)
+    assert min(reduced.size) >= 2 * 146
+    spec = PreprocessSpec(image_size=128, resize_size=146)
+    a = spec.geometry_transform()(full).float()
+    b = spec.geometry_transform()(reduced).float()
+    assert (a - b).abs().mean() < 2.0, "the network sees practically the same 128 px crop (8-bit levels)"
+    # small photos, other formats and PIL sources are decoded at full size whatever the target
+    png = io.BytesIO()
+    big.save(png, "PNG")
+    assert load_image(png.getvalue(), target_side=146).size == (1800, 2400)
+    assert load_image(few_photos[0], target_side=146).size == load_image(few_photos[0]).size
+    assert load_image(big, target_side=146).size == (1800, 2400)

@@ -90,6 +90,7 @@ class ImageDataset(Dataset):
         labels: Sequence[int] | None = None,
         transform: Callable[[Any], torch.Tensor] | None = None,
         policy: ImagePolicy | None = None,
+        target_side: int | None = None,
     ) -> None:
         if labels is not None and len(labels) != len(sources):
             raise ValueError(f"{len(labels)} labels for {len(sources)} sources")
@@ -97,6 +98,7 @@ class ImageDataset(Dataset):
         self.labels = None if labels is None else [int(v) for v in labels]
         self.transform = transform or PreprocessSpec().geometry_transform()
         self.policy = policy or ImagePolicy()
+        self.target_side = target_side
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -111,7 +113,7 @@ class ImageDataset(Dataset):
         in_worker = get_worker_info() is not None
         try:
             with contextlib.nullcontext() if in_worker else single_threaded_torch():
-                image = load_image(source, self.policy, name=name)
+                image = load_image(source, self.policy, name=name, target_side=self.target_side)
                 tensor = self.transform(image)
         except ImageError as exc:
             return BadImage(index, name, exc.reason)
@@ -210,7 +212,9 @@ def make_loader(
     if sampler is not None and shuffle:
         raise ValueError("pass either sampler or shuffle=True, not both")
     transform = spec.train_geometry() if train else spec.geometry_transform()
-    dataset = ImageDataset(sources, labels=labels, transform=transform, policy=policy)
+    dataset = ImageDataset(
+        sources, labels=labels, transform=transform, policy=policy, target_side=spec.resize_size
+    )
     workers = default_num_workers() if num_workers is None else int(num_workers)
     if any(not isinstance(s, (str, os.PathLike)) for s in dataset.sources):
         workers = 0

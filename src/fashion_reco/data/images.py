@@ -10,7 +10,10 @@ What it does, in order:
    ``max_pixels`` is a decompression bomb, a side below ``min_side`` or an aspect ratio above ``max_aspect_ratio`` is
    rejected. Pillow's own bomb check is applied with the policy's limit for this call only (Pillow's global is never
    changed), and its ``DecompressionBombError`` / ``DecompressionBombWarning`` become :class:`ImageError`;
-3. decodes fully (a truncated file fails here, not later inside a DataLoader worker);
+3. decodes fully (a truncated file fails here, not later inside a DataLoader worker). When the caller says which
+   shorter side it will resize to (``target_side``), a JPEG at least twice that size is decoded at 1/2, 1/4 or 1/8
+   scale by libjpeg's DCT scaling (Pillow's ``draft``), keeping at least twice the target: a 2,000 px product photo
+   bound for a 146 px crop decodes ~10x faster, and the antialiased resize after it still has 2x the pixels it needs;
 4. applies the EXIF orientation (``ImageOps.exif_transpose``);
 5. converts every mode to 8-bit RGB: palette images with transparency and ``LA``/``RGBA``/``PA`` are composited on
    white; ``CMYK``, ``YCbCr``, ``L`` and ``1`` are converted; 16/32-bit integer (``I;16*``, ``I``) and float (``F``)
@@ -106,18 +109,26 @@ def describe_source(source: Any, index: int | None = None) -> str:
 
 
 def load_image(
-    source: ImageSource, policy: ImagePolicy | None = None, *, name: str | None = None
+    source: ImageSource,
+    policy: ImagePolicy | None = None,
+    *,
+    name: str | None = None,
+    target_side: int | None = None,
 ) -> Image.Image:
     """Decode ``source`` into an RGB, EXIF-transposed ``PIL.Image`` or raise :class:`ImageError` naming the file.
 
     ``name`` overrides the file name used in error messages (e.g. ``"<bytes>[12]"`` for the 12th blob of a batch).
-    The returned image is always a new object (an input ``PIL.Image`` is never modified).
+    ``target_side``: the shorter side the caller resizes to next; large JPEGs are then decoded at a reduced scale that
+    keeps at least twice it (see the module docstring). The returned image is always a new object (an input
+    ``PIL.Image`` is never modified).
     """
     policy = policy or ImagePolicy()
     file = name or describe_source(source)
     try:
         image = _open(source, policy, file)
         _check_size(image.size, policy, file)
+        if target_side is not None and image.format == "JPEG":
+            image.draft(None, (2 * target_side, 2 * target_side))  # type: ignore[arg-type]
         image.load()
         image = _exif_transpose(image)
         rgb = _to_rgb(image)

@@ -322,6 +322,7 @@ class ImageModel:
         """
         policy = policy or self.policy
         transform = self.preprocess.geometry_transform()
+        side = self.preprocess.resize_size
         n = len(blobs)
         embeddings = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
         ok = np.zeros(n, dtype=bool)
@@ -334,7 +335,8 @@ class ImageModel:
                     for i in range(start, min(n, start + batch_size)):
                         name = f"<bytes>[{i}]"
                         try:
-                            tensors.append(transform(load_image(blobs[i], policy, name=name)))
+                            image = load_image(blobs[i], policy, name=name, target_side=side)
+                            tensors.append(transform(image))
                             positions.append(i)
                         except ImageError as exc:
                             if policy.on_bad == "raise":

@@ -124,7 +124,11 @@ class OnnxEmbedder:
         out = []
         for start in range(0, len(sources), batch_size):
             with single_threaded_torch():
-                chunk = [geometry(load_image(s, policy)) for s in sources[start : start + batch_size]]
+                side = self.preprocess.resize_size
+                chunk = [
+                    geometry(load_image(s, policy, target_side=side))
+                    for s in sources[start : start + batch_size]
+                ]
                 batch = torch.stack(chunk).float() / 255.0
             out.append(self.embed_tensor(batch))
         return np.concatenate(out) if out else np.zeros((0, 512), np.float32)

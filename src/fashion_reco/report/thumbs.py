@@ -45,7 +45,9 @@ def _to_jpeg_uri(image: Image.Image, quality: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def encode_thumbnail(image: Image.Image, size: int = _DEFAULT_SIZE, quality: int = _DEFAULT_QUALITY) -> Thumbnail:
+def encode_thumbnail(
+    image: Image.Image, size: int = _DEFAULT_SIZE, quality: int = _DEFAULT_QUALITY
+) -> Thumbnail:
     """Shrink ``image`` to fit a ``size``-pixel square (aspect kept, never enlarged) and embed it as a JPEG URI."""
     thumb = image.convert("RGB")
     thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
@@ -85,7 +87,7 @@ class ThumbnailCache:
         if cached is not None:
             return cached
         try:
-            thumb = encode_thumbnail(load_image(key), self.size, self.quality)
+            thumb = encode_thumbnail(load_image(key, target_side=self.size), self.size, self.quality)
         except (FashionRecoError, OSError, ValueError) as exc:
             self.failures[key] = str(exc)
             thumb = self.placeholder()
