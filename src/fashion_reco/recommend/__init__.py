@@ -16,7 +16,13 @@ from fashion_reco.recommend.baselines import (
     standard_baselines,
 )
 from fashion_reco.recommend.blend import SIGNALS, BlendRecommender
-from fashion_reco.recommend.evaluation import evaluate_models, evaluate_recommenders, time_split
+from fashion_reco.recommend.evaluation import (
+    TimeSplitEvaluation,
+    evaluate_models,
+    evaluate_recommenders,
+    evaluate_time_split,
+    time_split,
+)
 from fashion_reco.recommend.similarity import ExactIndex, FaissIndex, build_index, cosine_topk, l2_normalise
 from fashion_reco.recommend.tuning import TuningResult, TuningSpace, tune_blend
 
@@ -32,6 +38,7 @@ __all__ = [
     "PopularityRecommender",
     "RecentPopularityRecommender",
     "Recommender",
+    "TimeSplitEvaluation",
     "TuningResult",
     "TuningSpace",
     "VisualOnlyRecommender",
@@ -39,6 +46,7 @@ __all__ = [
     "cosine_topk",
     "evaluate_models",
     "evaluate_recommenders",
+    "evaluate_time_split",
     "l2_normalise",
     "standard_baselines",
     "time_split",
