@@ -208,40 +208,50 @@ def behaviour_scores(history_rows: sp.spmatrix, similarity: sp.csr_matrix) -> np
 
 
 def strongest_links(
-    history_rows: sp.csr_matrix, similarity: sp.csr_matrix, item_idx: np.ndarray
+    history_rows: sp.csr_matrix,
+    similarity: sp.csr_matrix,
+    item_idx: np.ndarray,
+    *,
+    similarity_t: sp.csr_matrix | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each chosen item ``item_idx[r, c]``, the history item ``j`` maximising ``h[r, j] · S[j, i]`` and that value.
 
-    Returns ``(links, strength)`` of the shape of ``item_idx``; ``-1`` / ``0`` where no history item links.
+    Returns ``(links, strength)`` of the shape of ``item_idx``; ``-1`` / ``0`` where no history item links (or
+    ``item_idx`` is ``-1``: only the items asked about are looked at). ``similarity_t`` (``Sᵀ`` as CSR) may be
+    passed by callers that ask often; ties go to the lowest history column.
     """
     h = sp.csr_matrix(history_rows)
     n_rows, k = item_idx.shape
     links = np.full((n_rows, k), -1, dtype=np.int64)
     strength = np.zeros((n_rows, k), dtype=np.float64)
-    counts = np.diff(h.indptr)
     if h.nnz == 0 or k == 0:
         return links, strength
-    # Pair every recommended (row, position) with every history item of that row.
-    hist_row = np.repeat(np.arange(n_rows), counts)
-    hist_item = h.indices
-    hist_w = h.data.astype(np.float64)
-    rep = np.repeat(np.arange(h.nnz), k)
-    pos = np.tile(np.arange(k), h.nnz)
-    r = hist_row[rep]
-    target = item_idx[r, pos]
-    ok = target >= 0
-    r, pos, rep, target = r[ok], pos[ok], rep[ok], target[ok]
-    s_vals = np.asarray(similarity[hist_item[rep], target]).ravel().astype(np.float64) * hist_w[rep]
-    if s_vals.size == 0:
+    t_row, t_pos = np.nonzero(item_idx >= 0)
+    keep = np.diff(h.indptr)[t_row] > 0
+    t_row, t_pos = t_row[keep], t_pos[keep]
+    if t_row.size == 0:
         return links, strength
-    flat = r * k + pos
-    order = np.lexsort((hist_item[rep], -s_vals, flat))
-    flat_sorted = flat[order]
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = flat_sorted[1:] != flat_sorted[:-1]
-    best = order[first]
-    good = s_vals[best] > 0
-    best = best[good]
-    links.reshape(-1)[flat[best]] = hist_item[rep[best]]
-    strength.reshape(-1)[flat[best]] = s_vals[best]
+    st = similarity.T.tocsr() if similarity_t is None else similarity_t
+    # One row per asked item: the customer's history times the item's column of S, as a sparse element-wise product.
+    hist = sp.csr_matrix(h[t_row], dtype=np.float64)
+    column = sp.csr_matrix(st[item_idx[t_row, t_pos]], dtype=np.float64)
+    prod = sp.csr_matrix(hist.multiply(column))
+    prod.eliminate_zeros()
+    if not prod.has_sorted_indices:
+        prod.sort_indices()
+    counts = np.diff(prod.indptr)
+    has = np.flatnonzero(counts > 0)
+    if has.size == 0:
+        return links, strength
+    row_of = np.repeat(np.arange(t_row.size), counts)
+    peak = np.zeros(t_row.size)
+    peak[has] = np.maximum.reduceat(prod.data, prod.indptr[has])
+    hit = np.flatnonzero(prod.data == peak[row_of])
+    first = np.ones(hit.size, dtype=bool)
+    first[1:] = row_of[hit[1:]] != row_of[hit[:-1]]
+    hit = hit[first]
+    best = hit[prod.data[hit] > 0]
+    r = row_of[best]
+    links[t_row[r], t_pos[r]] = prod.indices[best]
+    strength[t_row[r], t_pos[r]] = prod.data[best]
     return links, strength

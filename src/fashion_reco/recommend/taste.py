@@ -39,26 +39,25 @@ def closest_history_items(
     n_rows, k = item_idx.shape
     best = np.full((n_rows, k), -1, dtype=np.int64)
     best_cos = np.full((n_rows, k), -np.inf, dtype=np.float64)
-    counts = np.diff(h.indptr)
     if h.nnz == 0 or k == 0:
         return best, best_cos
-    hist_row = np.repeat(np.arange(n_rows), counts)
-    rep = np.repeat(np.arange(h.nnz), k)
-    pos = np.tile(np.arange(k), h.nnz)
-    r = hist_row[rep]
-    target = item_idx[r, pos]
-    ok = target >= 0
-    rep, pos, r, target = rep[ok], pos[ok], r[ok], target[ok]
-    hist_item = h.indices[rep]
+    # Pair every asked (row, position) — item_idx >= 0 — with every history item of that row.
+    t_row, t_pos = np.nonzero(item_idx >= 0)
+    per = np.diff(h.indptr)[t_row]
+    pair = np.repeat(np.arange(t_row.size), per)
+    if pair.size == 0:
+        return best, best_cos
+    offset = np.arange(pair.size) - np.repeat(np.cumsum(per) - per, per)
+    hist_item = h.indices[h.indptr[t_row][pair] + offset].astype(np.int64)
+    target = item_idx[t_row, t_pos][pair]
     cos = np.einsum("ij,ij->i", embeddings[hist_item], embeddings[target]).astype(np.float64)
-    flat = r * k + pos
-    order = np.lexsort((hist_item, -cos, flat))
-    fs = flat[order]
+    order = np.lexsort((hist_item, -cos, pair))
     first = np.ones(order.size, dtype=bool)
-    first[1:] = fs[1:] != fs[:-1]
+    first[1:] = pair[order][1:] != pair[order][:-1]
     sel = order[first]
-    best.reshape(-1)[flat[sel]] = hist_item[sel]
-    best_cos.reshape(-1)[flat[sel]] = cos[sel]
+    flat = t_row[pair[sel]] * k + t_pos[pair[sel]]
+    best.reshape(-1)[flat] = hist_item[sel]
+    best_cos.reshape(-1)[flat] = cos[sel]
     return best, best_cos
 
 

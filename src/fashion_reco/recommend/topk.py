@@ -7,13 +7,25 @@ rows are rare for real-valued scores; for sparse signals they are exactly the ro
 
 ``-inf`` marks a masked column: it never appears in the result unless the row has fewer than k finite scores, and
 the caller drops those positions (see :func:`valid_mask`).
+
+:func:`topk_sparse_plus_rows` gives the same answer for blocks of the form ``sparse + shared row`` (a non-negative
+sparse part per row plus one of a few rows shared by many) without materialising them: a row's top-k lies within its
+sparse non-zeros plus the shared row's top-(k + excluded), so only those candidates are scored and sorted
+(:func:`segment_topk`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-__all__ = ["tiebreak_order_from_priority", "topk_rows", "valid_mask"]
+__all__ = [
+    "segment_topk",
+    "tiebreak_order_from_priority",
+    "topk_rows",
+    "topk_sparse_plus_rows",
+    "valid_mask",
+]
 
 
 def tiebreak_order_from_priority(priority: np.ndarray | None, n: int) -> np.ndarray:
@@ -136,3 +148,152 @@ def _topk_prefilter(scores: np.ndarray, k: int, position: np.ndarray) -> tuple[n
 def valid_mask(values: np.ndarray) -> np.ndarray:
     """True where a top-k position holds a real (not masked) column."""
     return np.isfinite(values)
+
+
+def segment_topk(
+    row: np.ndarray, col: np.ndarray, val: np.ndarray, n_rows: int, k: int, position: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-``k`` of candidate entries ``(row, col, val)`` per row, by ``(-val, position[col])``.
+
+    Returns ``(indices, values, source)``, each ``(n_rows, k)``: column, value and the entry's index in the inputs;
+    positions a row has no candidate for hold column 0, value ``-inf`` and source ``-1``. A column must appear at
+    most once per row.
+    """
+    idx = np.zeros((n_rows, k), dtype=np.int64)
+    out = np.full((n_rows, k), -np.inf, dtype=np.float32 if val.dtype == np.float32 else np.float64)
+    src = np.full((n_rows, k), -1, dtype=np.int64)
+    if row.size == 0 or k == 0:
+        return idx, out, src
+    order = np.lexsort((position[col], -val, row))
+    r = row[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_rows))[:-1]])
+    rank = np.arange(order.size) - starts[r]
+    keep = rank < k
+    r, rank, order = r[keep], rank[keep], order[keep]
+    idx[r, rank] = col[order]
+    out[r, rank] = val[order]
+    src[r, rank] = order
+    return idx, out, src
+
+
+def _bucket_select(
+    row: np.ndarray, val: np.ndarray, n_rows: int, need: np.ndarray, lo: np.ndarray, bins: int
+) -> np.ndarray:
+    """Mask of entries (grouped by ``row``, all ``val >= lo[row]``) that may be among their row's ``need`` largest.
+
+    Each row's range ``[lo, max]`` is cut into ``bins`` buckets by a monotone map; the lowest bucket from which on
+    the row still has ``need`` entries is kept with everything above it. A dropped entry is strictly below at least
+    ``need`` kept ones, so it cannot be in the row's top-``need``, ties included.
+    """
+    counts = np.bincount(row, minlength=n_rows)
+    if not (counts > need).any():
+        return np.ones(row.size, dtype=bool)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    hi = lo.astype(np.float32, copy=True)
+    has = counts > 0
+    hi[has] = np.maximum.reduceat(val, starts[has])
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        width = hi - lo
+        inv = np.float32(bins) / width
+    inv = np.where((width > 0) & np.isfinite(inv), inv, np.float32(0.0)).astype(np.float32)
+    bucket = np.minimum(((val - lo[row]) * inv[row]).astype(np.int64), bins - 1)
+    hist = np.bincount(row * bins + bucket, minlength=n_rows * bins).reshape(n_rows, bins)
+    at_least = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
+    first = np.maximum((at_least >= need[:, None]).sum(axis=1) - 1, 0)
+    return bucket >= first[row]
+
+
+def topk_sparse_plus_rows(
+    sparse: sp.csr_matrix,
+    scale: np.ndarray,
+    rows: np.ndarray,
+    group: np.ndarray,
+    k: int,
+    position: np.ndarray,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    bins: int = 32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-wise top-k of ``scale[:, None] * sparse + rows[group]``, equal to :func:`topk_rows` on the dense block.
+
+    Args:
+        sparse: ``(n, m)`` CSR with non-negative entries (absent entries are 0).
+        scale: ``(n,)`` non-negative per-row multipliers of ``sparse``.
+        rows: ``(G, m)`` float32 shared rows; ``-inf`` marks a column that may never be returned.
+        group: ``(n,)`` the shared row of each row.
+        k: how many to keep (clipped to ``m``).
+        position: ``(m,)`` tie-break position of each column (lower wins), as ``topk_rows``'s ``order`` inverted.
+        exclude: ``(n, m)`` boolean CSR of columns never to return for that row (e.g. already purchased).
+
+    Returns:
+        ``(indices, values, parts)`` each ``(n, min(k, m))``: columns, blended scores (float32, computed as
+        ``rows[g, c] + scale · sparse`` exactly as on the dense block) and the sparse part ``scale · sparse`` of
+        each; ``-inf`` values mark positions without an item (fewer than k allowed columns).
+    """
+    n, m = sparse.shape
+    kk = int(min(max(k, 0), m))
+    rows = np.asarray(rows, dtype=np.float32)
+    group = np.asarray(group, dtype=np.int64)
+    scale = np.asarray(scale, dtype=np.float32)
+    if sparse.nnz and (sparse.data.min() < 0 or (scale < 0).any()):
+        raise ValueError("topk_sparse_plus_rows needs a non-negative sparse part")
+    if kk == 0 or n == 0:
+        empty = np.empty((n, kk))
+        return empty.astype(np.int64), empty.astype(np.float32), empty.astype(np.float32)
+    n_excluded = np.zeros(n, dtype=np.int64) if exclude is None else np.diff(exclude.indptr).astype(np.int64)
+    need = kk + n_excluded
+    # Shared rows in ranked order; a row's top-k among columns it has no sparse entry for is a prefix of it.
+    n_finite = np.isfinite(rows).sum(axis=1)
+    order = np.lexsort((np.broadcast_to(position, rows.shape), -rows), axis=-1)
+    ranked = np.take_along_axis(rows, order, axis=1)
+    prefix = np.minimum(need, n_finite[group])
+    floor = np.full(n, np.inf, dtype=np.float32)
+    some = prefix > 0
+    floor[some] = ranked[group[some], prefix[some] - 1]
+    # Sparse entries: blended score, then those that can still reach the top-k of their row.
+    # Per-row values are expanded with np.repeat (sequential) rather than gathered through a row-id array.
+    counts = np.diff(sparse.indptr)
+    part = np.repeat(scale, counts)
+    np.multiply(part, sparse.data, out=part)
+    if rows.shape[0] == 1:
+        score = rows[0].take(sparse.indices)
+    else:
+        at = np.repeat(group * m, counts)
+        at += sparse.indices
+        score = rows.reshape(-1).take(at)
+    np.add(score, part, out=score)
+    sel = np.flatnonzero(score >= np.repeat(floor, counts))
+    s_row = np.searchsorted(sparse.indptr, sel, side="right") - 1
+    s_score = score[sel]
+    keep = _bucket_select(s_row, s_score, n, need, floor, bins)
+    sel, s_row, s_score = sel[keep], s_row[keep], s_score[keep]
+    s_col = sparse.indices[sel].astype(np.int64)
+    s_part = part[sel]
+    # Shared-row candidates: each row's ranked prefix, less the columns already scored with their sparse part.
+    starts = np.cumsum(prefix) - prefix
+    t_row = np.repeat(np.arange(n, dtype=np.int64), prefix)
+    t_rank = np.arange(t_row.size) - starts[t_row]
+    t_col = order[group[t_row], t_rank]
+    rank_of = np.empty_like(order)
+    np.put_along_axis(rank_of, order, np.arange(m)[None, :], axis=1)
+    s_rank = rank_of[group[s_row], s_col]
+    in_prefix = s_rank < prefix[s_row]
+    fresh = np.ones(t_row.size, dtype=bool)
+    fresh[starts[s_row[in_prefix]] + s_rank[in_prefix]] = False
+    t_row, t_col = t_row[fresh], t_col[fresh]
+    c_row = np.concatenate([s_row, t_row])
+    c_col = np.concatenate([s_col, t_col])
+    c_score = np.concatenate([s_score, rows[group[t_row], t_col]])
+    c_part = np.concatenate([s_part, np.zeros(t_row.size, dtype=np.float32)])
+    if exclude is not None and exclude.nnz:
+        ex = sp.csr_matrix(exclude)
+        if not ex.has_sorted_indices:
+            ex = ex.sorted_indices()
+        ex_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(ex.indptr)) * m + ex.indices
+        keys = c_row * m + c_col
+        at = np.minimum(np.searchsorted(ex_keys, keys), ex_keys.size - 1)
+        ok = ex_keys[at] != keys
+        c_row, c_col, c_score, c_part = c_row[ok], c_col[ok], c_score[ok], c_part[ok]
+    idx, vals, src = segment_topk(c_row, c_col, c_score, n, kk, position)
+    parts = np.where(src >= 0, c_part[np.maximum(src, 0)] if c_part.size else 0.0, np.float32(0.0))
+    return idx, vals, parts.astype(np.float32, copy=False)
