@@ -8,7 +8,9 @@ labels, the customer table, the ``as_of`` time), then answers
   reason``, with filters that never leak: already-purchased items (default on), ``filter_items`` (excluded) and
   ``allowed_items`` (the only candidates).
 
-Scoring runs over blocks of customers (``chunk_size`` rows × all items), never one Python iteration per customer.
+Scoring runs over blocks of customers (``chunk_size`` rows × all items), never one Python iteration per customer;
+a model may answer a block without dense scores when that is exact (:meth:`Recommender._recommend_block`, e.g. the
+blend's sparse candidates). The result frame is built once from all blocks' index arrays.
 Customers unknown at fit time are *cold*: each model decides what they get (popularity at least), so every
 requested customer receives exactly ``k`` rows whenever ``k`` items pass the filters.
 """
@@ -21,15 +23,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
 from fashion_reco.recommend.history import TrainData, as_id_array
+from fashion_reco.recommend.popularity import popularity_counts
 from fashion_reco.recommend.similarity import l2_normalise
 from fashion_reco.recommend.topk import topk_rows
 
-__all__ = ["FitContext", "Recommender", "customers_frame"]
+__all__ = ["FitContext", "Recommender", "customers_frame", "take_rows"]
 
 # Dense score blocks hold at most this many floats (64 MiB of float32) per signal.
 _BLOCK_ELEMENTS = 1 << 24
@@ -175,7 +179,11 @@ class Recommender(ABC):
 
     @abstractmethod
     def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray | tuple[np.ndarray, Any]:
-        """Scores ``(len(rows), n_items)`` for customer rows (``-1`` = cold); optionally ``(scores, extras)``."""
+        """Scores ``(len(rows), n_items)`` for customer rows (``-1`` = cold); optionally ``(scores, extras)``.
+
+        :meth:`recommend` masks a returned block in place when it is a fresh writeable float32 array that is no
+        view (``base is None``); anything else (e.g. a broadcast shared row) is copied first.
+        """
 
     def _reasons(
         self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
@@ -241,43 +249,19 @@ class Recommender(ABC):
             raise RecommendError(f"k must be >= 1, got {k}")
         ids = self._unique_ids(customer_ids)
         rows = data.customer_rows(ids)
-        global_ok = np.ones(data.n_items, dtype=bool)
+        allowed = np.ones(data.n_items, dtype=bool)
         if allowed_items is not None:
-            global_ok &= data.item_mask(allowed_items)
+            allowed &= data.item_mask(allowed_items)
         if filter_items is not None:
-            global_ok &= ~data.item_mask(filter_items)
+            allowed &= ~data.item_mask(filter_items)
         purchased = self._purchased() if filter_already_purchased else None
-        frames = []
-        step = self._chunk_rows(data.n_items)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        step = self._recommend_rows()
         for start in range(0, len(ids), step):
             r = rows[start : start + step]
-            cid = ids[start : start + step]
-            res = self._score_rows(r, cid)
-            scores, extras = res if isinstance(res, tuple) else (res, None)
-            scores = np.array(scores, dtype=np.float32, copy=True)
-            scores[:, ~global_ok] = -np.inf
-            if purchased is not None:
-                warm = np.flatnonzero(r >= 0)
-                if warm.size:
-                    sub = purchased[r[warm]].tocoo()
-                    scores[warm[sub.row], sub.col] = -np.inf
-            idx, vals = topk_rows(scores, k, order=self._tiebreak_order)
-            valid = np.isfinite(vals)
-            reasons = self._reasons(r, cid, idx, extras)
-            rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
-            cust_col = np.broadcast_to(cid[:, None], idx.shape)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        Columns.CUSTOMER_ID: cust_col[valid],
-                        Columns.ITEM_ID: data.item_ids[idx[valid]],
-                        Columns.SCORE: vals[valid].astype(np.float64),
-                        Columns.RANK: rank[valid].astype(np.int64),
-                        Columns.REASON: np.asarray(reasons, dtype=object)[valid],
-                    }
-                )
-            )
-        if not frames:
+            exclude = None if purchased is None else take_rows(purchased, r)
+            parts.append(self._recommend_block(r, ids[start : start + step], k, allowed, exclude))
+        if not parts:
             return pd.DataFrame(
                 {
                     Columns.CUSTOMER_ID: pd.Series(dtype=object),
@@ -287,7 +271,59 @@ class Recommender(ABC):
                     Columns.REASON: pd.Series(dtype=object),
                 }
             )
-        return pd.concat(frames, ignore_index=True)
+        idx = np.concatenate([p[0] for p in parts])
+        vals = np.concatenate([p[1] for p in parts])
+        reasons = np.concatenate([np.asarray(p[2], dtype=object) for p in parts])
+        valid = np.isfinite(vals)
+        rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1, dtype=np.int64), idx.shape)
+        return pd.DataFrame(
+            {
+                Columns.CUSTOMER_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
+                Columns.ITEM_ID: data.item_ids[idx[valid]],
+                Columns.SCORE: vals[valid].astype(np.float64),
+                Columns.RANK: rank[valid],
+                Columns.REASON: reasons[valid],
+            }
+        )
+
+    def _recommend_rows(self) -> int:
+        """Customers per block of :meth:`recommend`."""
+        return self._chunk_rows(self._require_fitted().n_items)
+
+    def _recommend_block(
+        self,
+        rows: np.ndarray,
+        customer_ids: np.ndarray,
+        k: int,
+        allowed: np.ndarray,
+        exclude: sp.csr_matrix | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k ``(indices, scores, reasons)`` of one block, each ``(len(rows), min(k, n_items))``.
+
+        ``allowed`` masks the items that may be returned at all, ``exclude`` (block rows × items) the ones each
+        customer must not get; positions without an item hold a ``-inf`` score. The default scores the dense block.
+        """
+        res = self._score_rows(rows, customer_ids)
+        scores, extras = res if isinstance(res, tuple) else (res, None)
+        scores = _owned_float32(scores)
+        if not allowed.all():
+            scores[:, ~allowed] = -np.inf
+        if exclude is not None and exclude.nnz:
+            sub = exclude.tocoo()
+            scores[sub.row, sub.col] = -np.inf
+        idx, vals = topk_rows(scores, k, order=self._tiebreak_order)
+        return idx, vals, self._reasons(rows, customer_ids, idx, extras)
+
+    def _tiebreak_position(self) -> np.ndarray:
+        """Rank of every item in the tie-break order (lower wins a tie)."""
+        order = self._tiebreak_order
+        cached = getattr(self, "_tiebreak_position_cache", None)
+        if cached is None or cached[0] is not order:
+            position = np.empty(order.size, dtype=np.int64)
+            position[order] = np.arange(order.size)
+            cached = (order, position)
+            self._tiebreak_position_cache = cached
+        return cached[1]
 
     def _purchased(self):
         data = self._require_fitted()
@@ -300,7 +336,30 @@ class Recommender(ABC):
 
 def _customer_counts(data: TrainData) -> np.ndarray:
     """Distinct customers per item (float64): the popularity used for tie-breaks and the popularity baseline."""
-    if data.n_events == 0:
-        return np.zeros(data.n_items, dtype=np.float64)
-    pairs = np.unique(data.cust.astype(np.int64) * data.n_items + data.item)
-    return np.bincount(pairs % data.n_items, minlength=data.n_items).astype(np.float64)
+    return popularity_counts(data)
+
+
+def take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """Rows of a CSR matrix in the given order, row ``-1`` giving an empty row (values untouched)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    warm = rows >= 0
+    if warm.all():
+        return matrix[rows]
+    sub = matrix[rows[warm]]
+    counts = np.zeros(rows.size, dtype=np.int64)
+    counts[warm] = np.diff(sub.indptr)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix((sub.data, sub.indices, indptr), shape=(rows.size, matrix.shape[1]))
+
+
+def _owned_float32(block: Any) -> np.ndarray:
+    """``block`` itself when it is a fresh writeable float32 array, else a float32 copy (safe to mask in place)."""
+    if (
+        isinstance(block, np.ndarray)
+        and block.dtype == np.float32
+        and block.base is None
+        and block.flags.writeable
+        and block.flags.c_contiguous
+    ):
+        return block
+    return np.array(block, dtype=np.float32, copy=True)

@@ -20,6 +20,13 @@ signals that exist for them (profile, popularity, trend), learned on the validat
 Every row of :meth:`BlendRecommender.recommend` carries a ``reason`` naming the signal that contributed most:
 "similar to <item> you viewed", "often bought with <item>", "trending now", "popular in <label>",
 "matches your preferred <label>", ...
+
+Scoring. With ``max`` normalisation a per-customer signal enters as ``raw · (w / peak)``, one in-place multiply
+(:func:`.normalise.max_scale`), and the shared rows (popularity, trend) are summed once per weight group. Without
+visual and profile signals :meth:`BlendRecommender.recommend` never builds dense blocks at all: behaviour is the
+sparse ``history · similarity`` and everything else a shared row, so only each customer's behaviour non-zeros and
+the shared row's top-(k + purchased) are scored (:func:`.topk.topk_sparse_plus_rows`), with the same float32
+operations as the dense path — the lists, scores and reasons are identical.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import scipy.sparse as sp
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
-from fashion_reco.recommend.base import FitContext, Recommender, customers_frame
+from fashion_reco.recommend.base import FitContext, Recommender, customers_frame, take_rows
 from fashion_reco.recommend.cooccurrence import (
     item_item_cosine,
     item_item_random_walk,
@@ -42,12 +49,12 @@ from fashion_reco.recommend.cooccurrence import (
     strongest_links,
 )
 from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array
-from fashion_reco.recommend.normalise import NORMALISATIONS, normalise_rows
+from fashion_reco.recommend.normalise import NORMALISATIONS, max_scale, normalise_rows, row_peaks
 from fashion_reco.recommend.popularity import popularity_counts, trend_scores
 from fashion_reco.recommend.profile import ProfileModel
 from fashion_reco.recommend.similarity import SimilarityIndex, build_index
 from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
-from fashion_reco.recommend.topk import topk_rows
+from fashion_reco.recommend.topk import topk_rows, topk_sparse_plus_rows
 
 __all__ = ["COLD_SIGNALS", "SIGNALS", "BlendRecommender", "config_weights"]
 
@@ -57,6 +64,10 @@ COLD_SIGNALS: tuple[str, ...] = ("popularity", "trend", "profile")
 FORMAT = "fashion-reco-blend/1"
 MANIFEST = "recommender.json"
 _VERBS = {0: "viewed", 1: "added to cart", 2: "bought"}
+#: signals that are one row shared by every customer of a weight group (no per-customer part)
+_SHARED: tuple[str, ...] = ("popularity", "trend")
+#: sparse candidate scoring: expected history · similarity entries per block of customers
+_SPARSE_BLOCK_ENTRIES = 1 << 22
 
 
 def config_weights(config: BlendConfig) -> dict[str, float]:
@@ -86,6 +97,10 @@ class BlendRecommender(Recommender):
         visual_mode: ``"label"`` (default): taste vectors per label (:func:`.taste.label_visual_affinity`);
             ``"global"``: one taste vector per customer.
         tuning_space: grid / search space for :func:`fashion_reco.recommend.tuning.tune_blend`.
+
+    Attributes:
+        sparse_candidates: let :meth:`recommend` score only candidates when that is exact (default ``True``;
+            ``False`` forces dense blocks, e.g. to compare the two).
     """
 
     name = "blend"
@@ -125,6 +140,7 @@ class BlendRecommender(Recommender):
         self.item_similarity = item_similarity
         self.rp3_beta = float(rp3_beta)
         self.tuning_space = tuning_space
+        self.sparse_candidates = True
         self.weights_: dict[str, float] = {}
         self.cold_weights_: dict[str, float] = {}
         self.half_life_days_: float = self.config.half_life_days
@@ -204,7 +220,10 @@ class BlendRecommender(Recommender):
             self.similarity_ = item_item_cosine(raw, n_neighbours=self.n_neighbours, shrink=self.shrink)
         else:
             self.similarity_ = item_item_random_walk(raw, n_neighbours=self.n_neighbours, beta=self.rp3_beta)
-        self.popularity_counts_ = popularity_counts(data)
+        counts = getattr(self, "popularity_", None)
+        self.popularity_counts_ = (
+            counts if counts is not None and counts.shape == (data.n_items,) else (popularity_counts(data))
+        )
         self._z_popularity = normalise_rows(np.log1p(self.popularity_counts_)[None, :], self.normalisation)
         self.profile_ = None
         if "profile" in self.signals_:
@@ -229,13 +248,22 @@ class BlendRecommender(Recommender):
 
     # ------------------------------------------------------------------ signals
     def _history_rows(self, rows: np.ndarray) -> sp.csr_matrix:
-        warm = rows >= 0
-        h = self.history_[np.where(warm, rows, 0)]
-        if not warm.all():
-            h = sp.diags(warm.astype(np.float32)) @ h
-            h = sp.csr_matrix(h)
-            h.eliminate_zeros()
-        return h
+        return take_rows(self.history_, rows)
+
+    def _raw_signal(
+        self, name: str, rows: np.ndarray, h: sp.csr_matrix, cold_prior: np.ndarray | None
+    ) -> np.ndarray:
+        """A fresh float32 ``(len(rows), n_items)`` block of a per-customer signal, before normalisation."""
+        if name == "visual":
+            if self.visual_mode == "label" and self.profile_ is not None:
+                return label_visual_affinity(h, self.embeddings_, self.profile_.item_label)
+            return np.asarray(taste_vectors(h, self.embeddings_) @ self.embeddings_.T, dtype=np.float32)
+        if name == "behaviour":
+            return np.asarray((h @ self.similarity_).toarray(), dtype=np.float32)
+        if name == "profile" and self.profile_ is not None:
+            aff = self.profile_.affinity(rows, h, cold_prior=cold_prior)
+            return self.profile_.item_scores(aff, log=self.normalisation != "max")
+        raise RecommendError(f"{name!r} is not a per-customer signal of this model")
 
     def signals(
         self, rows: np.ndarray, *, cold_prior: np.ndarray | None = None, normalised: bool = True
@@ -244,47 +272,54 @@ class BlendRecommender(Recommender):
 
         Popularity and trend are the same for every customer and come back as ``(1, n_items)`` rows.
         """
-        data = self._require_fitted()
+        self._require_fitted()
         rows = np.asarray(rows, dtype=np.int64)
         h = self._history_rows(rows)
         out: dict[str, np.ndarray] = {}
-        norm = (lambda x: normalise_rows(x, self.normalisation)) if normalised else (lambda x: x)
-        if "visual" in self.signals_:
-            if self.visual_mode == "label" and self.profile_ is not None:
-                vis = label_visual_affinity(h, self.embeddings_, self.profile_.item_label)
-            else:
-                vis = taste_vectors(h, self.embeddings_) @ self.embeddings_.T
-            out["visual"] = norm(vis)
-        if "behaviour" in self.signals_:
-            out["behaviour"] = norm(np.asarray((h @ self.similarity_).toarray(), dtype=np.float32))
-        if "popularity" in self.signals_:
-            out["popularity"] = (
-                self._z_popularity if normalised else np.log1p(self.popularity_counts_)[None, :]
-            )
-        if "trend" in self.signals_:
-            out["trend"] = self._z_trend if normalised else np.log1p(self.trend_counts_)[None, :]
-        if "profile" in self.signals_ and self.profile_ is not None:
-            aff = self.profile_.affinity(rows, h, cold_prior=cold_prior)
-            out["profile"] = norm(self.profile_.item_scores(aff, log=self.normalisation != "max"))
-        del data
+        for name in self.signals_:
+            if name in _SHARED:
+                if normalised:
+                    out[name] = self._z_popularity if name == "popularity" else self._z_trend
+                else:
+                    counts = self.popularity_counts_ if name == "popularity" else self.trend_counts_
+                    out[name] = np.log1p(counts)[None, :]
+                continue
+            if name == "profile" and self.profile_ is None:
+                continue
+            x = self._raw_signal(name, rows, h, cold_prior)
+            out[name] = normalise_rows(x, self.normalisation) if normalised else x
         return out
 
     def combine(self, signals: dict[str, np.ndarray], weights: dict[str, Any] | None = None) -> np.ndarray:
         """``Σ_s w_s · signal_s`` as a float32 block (broadcasting the shared popularity / trend rows).
 
-        A weight may be a scalar or one value per row (as :meth:`row_weights` returns).
+        A weight may be a scalar or one value per row (as :meth:`row_weights` returns). Shared rows with scalar
+        weights are summed into one row first; every block is added through one scratch buffer.
         """
         weights = self.weights_ if weights is None else weights
         n = max((v.shape[0] for v in signals.values()), default=0)
         n_items = self._require_fitted().n_items
         total = np.zeros((n, n_items), dtype=np.float32)
+        shared: np.ndarray | None = None
+        scratch: np.ndarray | None = None
         for name, block in signals.items():
             w = np.asarray(weights.get(name, 0.0), dtype=np.float32)
-            if w.ndim == 0:
-                if float(w) != 0.0:
-                    total += w * block
-            elif w.any():
-                total += w[:, None] * block
+            if not np.any(w != 0):
+                continue
+            if w.ndim == 0 and block.shape[0] == 1:
+                term = w * np.asarray(block[0], dtype=np.float32)
+                shared = term if shared is None else shared + term
+                continue
+            wb = w if w.ndim == 0 else w[:, None]
+            if block.shape[0] == 1:
+                total += wb * np.asarray(block, dtype=np.float32)
+                continue
+            if scratch is None:
+                scratch = np.empty((n, n_items), dtype=np.float32)
+            np.multiply(block, wb, out=scratch)
+            total += scratch
+        if shared is not None:
+            total += shared
         return total
 
     def row_weights(self, cold: np.ndarray) -> dict[str, np.ndarray]:
@@ -307,11 +342,272 @@ class BlendRecommender(Recommender):
         sub = frame.set_index(Columns.CUSTOMER_ID).reindex(customer_ids).reset_index()
         return self.profile_.prior_for_frame(sub)
 
+    # ------------------------------------------------------------------ scoring
+    def _shared_rows(self, weights: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The weighted sum of the shared signals per distinct weight vector: rows ``(G, n_items)``, group ``(n,)``."""
+        n_items = self._require_fitted().n_items
+        names = [s for s in _SHARED if s in self.signals_]
+        if not names or n == 0:
+            return np.zeros((1, n_items), dtype=np.float32), np.zeros(n, dtype=np.int64)
+        w = np.stack([np.broadcast_to(np.asarray(weights[s], dtype=np.float32), (n,)) for s in names], axis=1)
+        distinct, group = np.unique(w, axis=0, return_inverse=True)
+        z = {"popularity": self._z_popularity[0], "trend": self._z_trend[0]}
+        out = np.empty((distinct.shape[0], n_items), dtype=np.float32)
+        for g, wg in enumerate(distinct):
+            acc = wg[0] * z[names[0]]
+            for j in range(1, len(names)):
+                acc = acc + wg[j] * z[names[j]]
+            out[g] = acc
+        return out, np.asarray(group, dtype=np.int64).reshape(-1)
+
+    def _scaled_signals(
+        self, rows: np.ndarray, weights: dict[str, np.ndarray], cold_prior: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """``w · normalised signal`` blocks of the per-customer signals that carry weight in this block.
+
+        With ``max`` normalisation the weight and ``1 / peak`` are one multiplier applied in place to the raw block.
+        """
+        h = self._history_rows(rows)
+        out: dict[str, np.ndarray] = {}
+        for name in self.signals_:
+            if name in _SHARED or (name == "profile" and self.profile_ is None):
+                continue
+            w = weights[name]
+            if not np.any(w != 0):
+                continue
+            x = self._raw_signal(name, rows, h, cold_prior)
+            if self.normalisation == "max":
+                x *= max_scale(row_peaks(x), w)[:, None]
+            else:
+                x = normalise_rows(x, self.normalisation)
+                x *= w[:, None]
+            out[name] = x
+        return out
+
     def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> tuple[np.ndarray, Any]:
+        rows = np.asarray(rows, dtype=np.int64)
         cold_prior, cold_pref = self._cold_attributes(customer_ids)
-        sig = self.signals(rows, cold_prior=cold_prior)
         weights = self.row_weights(self._is_cold(rows))
-        return self.combine(sig, weights), (sig, cold_pref, weights)
+        shared, group = self._shared_rows(weights, len(rows))
+        total = shared[group]
+        scaled = self._scaled_signals(rows, weights, cold_prior)
+        for block in scaled.values():
+            total += block
+        return total, (scaled, weights, cold_pref)
+
+    def _contributions(
+        self, idx: np.ndarray, weights: dict[str, np.ndarray], picked: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """``w · signal`` of every chosen item per signal, ``(n, k)``; ``-inf`` where the row's weight is <= 0.
+
+        ``picked`` holds the per-customer signals' weighted values at ``idx`` already; the shared ones are looked up.
+        """
+        safe = np.maximum(idx, 0)
+        z = {"popularity": self._z_popularity, "trend": self._z_trend}
+        out: dict[str, np.ndarray] = {}
+        for name in self.signals_:
+            w = weights.get(name)
+            if w is None or not np.any(w > 0):
+                continue
+            if name in _SHARED:
+                value = w[:, None] * z[name][0][safe]
+            elif name in picked:
+                value = picked[name]
+            else:
+                continue
+            out[name] = np.where((w > 0)[:, None], value, np.float32(-np.inf))
+        return out
+
+    # ------------------------------------------------------------------ sparse candidate scoring
+    def _sparse_ready(self) -> bool:
+        """Whether :meth:`recommend` may score only candidates (see :meth:`_recommend_block`)."""
+        if not getattr(self, "sparse_candidates", True) or self.normalisation != "max":
+            return False
+        if not set(self.signals_) <= {"behaviour", *_SHARED}:
+            return False
+        if any(w < 0 for w in (*self.weights_.values(), *self.cold_weights_.values())):
+            return False
+        cached = getattr(self, "_nonnegative", None)
+        if cached is None or cached[0] is not self.history_ or cached[1] is not self.similarity_:
+            ok = bool(
+                self.history_.data.min(initial=0.0) >= 0 and self.similarity_.data.min(initial=0.0) >= 0
+            )
+            cached = (self.history_, self.similarity_, ok)
+            self._nonnegative = cached
+        return cached[2]
+
+    def _recommend_rows(self) -> int:
+        data = self._require_fitted()
+        if not self._sparse_ready():
+            return super()._recommend_rows()
+        # Block size bounded by the expected non-zeros of history · similarity rather than by dense cells.
+        per_row = (self.history_.nnz / max(data.n_customers, 1)) * (
+            self.similarity_.nnz / max(data.n_items, 1)
+        )
+        per_row = min(max(per_row, 1.0), float(data.n_items))
+        return int(max(1, min(self.config.similarity_chunk_size, _SPARSE_BLOCK_ENTRIES // per_row)))
+
+    def _recommend_block(
+        self,
+        rows: np.ndarray,
+        customer_ids: np.ndarray,
+        k: int,
+        allowed: np.ndarray,
+        exclude: sp.csr_matrix | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Dense scoring, or — without visual and profile signals — the same ranking from candidates only.
+
+        Then every signal but behaviour is a row shared by all warm (or all cold) customers, and behaviour is the
+        sparse ``history · similarity`` (non-negative), so a customer's top-k lies within their behaviour non-zeros
+        plus the shared row's top-(k + excluded) (:func:`.topk.topk_sparse_plus_rows`). Scores are computed with the
+        same float32 operations as the dense block, so both paths return identical lists and reasons.
+        """
+        if not self._sparse_ready():
+            return super()._recommend_block(rows, customer_ids, k, allowed, exclude)
+        rows = np.asarray(rows, dtype=np.int64)
+        n, n_items = len(rows), self._require_fitted().n_items
+        weights = self.row_weights(self._is_cold(rows))
+        shared, group = self._shared_rows(weights, n)
+        if not allowed.all():
+            shared = np.where(allowed[None, :], shared, np.float32(-np.inf))
+        w_beh = weights.get("behaviour")
+        if w_beh is not None and np.any(w_beh != 0):
+            beh = sp.csr_matrix(self._history_rows(rows) @ self.similarity_, dtype=np.float32)
+            peak = np.zeros(n, dtype=np.float32)
+            has = np.diff(beh.indptr) > 0
+            if has.any():
+                peak[has] = np.maximum.reduceat(beh.data, beh.indptr[:-1][has])
+            scale = max_scale(peak, w_beh)
+        else:
+            beh = sp.csr_matrix((n, n_items), dtype=np.float32)
+            scale = np.zeros(n, dtype=np.float32)
+        idx, vals, part = topk_sparse_plus_rows(
+            beh, scale, shared, group, k, self._tiebreak_position(), exclude=exclude
+        )
+        scaled = {"behaviour": part} if w_beh is not None and np.any(w_beh != 0) else {}
+        contrib = self._contributions(idx, weights, scaled)
+        return idx, vals, self._explain(rows, idx, contrib, None)
+
+    # ------------------------------------------------------------------ reasons
+    def _reasons(
+        self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
+    ) -> np.ndarray:
+        scaled, weights, cold_pref = extras
+        safe = np.maximum(idx, 0)
+        picked = {name: np.take_along_axis(block, safe, 1) for name, block in scaled.items()}
+        return self._explain(
+            np.asarray(rows, dtype=np.int64), idx, self._contributions(idx, weights, picked), cold_pref
+        )
+
+    def _explain(
+        self,
+        rows: np.ndarray,
+        idx: np.ndarray,
+        contrib: dict[str, np.ndarray],
+        cold_pref: np.ndarray | None,
+    ) -> np.ndarray:
+        """Reason strings ``(n, k)``: the signal contributing most to each chosen item, phrased for the customer."""
+        n, k = idx.shape
+        out = np.full((n, k), self.default_reason, dtype=object)
+        names = [s for s in SIGNALS if s in contrib]
+        if not names or k == 0:
+            return out
+        safe = np.maximum(idx, 0)
+        stacked = np.stack([contrib[s] for s in names])
+        dominant = np.asarray(names, dtype=object)[np.argmax(stacked, axis=0)]
+        dominant[~np.isfinite(stacked.max(axis=0))] = ""  # no signal with weight for this customer
+        data = self._require_fitted()
+        labels = self.labels_ if self.labels_ is not None else np.full(data.n_items, None, dtype=object)
+        item_label = labels[safe]
+        has_label = pd.notna(item_label)
+        # an item the customer already engaged with (and did not buy): say so
+        seen_code = self._seen_codes(rows, safe)
+        seen = (seen_code > 0) & ((dominant == "visual") | (dominant == "behaviour"))
+        if seen.any():
+            verbs = np.array(
+                ["", "you viewed this recently", "you added this to your cart", "you bought this before"],
+                dtype=object,
+            )
+            out[seen] = verbs[np.clip(seen_code[seen], 0, 3)]
+            dominant = np.where(seen, "seen", dominant)
+        vis = dominant == "visual"
+        beh = dominant == "behaviour"
+        if vis.any() or beh.any():
+            active = np.flatnonzero((vis | beh).any(axis=1))
+            h = take_rows(self._history_top, rows[active])
+        if vis.any():
+            # the history item whose photo is closest to the recommended one
+            best, _ = closest_history_items(h, self.embeddings_, np.where(vis[active], idx[active], -1))
+            _fill_linked(
+                out,
+                vis,
+                active,
+                best,
+                lambda b, r: _join(
+                    "similar to ", data.item_ids[b], " you ", self._verbs(rows[active][r], b[:, None])[:, 0]
+                ),
+                "matches your style",
+            )
+        if beh.any():
+            links, _ = strongest_links(
+                h, self.similarity_, np.where(beh[active], idx[active], -1), similarity_t=self._similarity_t()
+            )
+            verb = "bought" if self._purchase_share >= 0.5 else "viewed"
+            _fill_linked(
+                out,
+                beh,
+                active,
+                links,
+                lambda b, r: _join(f"often {verb} with ", data.item_ids[b]),
+                "customers like you chose this",
+            )
+        out[dominant == "trend"] = "trending now"
+        pop = dominant == "popularity"
+        if pop.any():
+            out[pop & ~has_label] = "popular with customers"
+            sel = pop & has_label
+            out[sel] = _join("popular in ", item_label[sel])
+        prof = dominant == "profile"
+        if prof.any() and self.profile_ is not None:
+            pref = self.profile_.preferred_rows(rows, cold_pref)
+            lab_idx = self.profile_.item_label[safe]
+            stated = np.take_along_axis(
+                np.concatenate([pref, np.zeros((n, 1), dtype=bool)], axis=1),
+                np.where(lab_idx >= 0, lab_idx, pref.shape[1]),
+                axis=1,
+            )
+            warm = np.broadcast_to((rows >= 0)[:, None], (n, k))
+            for mask, prefix in (
+                (prof & stated, "matches your preferred "),
+                (prof & ~stated & warm & has_label, "you often choose "),
+                (prof & ~stated & ~warm & has_label, "popular with customers like you in "),
+            ):
+                out[mask] = _join(prefix, item_label[mask])
+        return out
+
+    def _seen_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Strongest event code + 1 of each (row, item) in the history (0 = never seen; cold rows: 0)."""
+        return _lookup(self._strongest_events(), rows, items)
+
+    def _verbs(self, rows: np.ndarray, hist_items: np.ndarray) -> np.ndarray:
+        codes = _lookup(self._strongest_events(), rows, np.maximum(hist_items, 0))
+        lut = np.array(["viewed", "viewed", "added to cart", "bought"], dtype=object)
+        return lut[np.clip(codes, 0, 3)]
+
+    def _similarity_t(self) -> sp.csr_matrix:
+        """``similarity_ᵀ`` as CSR (for explaining behaviour links), rebuilt when the similarity changes."""
+        cached = getattr(self, "_similarity_t_cache", None)
+        if cached is None or cached[0] is not self.similarity_:
+            cached = (self.similarity_, self.similarity_.T.tocsr())
+            self._similarity_t_cache = cached
+        return cached[1]
+
+    def _strongest_events(self) -> sp.csr_matrix:
+        if self._strongest is None:
+            m = self._require_fitted().strongest_event_matrix()
+            m.sort_indices()
+            self._strongest = m
+        return self._strongest
 
     # ------------------------------------------------------------------ public API
     def recommend(
@@ -336,99 +632,6 @@ class BlendRecommender(Recommender):
             )
         finally:
             self._call_customers = None
-
-    def _reasons(
-        self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
-    ) -> np.ndarray:
-        sig, cold_pref, weights = extras
-        names = [s for s in SIGNALS if s in sig and np.any(weights.get(s, 0.0) > 0)]
-        n, k = idx.shape
-        out = np.full((n, k), self.default_reason, dtype=object)
-        if not names or k == 0:
-            return out
-        safe = np.maximum(idx, 0)
-        contrib = np.stack(
-            [
-                weights[s][:, None]
-                * (sig[s][0][safe] if sig[s].shape[0] == 1 else np.take_along_axis(sig[s], safe, 1))
-                for s in names
-            ]
-        )
-        dominant = np.asarray(names, dtype=object)[np.argmax(contrib, axis=0)]
-        data = self._require_fitted()
-        labels = self.labels_ if self.labels_ is not None else np.full(data.n_items, None, dtype=object)
-        item_label = labels[safe]
-        has_label = pd.notna(item_label)
-        h = self._history_top[np.where(rows >= 0, rows, 0)]
-        if not (rows >= 0).all():
-            h = sp.csr_matrix(sp.diags((rows >= 0).astype(np.float32)) @ h)
-            h.eliminate_zeros()
-
-        def fill(mask: np.ndarray, texts: np.ndarray) -> None:
-            out[mask] = texts[mask]
-
-        # an item the customer already engaged with (and did not buy): say so
-        seen_code = self._seen_codes(rows, safe)
-        seen = (seen_code > 0) & np.isin(dominant, ["visual", "behaviour"])
-        if seen.any():
-            verbs = np.array(
-                ["", "you viewed this recently", "you added this to your cart", "you bought this before"],
-                dtype=object,
-            )
-            fill(seen, verbs[np.clip(seen_code, 0, 3)])
-            dominant = np.where(seen, "seen", dominant)
-        # visual: the history item whose photo is closest to the recommended one
-        vis = dominant == "visual"
-        if vis.any():
-            best, _ = closest_history_items(h, self.embeddings_, np.where(vis, idx, -1))
-            verbs = self._verbs(rows, best)
-            text = _join("similar to ", data.item_ids[np.maximum(best, 0)], " you ", verbs)
-            fill(vis & (best >= 0), text)
-            fill(vis & (best < 0), np.full((n, k), "matches your style", dtype=object))
-        beh = dominant == "behaviour"
-        if beh.any():
-            links, _ = strongest_links(h, self.similarity_, np.where(beh, idx, -1))
-            verb = "bought" if self._purchase_share >= 0.5 else "viewed"
-            text = _join(f"often {verb} with ", data.item_ids[np.maximum(links, 0)])
-            fill(beh & (links >= 0), text)
-            fill(beh & (links < 0), np.full((n, k), "customers like you chose this", dtype=object))
-        fill(dominant == "trend", np.full((n, k), "trending now", dtype=object))
-        pop = dominant == "popularity"
-        if pop.any():
-            fill(pop & has_label, _join("popular in ", item_label))
-            fill(pop & ~has_label, np.full((n, k), "popular with customers", dtype=object))
-        prof = dominant == "profile"
-        if prof.any() and self.profile_ is not None:
-            pref = self.profile_.preferred_rows(rows, cold_pref)
-            lab_idx = self.profile_.item_label[safe]
-            stated = np.take_along_axis(
-                np.concatenate([pref, np.zeros((n, 1), dtype=bool)], axis=1),
-                np.where(lab_idx >= 0, lab_idx, pref.shape[1]),
-                axis=1,
-            )
-            warm = np.broadcast_to((rows >= 0)[:, None], (n, k))
-            fill(prof & stated, _join("matches your preferred ", item_label))
-            fill(prof & ~stated & warm & has_label, _join("you often choose ", item_label))
-            fill(prof & ~stated & ~warm & has_label, _join("popular with customers like you in ", item_label))
-        return out
-
-    def _seen_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Strongest event code + 1 of each (row, item) in the history (0 = never seen; cold rows: 0)."""
-        if self._strongest is None:
-            self._strongest = self._require_fitted().strongest_event_matrix()
-        r = np.broadcast_to(np.where(rows >= 0, rows, 0)[:, None], items.shape)
-        codes = np.asarray(self._strongest[r.ravel(), items.ravel()]).reshape(items.shape).astype(np.int64)
-        return np.where((rows >= 0)[:, None], codes, 0)
-
-    def _verbs(self, rows: np.ndarray, hist_items: np.ndarray) -> np.ndarray:
-        if self._strongest is None:
-            self._strongest = self._require_fitted().strongest_event_matrix()
-        r = np.broadcast_to(np.where(rows >= 0, rows, 0)[:, None], hist_items.shape)
-        codes = np.asarray(self._strongest[r.ravel(), np.maximum(hist_items, 0).ravel()]).reshape(
-            hist_items.shape
-        )
-        lut = np.array(["viewed", "viewed", "added to cart", "bought"], dtype=object)
-        return lut[np.clip(codes, 0, 3)]
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
         """More like this: top-k by image-embedding cosine → ``item_id, similar_item_id, score, rank`` (self excluded).
@@ -503,3 +706,30 @@ def _join(*parts: Any) -> np.ndarray:
     for p in parts:
         result = result + (np.asarray(p, dtype=object).astype(str).astype(object) if np.ndim(p) else str(p))
     return result
+
+
+def _fill_linked(
+    out: np.ndarray,
+    mask: np.ndarray,
+    active: np.ndarray,
+    found: np.ndarray,
+    text: Any,
+    fallback: str,
+) -> None:
+    """Write ``text(found items, local rows)`` where ``mask`` and an item was found, ``fallback`` where not.
+
+    ``found`` covers only the rows ``active`` (``-1`` = nothing found); texts are built for those positions only.
+    """
+    sub = mask[active]
+    r, c = np.nonzero(sub & (found >= 0))
+    if r.size:
+        out[active[r], c] = text(found[r, c], r)
+    r, c = np.nonzero(sub & (found < 0))
+    out[active[r], c] = fallback
+
+
+def _lookup(matrix: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``matrix[row, item]`` for every chosen item ``items[r, c]`` of row ``rows[r]`` (0 for rows ``-1``)."""
+    r = np.broadcast_to(np.where(rows >= 0, rows, 0)[:, None], items.shape)
+    codes = np.asarray(matrix[r.ravel(), items.ravel()]).reshape(items.shape).astype(np.int64)
+    return np.where((rows >= 0)[:, None], codes, 0)
