@@ -13,8 +13,8 @@ from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
 from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.blend import BlendRecommender
-from fashion_reco.recommend.cooccurrence import strongest_links
-from fashion_reco.recommend.topk import segment_topk, topk_rows, topk_sparse_plus_rows
+from fashion_reco.recommend.cooccurrence import prune_rows, strongest_links
+from fashion_reco.recommend.topk import csr_topk, segment_topk, topk_rows, topk_sparse_plus_rows
 
 EVENTS = ["view", "add_to_cart", "purchase"]
 
@@ -71,6 +71,42 @@ def test_sparse_plus_rows_equals_dense_topk(
     np.testing.assert_array_equal(vals[valid], want_vals[valid])
     picked = np.take_along_axis(values * scale[:, None], np.maximum(idx, 0), 1)
     np.testing.assert_array_equal(parts[valid], picked[valid])
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    m=st.integers(1, 300),
+    k=st.integers(0, 40),
+    density=st.floats(0.0, 1.0),
+    levels=st.sampled_from([2, 5, 1000]),
+    signed=st.booleans(),
+    spread=st.sampled_from([1.0, 1e-30, 1e30]),
+    seed=st.integers(0, 10_000),
+    double=st.booleans(),
+)
+def test_csr_topk_equals_full_sort(
+    n: int, m: int, k: int, density: float, levels: int, signed: bool, spread: float, seed: int, double: bool
+) -> None:
+    """Bucketed pre-selection keeps every row's exact top-k: ties, signs, -0.0, huge and tiny magnitudes."""
+    rng = np.random.default_rng(seed)
+    dtype = np.float64 if double else np.float32
+    values = _quantised(rng, (n, m), levels).astype(dtype) * dtype(spread)
+    if signed:
+        values -= dtype(0.5 * spread)
+    values[rng.random((n, m)) < 0.05] = -0.0
+    values[:, : min(m, 2)] *= dtype(1e6)  # outliers in the first columns
+    mask = rng.random((n, m)) < density
+    rows, cols = np.nonzero(mask)
+    matrix = sp.csr_matrix((values[mask], (rows, cols)), shape=(n, m))  # explicit (-)zeros kept
+    got = csr_topk(matrix, k)
+    assert got.has_sorted_indices
+    for r in range(n):
+        stored = np.flatnonzero(mask[r])
+        best = stored[np.lexsort((stored, -values[r, stored]))][:k]
+        np.testing.assert_array_equal(got.indices[got.indptr[r] : got.indptr[r + 1]], np.sort(best))
+    if k > 0:
+        np.testing.assert_array_equal(prune_rows(matrix, k).toarray(), got.toarray())
 
 
 def test_sparse_plus_rows_refuses_negative_parts() -> None:

@@ -18,26 +18,18 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from fashion_reco.recommend.topk import topk_rows
+from fashion_reco.recommend.topk import csr_topk, topk_rows
 
 __all__ = ["behaviour_scores", "item_item_cosine", "item_item_random_walk", "prune_rows", "strongest_links"]
 
 
 def prune_rows(m: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
-    """Keep the ``n_keep`` largest entries of every CSR row (ties: lower column first)."""
+    """Keep the ``n_keep`` largest entries of every CSR row (ties: lower column first; ``n_keep <= 0``: all)."""
     m = sp.csr_matrix(m)
     m.sum_duplicates()
-    counts = np.diff(m.indptr)
-    if n_keep <= 0 or counts.max(initial=0) <= n_keep:
+    if n_keep <= 0:
         return m
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    order = np.lexsort((m.indices, -m.data, rows))
-    rank = np.arange(order.size) - np.repeat(m.indptr[:-1], counts)
-    keep_sorted = rank < n_keep
-    sel = order[keep_sorted]
-    out = sp.csr_matrix((m.data[sel], (rows[sel], m.indices[sel])), shape=m.shape, dtype=m.dtype)
-    out.sort_indices()
-    return out
+    return csr_topk(m, n_keep)
 
 
 def item_item_cosine(
@@ -146,33 +138,22 @@ def item_item_random_walk(
         if beta
         else None
     )
-    block = int(max(1, min(1024, (1 << 24) // max(n_items, 1))))
     k = int(min(max(n_neighbours, 1), n_items))
-    rows_out, cols_out, vals_out = [], [], []
+    # Rows of the (sparse) item-item product in blocks of ~2^22 expected entries, each pruned to its k strongest.
+    per_row = max(1.0, (p_iu.nnz / max(n_items, 1)) * (p_ui.nnz / max(p_ui.shape[0], 1)))
+    block = int(max(1, min(n_items, (1 << 22) // per_row)))
+    blocks = []
     for start in range(0, n_items, block):
-        stop = min(n_items, start + block)
-        prod = p_iu[start:stop] @ p_ui
-        if n_items > 50_000:  # sparse rows: prune without densifying
-            prod = prod.tocsr()
-            if penalty is not None:
-                prod = sp.csr_matrix(prod @ sp.diags(penalty))
-            pruned = prune_rows(prod, k).tocoo()
-            rows_out.append(pruned.row + start)
-            cols_out.append(pruned.col)
-            vals_out.append(pruned.data)
-            continue
-        w = np.asarray(prod.toarray(), dtype=np.float32)
+        prod = sp.csr_matrix(p_iu[start : start + block] @ p_ui)
         if penalty is not None:
-            w *= penalty[None, :]
-        idx, vals = topk_rows(w, k, check_nan=False)
-        keep = vals > 0
-        rows_out.append(np.broadcast_to(np.arange(start, stop)[:, None], idx.shape)[keep])
-        cols_out.append(idx[keep])
-        vals_out.append(vals[keep])
-    rows = np.concatenate(rows_out) if rows_out else np.empty(0, dtype=np.int64)
-    cols = np.concatenate(cols_out) if cols_out else np.empty(0, dtype=np.int64)
-    vals = np.concatenate(vals_out) if vals_out else np.empty(0, dtype=np.float32)
-    sim = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n_items, n_items))
+            prod = sp.csr_matrix(prod @ sp.diags(penalty))
+        if prod.nnz and prod.data.min() <= 0:
+            prod.data[prod.data < 0] = 0
+            prod.eliminate_zeros()
+        blocks.append(csr_topk(prod, k))
+    if not blocks:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    sim = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
     sim.sort_indices()
     return sim
 

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "csr_topk",
     "segment_topk",
     "tiebreak_order_from_priority",
     "topk_rows",
@@ -164,7 +165,7 @@ def segment_topk(
     src = np.full((n_rows, k), -1, dtype=np.int64)
     if row.size == 0 or k == 0:
         return idx, out, src
-    order = np.lexsort((position[col], -val, row))
+    order = _row_value_column_order(row, val, position[col], n_rows, position.size)
     r = row[order]
     starts = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_rows))[:-1]])
     rank = np.arange(order.size) - starts[r]
@@ -176,31 +177,93 @@ def segment_topk(
     return idx, out, src
 
 
-def _bucket_select(
-    row: np.ndarray, val: np.ndarray, n_rows: int, need: np.ndarray, lo: np.ndarray, bins: int
-) -> np.ndarray:
-    """Mask of entries (grouped by ``row``, all ``val >= lo[row]``) that may be among their row's ``need`` largest.
+def _ordered_keys(val: np.ndarray) -> np.ndarray:
+    """Unsigned integer keys with the order of the float values (``-0.0`` counts as ``0.0``; no NaN)."""
+    val = np.asarray(val)
+    if val.dtype != np.float32:
+        val = val.astype(np.float64, copy=False)
+    signed, unsigned = (np.int32, np.uint32) if val.dtype == np.float32 else (np.int64, np.uint64)
+    bits = (val + val.dtype.type(0.0)).view(signed)
+    negative = bits < 0
+    top = unsigned(1) << unsigned(8 * bits.itemsize - 1)
+    keys = bits.view(unsigned) | top  # non-negative floats: above every negative one, in bit order
+    if negative.any():
+        keys[negative] = ~bits[negative].view(unsigned)  # negative floats: bit order reversed
+    return keys
 
-    Each row's range ``[lo, max]`` is cut into ``bins`` buckets by a monotone map; the lowest bucket from which on
-    the row still has ``need`` entries is kept with everything above it. A dropped entry is strictly below at least
-    ``need`` kept ones, so it cannot be in the row's top-``need``, ties included.
+
+def _bucket_select(counts: np.ndarray, val: np.ndarray, need: np.ndarray, bits: int = 6) -> np.ndarray:
+    """Mask of entries (grouped by row, ``counts`` per row) that may be among their row's ``need`` largest values.
+
+    Each row's values are dealt into at most ``2**bits`` buckets by an exactly monotone map: order-preserving
+    integer keys of the floats (so spacing is roughly logarithmic and outliers do not squash the rest), less the
+    row's smallest key, shifted right by a per-row amount. The lowest bucket from which on the row still has
+    ``need`` entries is kept with everything above it. A dropped entry is strictly below at least ``need`` kept
+    ones, so it cannot be among the row's top-``need``, ties included.
     """
-    counts = np.bincount(row, minlength=n_rows)
+    counts = np.asarray(counts, dtype=np.int64)
+    n_rows = counts.size
     if not (counts > need).any():
-        return np.ones(row.size, dtype=bool)
+        return np.ones(val.size, dtype=bool)
+    keys = _ordered_keys(val)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    hi = lo.astype(np.float32, copy=True)
-    has = counts > 0
-    hi[has] = np.maximum.reduceat(val, starts[has])
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        width = hi - lo
-        inv = np.float32(bins) / width
-    inv = np.where((width > 0) & np.isfinite(inv), inv, np.float32(0.0)).astype(np.float32)
-    bucket = np.minimum(((val - lo[row]) * inv[row]).astype(np.int64), bins - 1)
-    hist = np.bincount(row * bins + bucket, minlength=n_rows * bins).reshape(n_rows, bins)
+    has = np.flatnonzero(counts > 0)
+    lo = np.zeros(n_rows, dtype=keys.dtype)
+    hi = np.zeros(n_rows, dtype=keys.dtype)
+    lo[has] = np.minimum.reduceat(keys, starts[has])
+    hi[has] = np.maximum.reduceat(keys, starts[has])
+    # shift so that the row's key span fits in `bits` bits (from a float estimate; the clip keeps it exact)
+    span = (hi - lo).astype(np.float64)
+    span_bits = np.zeros(n_rows, dtype=np.int64)
+    wide = span > 0
+    span_bits[wide] = np.floor(np.log2(span[wide])).astype(np.int64) + 1
+    shift = np.maximum(span_bits - bits, 0).astype(keys.dtype)
+    offset = keys - np.repeat(lo, counts)
+    offset >>= np.repeat(shift, counts)
+    n_buckets = 1 << bits
+    bucket = np.minimum(offset, n_buckets - 1).astype(np.int64)
+    row = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+    hist = np.bincount(row * n_buckets + bucket, minlength=n_rows * n_buckets).reshape(n_rows, n_buckets)
     at_least = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
     first = np.maximum((at_least >= need[:, None]).sum(axis=1) - 1, 0)
-    return bucket >= first[row]
+    return bucket >= np.repeat(first, counts)
+
+
+def csr_topk(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the ``k`` largest stored entries of every row of a CSR matrix without duplicate entries (ties: lower
+    column), with sorted indices. Products of CSR matrices qualify; call ``sum_duplicates`` first otherwise."""
+    m = sp.csr_matrix(matrix)
+    counts = np.diff(m.indptr)
+    if k <= 0:
+        return sp.csr_matrix(m.shape, dtype=m.dtype)
+    if counts.max(initial=0) <= k:
+        return m.sorted_indices() if not m.has_sorted_indices else m
+    n = m.shape[0]
+    sel = np.flatnonzero(_bucket_select(counts, m.data, np.full(n, k, dtype=np.int64)))
+    r = np.searchsorted(m.indptr, sel, side="right") - 1
+    c, v = m.indices[sel].astype(np.int64), m.data[sel]
+    order = _row_value_column_order(r, v, c, n, m.shape[1])
+    r, c, v = r[order], c[order], v[order]
+    rank = np.arange(r.size) - np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))[:-1]])[r]
+    keep = rank < k
+    r, c, v = r[keep], c[keep], v[keep]
+    order = np.argsort(r * np.int64(m.shape[1]) + c)  # back to column order within each row
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))])
+    return sp.csr_matrix((v[order], c[order], indptr), shape=m.shape)
+
+
+def _row_value_column_order(
+    r: np.ndarray, v: np.ndarray, c: np.ndarray, n_rows: int, n_cols: int
+) -> np.ndarray:
+    """Permutation sorting entries by (row, -value, column): one uint64 sort when the three fit in 64 bits."""
+    row_bits, col_bits = int(n_rows).bit_length(), int(n_cols).bit_length()
+    if v.dtype != np.float32 or row_bits + 32 + col_bits > 64:
+        return np.lexsort((c, -v, r))
+    descending = ~_ordered_keys(v)  # uint32: larger values first
+    key = r.astype(np.uint64) << np.uint64(32 + col_bits)
+    key |= descending.astype(np.uint64) << np.uint64(col_bits)
+    key |= c.astype(np.uint64)
+    return np.argsort(key)
 
 
 def topk_sparse_plus_rows(
@@ -212,7 +275,6 @@ def topk_sparse_plus_rows(
     position: np.ndarray,
     *,
     exclude: sp.csr_matrix | None = None,
-    bins: int = 32,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row-wise top-k of ``scale[:, None] * sparse + rows[group]``, equal to :func:`topk_rows` on the dense block.
 
@@ -265,7 +327,7 @@ def topk_sparse_plus_rows(
     sel = np.flatnonzero(score >= np.repeat(floor, counts))
     s_row = np.searchsorted(sparse.indptr, sel, side="right") - 1
     s_score = score[sel]
-    keep = _bucket_select(s_row, s_score, n, need, floor, bins)
+    keep = _bucket_select(np.bincount(s_row, minlength=n), s_score, need)
     sel, s_row, s_score = sel[keep], s_row[keep], s_score[keep]
     s_col = sparse.indices[sel].astype(np.int64)
     s_part = part[sel]
