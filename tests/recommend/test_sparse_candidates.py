@@ -233,3 +233,17 @@ def test_sparse_path_is_used_only_when_exact(small_world) -> None:
     behaviour_only.weights_ = {**behaviour_only.weights_, "trend": 0.1}
     behaviour_only.normalisation = "zscore"
     assert not behaviour_only._sparse_ready()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_events=st.integers(0, 60))
+def test_strongest_event_matrix_matches_the_log(seed: int, n_events: int) -> None:
+    from fashion_reco.recommend.blend import _strongest_event_matrix
+    from fashion_reco.recommend.history import TrainData
+
+    rng = np.random.default_rng(seed)
+    items = [f"i{j:02d}" for j in range(9)]
+    data = TrainData.build(_random_log(rng, 6, 9, n_events), item_ids=items, extra_customer_ids=["c99"])
+    got = _strongest_event_matrix(data)
+    assert got.has_sorted_indices and got.dtype == np.int8
+    np.testing.assert_array_equal(got.toarray(), data.strongest_event_matrix().toarray())
