@@ -238,8 +238,8 @@ def test_sparse_path_is_used_only_when_exact(small_world) -> None:
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), n_events=st.integers(0, 60))
 def test_strongest_event_matrix_matches_the_log(seed: int, n_events: int) -> None:
-    from fashion_reco.recommend.blend import _strongest_event_matrix
     from fashion_reco.recommend.history import TrainData
+    from fashion_reco.recommend.reasons import strongest_event_matrix as _strongest_event_matrix
 
     rng = np.random.default_rng(seed)
     items = [f"i{j:02d}" for j in range(9)]

@@ -52,6 +52,7 @@ from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array
 from fashion_reco.recommend.normalise import NORMALISATIONS, max_scale, normalise_rows, row_peaks
 from fashion_reco.recommend.popularity import popularity_counts, trend_scores
 from fashion_reco.recommend.profile import ProfileModel
+from fashion_reco.recommend.reasons import fill_linked, join_text, lookup, strongest_event_matrix
 from fashion_reco.recommend.similarity import SimilarityIndex, build_index
 from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
 from fashion_reco.recommend.topk import topk_rows, topk_sparse_plus_rows
@@ -538,12 +539,12 @@ class BlendRecommender(Recommender):
         if vis.any():
             # the history item whose photo is closest to the recommended one
             best, _ = closest_history_items(h, self.embeddings_, np.where(vis[active], idx[active], -1))
-            _fill_linked(
+            fill_linked(
                 out,
                 vis,
                 active,
                 best,
-                lambda b, r: _join(
+                lambda b, r: join_text(
                     "similar to ", data.item_ids[b], " you ", self._verbs(rows[active][r], b[:, None])[:, 0]
                 ),
                 "matches your style",
@@ -553,12 +554,12 @@ class BlendRecommender(Recommender):
                 h, self.similarity_, np.where(beh[active], idx[active], -1), similarity_t=self._similarity_t()
             )
             verb = "bought" if self._purchase_share >= 0.5 else "viewed"
-            _fill_linked(
+            fill_linked(
                 out,
                 beh,
                 active,
                 links,
-                lambda b, r: _join(f"often {verb} with ", data.item_ids[b]),
+                lambda b, r: join_text(f"often {verb} with ", data.item_ids[b]),
                 "customers like you chose this",
             )
         out[dominant == "trend"] = "trending now"
@@ -566,7 +567,7 @@ class BlendRecommender(Recommender):
         if pop.any():
             out[pop & ~has_label] = "popular with customers"
             sel = pop & has_label
-            out[sel] = _join("popular in ", item_label[sel])
+            out[sel] = join_text("popular in ", item_label[sel])
         prof = dominant == "profile"
         if prof.any() and self.profile_ is not None:
             pref = self.profile_.preferred_rows(rows, cold_pref)
@@ -582,15 +583,15 @@ class BlendRecommender(Recommender):
                 (prof & ~stated & warm & has_label, "you often choose "),
                 (prof & ~stated & ~warm & has_label, "popular with customers like you in "),
             ):
-                out[mask] = _join(prefix, item_label[mask])
+                out[mask] = join_text(prefix, item_label[mask])
         return out
 
     def _seen_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Strongest event code + 1 of each (row, item) in the history (0 = never seen; cold rows: 0)."""
-        return _lookup(self._strongest_events(), rows, items)
+        return lookup(self._strongest_events(), rows, items)
 
     def _verbs(self, rows: np.ndarray, hist_items: np.ndarray) -> np.ndarray:
-        codes = _lookup(self._strongest_events(), rows, np.maximum(hist_items, 0))
+        codes = lookup(self._strongest_events(), rows, np.maximum(hist_items, 0))
         lut = np.array(["viewed", "viewed", "added to cart", "bought"], dtype=object)
         return lut[np.clip(codes, 0, 3)]
 
@@ -604,7 +605,7 @@ class BlendRecommender(Recommender):
 
     def _strongest_events(self) -> sp.csr_matrix:
         if self._strongest is None:
-            self._strongest = _strongest_event_matrix(self._require_fitted())
+            self._strongest = strongest_event_matrix(self._require_fitted())
         return self._strongest
 
     # ------------------------------------------------------------------ public API
@@ -695,58 +696,3 @@ class BlendRecommender(Recommender):
         from fashion_reco.recommend.persistence import load_blend
 
         return load_blend(cls, Path(directory))
-
-
-def _join(*parts: Any) -> np.ndarray:
-    """Element-wise string concatenation of scalars and equally shaped object arrays."""
-    shape = next((np.shape(p) for p in parts if np.ndim(p) > 0), ())
-    result = np.full(shape, "", dtype=object)
-    for p in parts:
-        result = result + (np.asarray(p, dtype=object).astype(str).astype(object) if np.ndim(p) else str(p))
-    return result
-
-
-def _fill_linked(
-    out: np.ndarray,
-    mask: np.ndarray,
-    active: np.ndarray,
-    found: np.ndarray,
-    text: Any,
-    fallback: str,
-) -> None:
-    """Write ``text(found items, local rows)`` where ``mask`` and an item was found, ``fallback`` where not.
-
-    ``found`` covers only the rows ``active`` (``-1`` = nothing found); texts are built for those positions only.
-    """
-    sub = mask[active]
-    r, c = np.nonzero(sub & (found >= 0))
-    if r.size:
-        out[active[r], c] = text(found[r, c], r)
-    r, c = np.nonzero(sub & (found < 0))
-    out[active[r], c] = fallback
-
-
-def _strongest_event_matrix(data: TrainData) -> sp.csr_matrix:
-    """Customer × item CSR (sorted indices) of 1 + the strongest event code seen: 1 view, 2 cart, 3 purchase."""
-    if data.n_events == 0:
-        return sp.csr_matrix((data.n_customers, data.n_items), dtype=np.int8)
-    keys = data.cust.astype(np.int64) * data.n_items + data.item
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    first = np.ones(keys.size, dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    codes = (np.maximum.reduceat(data.event[order].astype(np.int8), starts) + 1).astype(np.int8)
-    pairs = keys[starts]
-    per_customer = np.bincount(pairs // data.n_items, minlength=data.n_customers)
-    indptr = np.concatenate([[0], np.cumsum(per_customer)])
-    return sp.csr_matrix(
-        (codes, (pairs % data.n_items).astype(np.int32), indptr), shape=(data.n_customers, data.n_items)
-    )
-
-
-def _lookup(matrix: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """``matrix[row, item]`` for every chosen item ``items[r, c]`` of row ``rows[r]`` (0 for rows ``-1``)."""
-    r = np.broadcast_to(np.where(rows >= 0, rows, 0)[:, None], items.shape)
-    codes = np.asarray(matrix[r.ravel(), items.ravel()]).reshape(items.shape).astype(np.int64)
-    return np.where((rows >= 0)[:, None], codes, 0)
