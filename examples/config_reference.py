@@ -116,7 +116,9 @@ def default_text(key: str, field: FieldInfo) -> str:
 def bounds(field: FieldInfo) -> str:
     """Range constraints declared on the field (``≥ 1``, ``> 0 and < 0.5``)."""
     symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    parts = [f"{symbols[name]} {getattr(m, name)}" for m in field.metadata for name in symbols if hasattr(m, name)]
+    parts = [
+        f"{symbols[name]} {getattr(m, name)}" for m in field.metadata for name in symbols if hasattr(m, name)
+    ]
     return " and ".join(parts)
 
 
@@ -147,8 +149,13 @@ def render() -> str:
     out = [HEADER]
     for section_name, section in sections():
         doc = " ".join(line.strip() for line in (section.__doc__ or "").strip().splitlines() if line.strip())
-        out += [f"\n## `[{section_name}]` — `{section.__name__}`\n", doc, "",
-                "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        out += [
+            f"\n## `[{section_name}]` — `{section.__name__}`\n",
+            doc,
+            "",
+            "| key | type | default | meaning |",
+            "| --- | --- | --- | --- |",
+        ]
         for key, field in fields(section):
             full = f"{section_name}.{key}"
             meaning = field.description or MEANINGS.get(full, "")
@@ -156,7 +163,9 @@ def render() -> str:
                 meaning = f"{field.description} {MEANINGS[full]}"
             limit = bounds(field)
             meaning = f"{meaning} ({limit})" if limit else meaning
-            out.append(f"| `{key}` | {type_name(field.annotation)} | {default_text(full, field)} | {meaning} |")
+            out.append(
+                f"| `{key}` | {type_name(field.annotation)} | {default_text(full, field)} | {meaning} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -165,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", type=Path, help="write the reference to this file")
-    group.add_argument("--check", type=Path, help="exit 1 when this file differs from the generated reference")
-    parser.add_argument("--smoke", action="store_true", help="accepted for uniformity with the other examples")
+    group.add_argument(
+        "--check", type=Path, help="exit 1 when this file differs from the generated reference"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="accepted for uniformity with the other examples"
+    )
     args = parser.parse_args(argv)
     problems = undocumented()
     if problems:
@@ -176,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check is not None:
         current = args.check.read_text(encoding="utf-8") if args.check.is_file() else ""
         if current != text:
-            print(f"{args.check} is out of date: run python examples/config_reference.py --write {args.check}",
-                  file=sys.stderr)
+            print(
+                f"{args.check} is out of date: run python examples/config_reference.py --write {args.check}",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.check} is up to date")
         return 0

@@ -51,12 +51,19 @@ def make_config(smoke: bool) -> RecommenderConfig:
     if smoke:
         return RecommenderConfig(
             data={"num_workers": 0},
-            model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "max_train_images": 60,
-                   "augment": False, "batch_size": 32},
+            model={
+                "image_size": 64,
+                "head_epochs": 0,
+                "finetune_epochs": 1,
+                "max_train_images": 60,
+                "augment": False,
+                "batch_size": 32,
+            },
         )
     # a fixed number of epochs (no wall-clock cut), so the measured tables do not depend on the machine's load
-    return RecommenderConfig(model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 3,
-                                    "max_train_seconds": 7200})
+    return RecommenderConfig(
+        model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 3, "max_train_seconds": 7200}
+    )
 
 
 # ------------------------------------------------------------------------------------------------ 1. Online Retail
@@ -74,13 +81,26 @@ def evaluate_retail(csv: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # implicit's advisory notes
             tables[segment] = evaluate_models(models, train, test, None, k=config.k, segment=segment)
         blend = blend or models[0]
-        print(f"\nOnline Retail, {segment} test customers, k={config.k}:\n{tables[segment].round(4).to_string(index=False)}")
+        print(
+            f"\nOnline Retail, {segment} test customers, k={config.k}:\n{tables[segment].round(4).to_string(index=False)}"
+        )
     assert blend is not None
-    learned = {"weights": blend.weights_, "cold_weights": blend.cold_weights_,
-               "half_life_days": blend.half_life_days_, "trend_half_life_days": blend.trend_half_life_days_}
+    learned = {
+        "weights": blend.weights_,
+        "cold_weights": blend.cold_weights_,
+        "half_life_days": blend.half_life_days_,
+        "trend_half_life_days": blend.trend_half_life_days_,
+    }
     print(f"\nlearned on the validation window: {learned}")
-    return {"cleaning": cleaning.model_dump(), "warm": tables["warm"], "cold": tables["cold"], "learned": learned,
-            "train_events": len(train), "test_events": len(test), "config": config.model_dump(mode="json")}
+    return {
+        "cleaning": cleaning.model_dump(),
+        "warm": tables["warm"],
+        "cold": tables["cold"],
+        "learned": learned,
+        "train_events": len(train),
+        "test_events": len(test),
+        "config": config.model_dump(mode="json"),
+    }
 
 
 # ------------------------------------------------------------------------------------- 2. synthetic, via the facade
@@ -106,18 +126,39 @@ def evaluate_synthetic(config: RecommenderConfig, smoke: bool, n_customers: int)
         table = reco.evaluate(test, k=config.blend.k)
     seconds = time.perf_counter() - started
     split = "test" if "test" in model.metrics else "validation"
-    classifier = {"split": split, "accuracy": model.metrics[split].accuracy, "macro_f1": model.metrics[split].macro_f1,
-                  "n": model.metrics[split].n, "training": {k: v for k, v in model.training.items()
-                                                            if k != "failed_images"}}
+    classifier = {
+        "split": split,
+        "accuracy": model.metrics[split].accuracy,
+        "macro_f1": model.metrics[split].macro_f1,
+        "n": model.metrics[split].n,
+        "training": {k: v for k, v in model.training.items() if k != "failed_images"},
+    }
     print(f"\ncatalogue {catalogue!r}; clickstream {clicks!r}")
-    print(f"image model on {split} photos: accuracy {classifier['accuracy']:.3f}, macro-F1 {classifier['macro_f1']:.3f}")
-    print(f"\nsynthetic clickstream, warm test customers, k={config.blend.k}:\n{table.round(4).to_string(index=False)}")
+    print(
+        f"image model on {split} photos: accuracy {classifier['accuracy']:.3f}, macro-F1 {classifier['macro_f1']:.3f}"
+    )
+    print(
+        f"\nsynthetic clickstream, warm test customers, k={config.blend.k}:\n{table.round(4).to_string(index=False)}"
+    )
     blend = reco.recommender
-    learned = {"weights": blend.weights_, "cold_weights": blend.cold_weights_,
-               "half_life_days": blend.half_life_days_, "trend_half_life_days": blend.trend_half_life_days_}
-    return {"table": table, "classifier": classifier, "learned": learned, "n_items": len(catalogue),
-            "n_customers": len(customers), "n_events": len(clicks), "train_events": len(train),
-            "test_events": len(test), "seconds": round(seconds, 1), "config": config.to_toml_dict()}
+    learned = {
+        "weights": blend.weights_,
+        "cold_weights": blend.cold_weights_,
+        "half_life_days": blend.half_life_days_,
+        "trend_half_life_days": blend.trend_half_life_days_,
+    }
+    return {
+        "table": table,
+        "classifier": classifier,
+        "learned": learned,
+        "n_items": len(catalogue),
+        "n_customers": len(customers),
+        "n_events": len(clicks),
+        "train_events": len(train),
+        "test_events": len(test),
+        "seconds": round(seconds, 1),
+        "config": config.to_toml_dict(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- reporting
@@ -133,22 +174,34 @@ def markdown(table: pd.DataFrame) -> str:
 
 def model_budget(model: dict[str, Any]) -> dict[str, Any]:
     """The image-model keys that decide its training budget (the rest are defaults)."""
-    keys = ("weights", "image_size", "head_epochs", "finetune_epochs", "max_train_seconds", "max_train_images",
-            "augment", "batch_size")
+    keys = (
+        "weights",
+        "image_size",
+        "head_epochs",
+        "finetune_epochs",
+        "max_train_seconds",
+        "max_train_images",
+        "augment",
+        "batch_size",
+    )
     return {k: model[k] for k in keys if k in model}
 
 
 def rounded(learned: dict[str, Any]) -> str:
     """Learned weights and half-lives, 3 decimals, as compact JSON."""
+
     def r(value: Any) -> Any:
         return {k: r(v) for k, v in value.items()} if isinstance(value, dict) else round(float(value), 3)
+
     return json.dumps(r(learned))
 
 
 def results_markdown(retail: dict[str, Any] | None, synthetic: dict[str, Any] | None, smoke: bool) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"Measured {stamp} with fashion-reco {__version__} (`python examples/evaluation.py"
-             f"{' --smoke' if smoke else ''}`, Python {platform.python_version()}, {platform.machine()})."]
+    parts = [
+        f"Measured {stamp} with fashion-reco {__version__} (`python examples/evaluation.py"
+        f"{' --smoke' if smoke else ''}`, Python {platform.python_version()}, {platform.machine()})."
+    ]
     if retail is not None:
         c = retail["cleaning"]
         parts += [
@@ -157,8 +210,10 @@ def results_markdown(retail: dict[str, Any] | None, synthetic: dict[str, Any] | 
             f"{c['missing_customer']} without customer, {c['non_positive_quantity']} non-positive quantities, "
             f"{c['unknown_stock_code']} non-product codes); {retail['train_events']} train / "
             f"{retail['test_events']} test events.",
-            "\nWarm test customers (history before the test day):\n", markdown(retail["warm"]),
-            "\nCold test customers (first seen on the test day):\n", markdown(retail["cold"]),
+            "\nWarm test customers (history before the test day):\n",
+            markdown(retail["warm"]),
+            "\nCold test customers (first seen on the test day):\n",
+            markdown(retail["cold"]),
             f"\nLearned on the validation windows: `{rounded(retail['learned'])}`",
         ]
     if synthetic is not None:
@@ -171,7 +226,8 @@ def results_markdown(retail: dict[str, Any] | None, synthetic: dict[str, Any] | 
             f"{cl['training'].get('best_epoch')} ({cl['training'].get('stopped_reason')}, "
             f"{cl['training'].get('seconds')} s of training); on the {cl['split']} photos accuracy "
             f"{cl['accuracy']:.3f}, macro-F1 {cl['macro_f1']:.3f} (n={cl['n']}). Whole run {synthetic['seconds']} s.",
-            "\nWarm test customers:\n", markdown(synthetic["table"]),
+            "\nWarm test customers:\n",
+            markdown(synthetic["table"]),
             f"\nLearned on the validation windows: `{rounded(synthetic['learned'])}`",
         ]
     return "\n".join(parts) + "\n"
@@ -179,9 +235,13 @@ def results_markdown(retail: dict[str, Any] | None, synthetic: dict[str, Any] | 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="shipped sample photos, 64 px, one epoch, 60 customers")
+    parser.add_argument(
+        "--smoke", action="store_true", help="shipped sample photos, 64 px, one epoch, 60 customers"
+    )
     parser.add_argument("--part", choices=("all", "retail", "synthetic"), default="all")
-    parser.add_argument("--retail-csv", type=Path, help="Online Retail CSV (default: <data root>/" f"{RETAIL_CSV})")
+    parser.add_argument(
+        "--retail-csv", type=Path, help=f"Online Retail CSV (default: <data root>/{RETAIL_CSV})"
+    )
     parser.add_argument("--customers", type=int, help="synthetic customers (default 60 / 1000)")
     parser.add_argument("--out", type=Path, default=Path("out/evaluation"), help="output folder")
     return parser.parse_args(argv)

@@ -30,11 +30,18 @@ def make_config(smoke: bool) -> RecommenderConfig:
     if smoke:
         return RecommenderConfig(
             data={"num_workers": 0},
-            model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "max_train_images": 60,
-                   "augment": False, "batch_size": 32},
+            model={
+                "image_size": 64,
+                "head_epochs": 0,
+                "finetune_epochs": 1,
+                "max_train_images": 60,
+                "augment": False,
+                "batch_size": 32,
+            },
         )
-    return RecommenderConfig(model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3,
-                                    "max_train_seconds": 240})
+    return RecommenderConfig(
+        model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3, "max_train_seconds": 240}
+    )
 
 
 def open_catalogue(config: RecommenderConfig, smoke: bool) -> Catalogue:
@@ -86,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     buyers = events.loc[events[Columns.EVENT_TYPE] == EventTypes.PURCHASE, Columns.CUSTOMER_ID]
     known = str(buyers.iloc[0] if len(buyers) else events[Columns.CUSTOMER_ID].iloc[0])
     recent = events[events[Columns.CUSTOMER_ID] == known].tail(3)
-    print(f"\n{known}'s latest events:\n{recent[[Columns.ITEM_ID, Columns.EVENT_TYPE, Columns.TIMESTAMP]].to_string(index=False)}")
+    print(
+        f"\n{known}'s latest events:\n{recent[[Columns.ITEM_ID, Columns.EVENT_TYPE, Columns.TIMESTAMP]].to_string(index=False)}"
+    )
     recs = reco.recommend([known, COLD_CUSTOMER], k=5)
     print(f"\nrecommendations:\n{recs.to_string(index=False)}")
 
@@ -94,10 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     bundle = reco.save(args.out / "model")
     loaded = FashionRecommender.load(bundle)
     same = loaded.recommend([known, COLD_CUSTOMER], k=5).equals(recs) and loaded.similar_items(
-        [query], k=5).equals(similar)
+        [query], k=5
+    ).equals(similar)
     similar.to_csv(args.out / "similar.csv", index=False)
     recs.to_csv(args.out / "recommendations.csv", index=False)
-    summary = {"query_item": query, "known_customer": known, "cold_customer": COLD_CUSTOMER, "reloaded_same": same}
+    summary = {
+        "query_item": query,
+        "known_customer": known,
+        "cold_customer": COLD_CUSTOMER,
+        "reloaded_same": same,
+    }
     (args.out / "quickstart.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(f"\nsaved to {bundle}; reloaded answers identical: {same}")
     print(f"tables written to {args.out}/similar.csv and {args.out}/recommendations.csv")

@@ -35,10 +35,17 @@ def make_config(smoke: bool) -> RecommenderConfig:
     if smoke:
         return RecommenderConfig(
             data={"num_workers": 0},
-            model={"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "augment": False, "batch_size": 16},
+            model={
+                "image_size": 64,
+                "head_epochs": 0,
+                "finetune_epochs": 1,
+                "augment": False,
+                "batch_size": 16,
+            },
         )
-    return RecommenderConfig(model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3,
-                                    "max_train_seconds": 240})
+    return RecommenderConfig(
+        model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3, "max_train_seconds": 240}
+    )
 
 
 @contextmanager
@@ -64,8 +71,11 @@ def upload_real_photos(endpoint_url: str, config: RecommenderConfig) -> list[str
     source = load_clothing(config.data.root) if labels_csv.is_file() else sample_catalogue()
     items = source.to_frame().sort_values("item_id").groupby("label").head(PHOTOS_PER_CLASS)
     client = boto3.client(  # dummy credentials: moto accepts any
-        "s3", endpoint_url=endpoint_url, region_name="us-east-1",
-        aws_access_key_id="example-access-key", aws_secret_access_key="example-secret-key",  # noqa: S106
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="example-access-key",
+        aws_secret_access_key="example-secret-key",  # noqa: S106
     )
     client.create_bucket(Bucket=SMOKE_BUCKET)
     keys = []
@@ -80,8 +90,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", help="s3://bucket/prefix of the catalogue (not needed with --smoke)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, R2, Ceph, moto, ...)")
-    parser.add_argument("--unsigned", action="store_true", default=None,
-                        help="anonymous requests (public bucket); default: credentials when found, else anonymous")
+    parser.add_argument(
+        "--unsigned",
+        action="store_true",
+        default=None,
+        help="anonymous requests (public bucket); default: credentials when found, else anonymous",
+    )
     parser.add_argument("--dest", type=Path, help="local copy of the catalogue (default: <out>/catalogue)")
     parser.add_argument("--out", type=Path, default=Path("out/s3_catalogue"), help="output folder")
     parser.add_argument("--smoke", action="store_true", help="offline: local moto server, a few real photos")
@@ -99,9 +113,14 @@ def run(args: argparse.Namespace, uri: str, endpoint_url: str | None, unsigned: 
 
     # 1. fetch + build in one call; the fetch options go straight to fashion_reco.data.fetch_s3
     catalogue = Catalogue.from_s3(
-        uri, dest, endpoint_url=endpoint_url, unsigned=unsigned,
-        max_concurrency=config.data.s3_max_concurrency, retry_mode=config.data.s3_retry_mode,
-        max_attempts=config.data.s3_max_attempts, on_file=lambda key, outcome: outcomes.update([outcome]),
+        uri,
+        dest,
+        endpoint_url=endpoint_url,
+        unsigned=unsigned,
+        max_concurrency=config.data.s3_max_concurrency,
+        retry_mode=config.data.s3_retry_mode,
+        max_attempts=config.data.s3_max_attempts,
+        on_file=lambda key, outcome: outcomes.update([outcome]),
     )
     print(f"fetched {uri} → {dest}: {dict(outcomes)}")
     print(f"catalogue: {catalogue!r}")
@@ -117,10 +136,18 @@ def run(args: argparse.Namespace, uri: str, endpoint_url: str | None, unsigned: 
     print(f"\nmore like this: {query}\n{similar.to_string(index=False)}")
     similar.to_csv(args.out / "similar.csv", index=False)
     return {
-        "uri": uri, "dest": str(dest), "first_fetch": dict(outcomes), "second_fetch": {
-            "downloaded": again.downloaded, "skipped": again.skipped, "failed": len(again.failed)},
-        "item_ids": [str(i) for i in catalogue.item_ids], "classes": catalogue.classes,
-        "embedding_shape": list(reco.item_embeddings.shape), "query_item": query,
+        "uri": uri,
+        "dest": str(dest),
+        "first_fetch": dict(outcomes),
+        "second_fetch": {
+            "downloaded": again.downloaded,
+            "skipped": again.skipped,
+            "failed": len(again.failed),
+        },
+        "item_ids": [str(i) for i in catalogue.item_ids],
+        "classes": catalogue.classes,
+        "embedding_shape": list(reco.item_embeddings.shape),
+        "query_item": query,
     }
 
 

@@ -44,8 +44,11 @@ from fashion_reco.snowflake.sql import (
 
 def make_config(smoke: bool, config_file: Path | None) -> RecommenderConfig:
     """The ``[snowflake]`` section comes from ``config_file`` (local testing when absent); the budget is small."""
-    budget = {"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "augment": False, "batch_size": 32} \
-        if smoke else {"image_size": 96, "head_epochs": 1, "finetune_epochs": 2, "max_train_seconds": 180}
+    budget = (
+        {"image_size": 64, "head_epochs": 0, "finetune_epochs": 1, "augment": False, "batch_size": 32}
+        if smoke
+        else {"image_size": 96, "head_epochs": 1, "finetune_epochs": 2, "max_train_seconds": 180}
+    )
     overrides: dict = {"model": budget}
     if smoke:
         overrides["data"] = {"num_workers": 0}
@@ -100,14 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     recommendations = recommendations.sort_values(["CUSTOMER_ID", "RANK"], ignore_index=True)
     print(f"\n{prefix}RECOMMENDATIONS: {len(recommendations)} rows, first customer:")
     first = recommendations["CUSTOMER_ID"].iloc[0]
-    print(recommendations[recommendations["CUSTOMER_ID"] == first].drop(columns="GENERATED_AT").to_string(index=False))
+    print(
+        recommendations[recommendations["CUSTOMER_ID"] == first]
+        .drop(columns="GENERATED_AT")
+        .to_string(index=False)
+    )
     vectors = np.stack([as_vector(v) for v in embeddings["EMBEDDING"]])
     print(f"\n{prefix}IMAGE_EMBEDDINGS: {vectors.shape[0]} rows of VECTOR(FLOAT, {vectors.shape[1]})")
 
     # 3. "more like this" as SQL for an account (views, tasks, worksheets) ...
     sql = similar_items_sql(f"{prefix}IMAGE_EMBEDDINGS", k=5)
-    topk_sql = customer_topk_sql(f"{prefix}CUSTOMER_PROFILES", f"{prefix}IMAGE_EMBEDDINGS", k=12,
-                                 exclude_table=f"{prefix}CLICKSTREAM")
+    topk_sql = customer_topk_sql(
+        f"{prefix}CUSTOMER_PROFILES", f"{prefix}IMAGE_EMBEDDINGS", k=12, exclude_table=f"{prefix}CLICKSTREAM"
+    )
     print(f"\nSQL that runs on a real account:\n{sql}")
     (args.out / "similar_items.sql").write_text(sql + ";\n", encoding="utf-8")
     (args.out / "customer_topk.sql").write_text(topk_sql + ";\n", encoding="utf-8")
@@ -118,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         in_warehouse = pd.DataFrame([r.as_dict() for r in session.sql(sql).collect()])
         in_warehouse = in_warehouse[in_warehouse["ITEM_ID"] == query]
     else:
-        in_warehouse = collect_frame(similar_items_frame(session, f"{prefix}IMAGE_EMBEDDINGS", 5, item_ids=[query]))
+        in_warehouse = collect_frame(
+            similar_items_frame(session, f"{prefix}IMAGE_EMBEDDINGS", 5, item_ids=[query])
+        )
     local = reco.similar_items([query], k=5)
     same = in_warehouse["SIMILAR_ITEM_ID"].tolist() == local["similar_item_id"].tolist()
     print(f"\nin-warehouse more-like-this for {query}:\n{in_warehouse.to_string(index=False)}")
@@ -128,12 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     in_warehouse.to_csv(args.out / "similar_in_warehouse.csv", index=False)
     local.to_csv(args.out / "similar_local.csv", index=False)
     (args.out / "deployment.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    summary = {"mode": report.mode, "tables": report.tables, "query_item": query, "same_neighbours": same,
-               "embedding_rows": int(vectors.shape[0]), "embedding_dim": int(vectors.shape[1])}
+    summary = {
+        "mode": report.mode,
+        "tables": report.tables,
+        "query_item": query,
+        "same_neighbours": same,
+        "embedding_rows": int(vectors.shape[0]),
+        "embedding_dim": int(vectors.shape[1]),
+    }
     (args.out / "snowflake_deploy.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if report.mode == "local":
-        print("\nthis was a Snowpark local testing session; for a real account set snowflake.mode = 'account' and "
-              "snowflake.connection_name (see this file's docstring and docs/snowflake.md)")
+        print(
+            "\nthis was a Snowpark local testing session; for a real account set snowflake.mode = 'account' and "
+            "snowflake.connection_name (see this file's docstring and docs/snowflake.md)"
+        )
     session.close()
     return 0 if same else 1
 

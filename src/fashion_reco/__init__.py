@@ -13,7 +13,14 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
     __version__ = "0.0.0"
 
-__all__ = ["Columns", "EventTypes", "FashionRecoError", "FashionRecommender", "RecommenderConfig", "__version__"]
+__all__ = [
+    "Columns",
+    "EventTypes",
+    "FashionRecoError",
+    "FashionRecommender",
+    "RecommenderConfig",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -28,8 +28,16 @@ from pydantic import BaseModel, ConfigDict
 from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from fashion_reco.errors import ArtefactError
 
-__all__ = ["BUNDLE_FORMAT", "BundleManifest", "read_array", "read_frame", "read_manifest", "write_array",
-           "write_frame", "write_manifest"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BundleManifest",
+    "read_array",
+    "read_frame",
+    "read_manifest",
+    "write_array",
+    "write_frame",
+    "write_manifest",
+]
 
 BUNDLE_FORMAT = "fashion-reco-bundle/1"
 MANIFEST = "fashion_reco.json"
@@ -140,8 +148,12 @@ def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Pat
     for key, (name, digest) in payloads:
         files[key], digests[key] = name, digest
     manifest = BundleManifest(
-        library_version=library_version, config=reco.config.to_toml_dict(), image_model="image_model",
-        recommender="recommender" if reco.recommender is not None else None, files=files, sha256=digests,
+        library_version=library_version,
+        config=reco.config.to_toml_dict(),
+        image_model="image_model",
+        recommender="recommender" if reco.recommender is not None else None,
+        files=files,
+        sha256=digests,
     )
     write_manifest(directory, manifest)
     return directory
@@ -158,7 +170,10 @@ def load_recommender(directory: Path, cls: Any) -> Any:
 
     manifest = read_manifest(directory)
     config = manifest.config
-    reco = cls(RecommenderConfig(**config), image_model=ImageModel.load(directory / (manifest.image_model or "image_model")))
+    reco = cls(
+        RecommenderConfig(**config),
+        image_model=ImageModel.load(directory / (manifest.image_model or "image_model")),
+    )
     reco.catalogue = Catalogue.from_frame(read_frame(directory, manifest, "catalogue"))
     reco.item_embeddings = read_array(directory, manifest, "embeddings")
     if "interactions" in manifest.files:

@@ -33,7 +33,9 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")
 ModelDirOpt = Annotated[Path, typer.Option("--model", "-m", help="Directory written by `train` or `fit`.")]
 CatalogueOpt = Annotated[
     str,
-    typer.Option("--catalogue", help="'auto', 'clothing', 'sample', a folder, a CSV manifest or s3://bucket/prefix."),
+    typer.Option(
+        "--catalogue", help="'auto', 'clothing', 'sample', a folder, a CSV manifest or s3://bucket/prefix."
+    ),
 ]
 
 
@@ -74,7 +76,9 @@ def _friendly(func: F) -> F:
         except Exception as exc:
             if debug:
                 raise
-            typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -85,8 +89,13 @@ def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
     from fashion_reco.data.sources import open_catalogue
 
     data = cfg.data
-    return open_catalogue(spec, data_root=data.root, max_concurrency=data.s3_max_concurrency,
-                          retry_mode=data.s3_retry_mode, max_attempts=data.s3_max_attempts)
+    return open_catalogue(
+        spec,
+        data_root=data.root,
+        max_concurrency=data.s3_max_concurrency,
+        retry_mode=data.s3_retry_mode,
+        max_attempts=data.s3_max_attempts,
+    )
 
 
 def _ids(values: list[str]) -> list[str]:
@@ -104,8 +113,12 @@ def _print_frame(frame: Any, out: Path | None) -> None:
 def fetch(
     uri: Annotated[str, typer.Argument(help="s3://bucket/prefix")],
     dest: Annotated[Path, typer.Argument(help="Local destination folder.")],
-    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint (MinIO, R2, moto, ...).")] = None,
-    unsigned: Annotated[bool | None, typer.Option("--unsigned/--signed", help="Public bucket without credentials.")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="S3-compatible endpoint (MinIO, R2, moto, ...).")
+    ] = None,
+    unsigned: Annotated[
+        bool | None, typer.Option("--unsigned/--signed", help="Public bucket without credentials.")
+    ] = None,
     suffix: Annotated[list[str] | None, typer.Option(help="Only keys ending with this (repeatable).")] = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
@@ -114,12 +127,20 @@ def fetch(
     from fashion_reco.data.s3 import fetch_s3
 
     cfg = _load_config(config).data
-    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "unsigned": unsigned, "max_concurrency": cfg.s3_max_concurrency,
-                              "retry_mode": cfg.s3_retry_mode, "max_attempts": cfg.s3_max_attempts, "progress": True}
+    kwargs: dict[str, Any] = {
+        "endpoint_url": endpoint_url,
+        "unsigned": unsigned,
+        "max_concurrency": cfg.s3_max_concurrency,
+        "retry_mode": cfg.s3_retry_mode,
+        "max_attempts": cfg.s3_max_attempts,
+        "progress": True,
+    }
     if suffix:
         kwargs["suffixes"] = tuple(suffix)
     report = fetch_s3(uri, dest, **kwargs)
-    typer.echo(f"downloaded {report.downloaded}, skipped {report.skipped}, failed {len(report.failed)} -> {dest}")
+    typer.echo(
+        f"downloaded {report.downloaded}, skipped {report.skipped}, failed {len(report.failed)} -> {dest}"
+    )
     for key, reason in sorted(report.failed.items()):
         typer.echo(f"  failed {key}: {reason}", err=True)
     if report.failed:
@@ -188,7 +209,9 @@ def fit(
     reco = FashionRecommender(cfg, image_model=ImageModel.load(image_model) if image_model else None)
     reco.fit(
         _open_catalogue(catalogue, cfg),
-        Interactions.from_csv(interactions, event_type_mapping=cfg.data.event_type_mapping) if interactions else None,
+        Interactions.from_csv(interactions, event_type_mapping=cfg.data.event_type_mapping)
+        if interactions
+        else None,
         Customers.from_csv(customers) if customers else None,
     )
     reco.save(out)
@@ -219,7 +242,9 @@ def similar(
     model: ModelDirOpt,
     item_ids: Annotated[list[str], typer.Argument(help="Item ids (space or comma separated).")],
     k: Annotated[int, typer.Option("-k", min=1)] = 10,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """'More like this' for the given items."""
@@ -235,7 +260,9 @@ def recommend(
     customer_ids: Annotated[list[str], typer.Argument(help="Customer ids (space or comma separated).")],
     k: Annotated[int, typer.Option("-k", min=1)] = 12,
     include_purchased: Annotated[bool, typer.Option(help="Allow items the customer already bought.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Personalised recommendations with a reason per row."""
@@ -249,22 +276,41 @@ def recommend(
 @_friendly
 def evaluate(
     model: ModelDirOpt,
-    test: Annotated[Path | None, typer.Option(
-        "--test", help="Held-out (later) interactions CSV, scored with the recommender as fitted.")] = None,
-    events: Annotated[Path | None, typer.Option(
-        "--events", help="A whole clickstream CSV to split by time: a fresh blend and the baselines are fitted on "
-        "the earlier events (with the bundle's catalogue, embeddings and customers) and scored on the last "
-        "--holdout-days.")] = None,
-    holdout_days: Annotated[float | None, typer.Option(
-        "--holdout-days",
-        help="Days at the end of --events held out as the test window (default: blend.test_days).")] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test", help="Held-out (later) interactions CSV, scored with the recommender as fitted."
+        ),
+    ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="A whole clickstream CSV to split by time: a fresh blend and the baselines are fitted on "
+            "the earlier events (with the bundle's catalogue, embeddings and customers) and scored on the last "
+            "--holdout-days.",
+        ),
+    ] = None,
+    holdout_days: Annotated[
+        float | None,
+        typer.Option(
+            "--holdout-days",
+            help="Days at the end of --events held out as the test window (default: blend.test_days).",
+        ),
+    ] = None,
     k: Annotated[int | None, typer.Option("-k", min=1, help="List length (default: blend.k).")] = None,
     relevance: Annotated[Relevance, typer.Option(help="Which test events count as hits.")] = Relevance.any,
-    segment: Annotated[Segment, typer.Option(
-        help="Test customers scored: with training history (warm), without (cold), or all.")] = Segment.warm,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="TOML configuration replacing the one saved in the bundle.")] = None,
+    segment: Annotated[
+        Segment,
+        typer.Option(help="Test customers scored: with training history (warm), without (cold), or all."),
+    ] = Segment.warm,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML configuration replacing the one saved in the bundle."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Offline metrics of the blend vs every baseline: on a later window (--test) or a time split (--events)."""
@@ -274,19 +320,33 @@ def evaluate(
     if holdout_days is not None and events is None:
         raise ConfigError("--holdout-days splits the --events log; pass --events", key="--holdout-days")
     if (test is None) == (events is None):
-        raise ConfigError("pass either --test (a later window) or --events (a log to split by time)", key="--events")
+        raise ConfigError(
+            "pass either --test (a later window) or --events (a log to split by time)", key="--events"
+        )
     reco = FashionRecommender.load(model)
     if config:
         reco.config = _load_config(config)
     mapping = reco.config.data.event_type_mapping
     if events is not None:
-        result = reco.evaluate_time_split(Interactions.from_csv(events, event_type_mapping=mapping), holdout_days,
-                                          k=k, relevance=relevance.value, segment=segment.value)
+        result = reco.evaluate_time_split(
+            Interactions.from_csv(events, event_type_mapping=mapping),
+            holdout_days,
+            k=k,
+            relevance=relevance.value,
+            segment=segment.value,
+        )
         typer.echo(result.summary())
         _print_frame(result.table, out)
     elif test is not None:
-        _print_frame(reco.evaluate(Interactions.from_csv(test, event_type_mapping=mapping), k=k,
-                                   relevance=relevance.value, segment=segment.value), out)
+        _print_frame(
+            reco.evaluate(
+                Interactions.from_csv(test, event_type_mapping=mapping),
+                k=k,
+                relevance=relevance.value,
+                segment=segment.value,
+            ),
+            out,
+        )
 
 
 @app.command()
@@ -309,7 +369,9 @@ def report(
 @app.command()
 @_friendly
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model, data and report.")] = Path("demo-out"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the model, data and report.")] = Path(
+        "demo-out"
+    ),
     catalogue: CatalogueOpt = "auto",
     quick: Annotated[bool, typer.Option(help="Tiny budget (smoke test): small images, one epoch.")] = False,
     config: ConfigOpt = None,

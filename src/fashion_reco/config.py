@@ -57,12 +57,14 @@ class DataConfig(_Section):
         "auto` / `clothing` look. Point it (or `$FASHION_RECO_DATA`) at your copy when it lives elsewhere.",
     )
     min_image_side: int = Field(
-        16, ge=1,
+        16,
+        ge=1,
         description="Smallest accepted width and height in pixels; smaller photos are bad images (see "
         "`on_bad_image`). Raise it to keep icons and tracking pixels out of a scraped catalogue.",
     )
     max_image_pixels: int = Field(
-        40_000_000, ge=1,
+        40_000_000,
+        ge=1,
         description="Decompression-bomb limit on width × height (40 MP, far above a product photo); raise it only "
         "for trusted, very large studio shots.",
     )
@@ -73,12 +75,14 @@ class DataConfig(_Section):
         "Embedding a catalogue fails on a bad photo either way (a missing row would misalign the item ids).",
     )
     batch_size: int = Field(
-        64, ge=1,
+        64,
+        ge=1,
         description="Photos per forward pass when embedding a catalogue (`embed`, `fit`); lower it to cap peak "
         "memory.",
     )
     num_workers: int = Field(
-        2, ge=0,
+        2,
+        ge=0,
         description="DataLoader worker processes decoding photos for training and embedding; 0 decodes in the "
         "calling process (slowest, easiest to debug). More than the spare cores only adds contention.",
     )
@@ -89,7 +93,8 @@ class DataConfig(_Section):
         "the three.",
     )
     s3_max_concurrency: int = Field(
-        8, ge=1,
+        8,
+        ge=1,
         description="Objects downloaded at once by `fashion-reco fetch` and `--catalogue s3://...` (also the parts "
         "of one large object); lower it on a thin link or a rate-limited bucket.",
     )
@@ -99,7 +104,8 @@ class DataConfig(_Section):
         "store throttles).",
     )
     s3_max_attempts: int = Field(
-        5, ge=1,
+        5,
+        ge=1,
         description="botocore attempts per S3 request; objects that still fail with a transient error get one "
         "more pass before they are reported as failed.",
     )
@@ -113,7 +119,8 @@ class ModelConfig(_Section):
     """
 
     architecture: Literal["resnet18"] = Field(
-        "resnet18", description="The image network; ResNet18 only (recorded in the saved model and checked on load)."
+        "resnet18",
+        description="The image network; ResNet18 only (recorded in the saved model and checked on load).",
     )
     weights: str | None = Field(
         None,
@@ -121,7 +128,9 @@ class ModelConfig(_Section):
         "or None for random initialisation (no download; pretrained weights train much better models).",
     )
     image_size: int = Field(
-        128, ge=32, le=1024,
+        128,
+        ge=32,
+        le=1024,
         description="Square crop fed to the network, in pixels; 128 keeps CPU training short, 224 is what "
         "pretrained weights were trained at (slower, usually more accurate).",
     )
@@ -140,39 +149,47 @@ class ModelConfig(_Section):
         description="Per-channel normalisation standard deviation (ImageNet's); change together with `mean`.",
     )
     embedding_dim: Literal[512] = Field(
-        512, description="Size of the image embedding: ResNet18's pooled features (fixed; the warehouse tables "
-        "declare VECTOR(FLOAT, 512))."
+        512,
+        description="Size of the image embedding: ResNet18's pooled features (fixed; the warehouse tables "
+        "declare VECTOR(FLOAT, 512)).",
     )
     head_epochs: int = Field(
-        2, ge=0,
+        2,
+        ge=0,
         description="Epochs training only the new classification head on a frozen backbone; skipped when "
         "`weights` is unset (a frozen random backbone teaches the head nothing).",
     )
     finetune_epochs: int = Field(
-        6, ge=0,
+        6,
+        ge=0,
         description="Most epochs fine-tuning the whole network (early stopping and `max_train_seconds` may end "
         "it sooner); the main lever of accuracy against training time.",
     )
     patience: int = Field(
-        2, ge=1,
+        2,
+        ge=1,
         description="Early stopping: epochs in a row without a better validation macro-F1 before a phase ends "
         "(the best epoch's weights are kept).",
     )
     max_train_seconds: float = Field(
-        600.0, gt=0,
+        600.0,
+        gt=0,
         description="Wall-clock training budget in seconds, checked after every batch (then one validation pass); "
         "raise it for large catalogues or fixed-epoch comparisons.",
     )
     batch_size: int = Field(
-        64, ge=1,
+        64,
+        ge=1,
         description="Photos per training (and validation) batch; lower it when memory is short.",
     )
     lr_head: float = Field(
-        3e-3, gt=0,
+        3e-3,
+        gt=0,
         description="Peak AdamW learning rate of the classification head (one-cycle schedule, both phases).",
     )
     lr_backbone: float = Field(
-        1e-3, gt=0,
+        1e-3,
+        gt=0,
         description="Peak AdamW learning rate of the backbone while fine-tuning (one-cycle schedule); lower it with "
         "pretrained weights to change their features less.",
     )
@@ -188,12 +205,15 @@ class ModelConfig(_Section):
         "overfitting; off only for quick smoke runs).",
     )
     max_train_images: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="Train on at most this many photos, a stratified subsample (unset: all); bounds training "
         "time on large catalogues.",
     )
     validation_fraction: float = Field(
-        0.1, gt=0, lt=0.5,
+        0.1,
+        gt=0,
+        lt=0.5,
         description="Stratified share of the training photos held out for early stopping when the catalogue has "
         "no `validation` split (and at least 10 training photos).",
     )
@@ -208,10 +228,12 @@ class ModelConfig(_Section):
         "thousand images).",
     )
     channels_last: bool = Field(
-        True, description="Channels-last memory format for training and embedding (faster convolutions on most CPUs)."
+        True,
+        description="Channels-last memory format for training and embedding (faster convolutions on most CPUs).",
     )
     num_threads: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="torch intra-op threads while training and embedding; unset: torch's default (one per "
         "core). Set it when sharing the machine.",
     )
@@ -236,18 +258,22 @@ class BlendConfig(_Section):
     """
 
     visual_weight: float = Field(
-        1.0, ge=0,
+        1.0,
+        ge=0,
         description="Weight of the visual-taste signal (image similarity to what the customer interacted with).",
     )
     behaviour_weight: float = Field(
-        1.0, ge=0, description="Weight of the item–item co-occurrence signal (\"often bought with\")."
+        1.0, ge=0, description='Weight of the item–item co-occurrence signal ("often bought with").'
     )
-    popularity_weight: float = Field(0.2, ge=0, description="Weight of all-time popularity (distinct customers).")
+    popularity_weight: float = Field(
+        0.2, ge=0, description="Weight of all-time popularity (distinct customers)."
+    )
     trend_weight: float = Field(
         0.1, ge=0, description="Weight of recent popularity (trend, decayed with `trend_half_life_days`)."
     )
     profile_weight: float = Field(
-        0.3, ge=0,
+        0.3,
+        ge=0,
         description="Weight of the profile (label affinity from attributes, stated preferences and history); the "
         "main signal for customers without history.",
     )
@@ -257,12 +283,14 @@ class BlendConfig(_Section):
         "profile); not tuned.",
     )
     half_life_days: float = Field(
-        14.0, gt=0,
+        14.0,
+        gt=0,
         description="Recency decay of a customer's history in days (an event this old counts half); tuning also "
         "tries 1/10 and 1/2 of the training log's span.",
     )
     trend_half_life_days: float = Field(
-        3.0, gt=0,
+        3.0,
+        gt=0,
         description="Recency decay of item popularity for the trend signal, in days; tuning also tries 1/20 of "
         "the training log's span.",
     )
@@ -277,30 +305,35 @@ class BlendConfig(_Section):
         "`tune` extra).",
     )
     tune_trials: int = Field(
-        40, ge=1,
-        description="Trials of the Optuna search (`tune_method = \"optuna\"` only; the grid's size follows from "
+        40,
+        ge=1,
+        description='Trials of the Optuna search (`tune_method = "optuna"` only; the grid\'s size follows from '
         "the signals and half-life candidates).",
     )
     tune_metric: Literal["ndcg", "map", "recall", "precision", "hit_rate"] = Field(
         "ndcg", description="Metric (at `k`) maximised on the validation window."
     )
     validation_days: float = Field(
-        7.0, gt=0,
+        7.0,
+        gt=0,
         description="Days at the end of the training log held out to tune (up to two earlier windows of the same "
         "length are added while fewer than 200 customers are covered); match it to the shopping cycle.",
     )
     test_days: float = Field(
-        7.0, gt=0,
+        7.0,
+        gt=0,
         description="Days at the end of the log held out as the test window by a time-split evaluation "
         "(`fashion-reco evaluate --events`, `FashionRecommender.evaluate_time_split`, the demo).",
     )
     k: int = Field(
-        12, ge=1,
+        12,
+        ge=1,
         description="List length: cut-off of the tuning and evaluation metrics (`evaluate` defaults to it) and "
         "`Recommender.recommend`'s default; the CLI / facade `recommend` take their own `k`.",
     )
     exact_max_items: int = Field(
-        200_000, ge=1,
+        200_000,
+        ge=1,
         description="Catalogues up to this many items use exact cosine search; larger ones the ANN backend.",
     )
     ann_backend: Literal["faiss", "none"] = Field(
@@ -309,7 +342,8 @@ class BlendConfig(_Section):
         "(`none`: always exact).",
     )
     similarity_chunk_size: int = Field(
-        2048, ge=1,
+        2048,
+        ge=1,
         description="Most query rows (items or customers) scored per block; bounds the memory of exact search and "
         "scoring.",
     )
@@ -328,10 +362,13 @@ class SnowflakeConfig(_Section):
         "a real account.",
     )
     connection_name: str | None = Field(
-        None, description="Entry of connections.toml (`$SNOWFLAKE_HOME` or `~/.snowflake`) to connect with "
-        "(account mode); the fields below and `SNOWFLAKE_*` variables take precedence over its values."
+        None,
+        description="Entry of connections.toml (`$SNOWFLAKE_HOME` or `~/.snowflake`) to connect with "
+        "(account mode); the fields below and `SNOWFLAKE_*` variables take precedence over its values.",
     )
-    account: str | None = Field(None, description="Account identifier (`orgname-accountname`); else `SNOWFLAKE_ACCOUNT`.")
+    account: str | None = Field(
+        None, description="Account identifier (`orgname-accountname`); else `SNOWFLAKE_ACCOUNT`."
+    )
     user: str | None = Field(None, description="Login name; else `SNOWFLAKE_USER`.")
     password: SecretStr | None = Field(
         None,
@@ -344,13 +381,15 @@ class SnowflakeConfig(_Section):
     )
     role: str | None = Field(None, description="Role to deploy as; else `SNOWFLAKE_ROLE`.")
     warehouse: str | None = Field(
-        None, description="Warehouse for the MERGEs, the UDF and the verification; else `SNOWFLAKE_WAREHOUSE`."
+        None,
+        description="Warehouse for the MERGEs, the UDF and the verification; else `SNOWFLAKE_WAREHOUSE`.",
     )
     database: str | None = Field(
         None, description="Database holding the stage, function and tables; else `SNOWFLAKE_DATABASE`."
     )
     schema_: str | None = Field(
-        None, alias="schema",
+        None,
+        alias="schema",
         description="Schema holding the stage, function and tables; else `SNOWFLAKE_SCHEMA`.",
     )
     stage: str = Field(
@@ -367,7 +406,8 @@ class SnowflakeConfig(_Section):
         description="Name of the image-embedding UDF (`BINARY` → `VECTOR(FLOAT, 512)`).",
     )
     max_batch_size: int = Field(
-        64, ge=1,
+        64,
+        ge=1,
         description="Most rows per call of the vectorised UDF on an account (local testing calls it row by "
         "row); bounds the UDF's memory.",
     )
@@ -438,7 +478,9 @@ class RecommenderConfig(BaseSettings):
         try:
             return cls(**merged)
         except ConfigError as exc:
-            raise ConfigError(exc.reason, file=file, **{k: v for k, v in exc.context.items() if k != "file"}) from None
+            raise ConfigError(
+                exc.reason, file=file, **{k: v for k, v in exc.context.items() if k != "file"}
+            ) from None
 
     def to_toml_dict(self) -> dict[str, Any]:
         """Plain-JSON view of the configuration without secrets (safe to log or save beside a model)."""
@@ -465,5 +507,9 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     key = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
         return ConfigError("unknown configuration key", key=key)
-    shown = "<hidden>" if any(w in key.lower() for w in ("password", "token", "secret", "key")) else first.get("input")
+    shown = (
+        "<hidden>"
+        if any(w in key.lower() for w in ("password", "token", "secret", "key"))
+        else first.get("input")
+    )
     return ConfigError(f"{first['msg']} (got {shown!r})", key=key)

@@ -57,16 +57,28 @@ def demo_config(quick: bool = False) -> RecommenderConfig:
     """Defaults sized for the demo: a few minutes on 2 CPU cores (``quick``: well under a minute, for smoke tests)."""
     if quick:
         return RecommenderConfig(
-            model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 1, "max_train_images": 300,
-                   "max_train_seconds": 60, "augment": False},
+            model={
+                "image_size": 64,
+                "head_epochs": 1,
+                "finetune_epochs": 1,
+                "max_train_images": 300,
+                "max_train_seconds": 60,
+                "augment": False,
+            },
         )
-    return RecommenderConfig(model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3,
-                                    "max_train_seconds": 240})
+    return RecommenderConfig(
+        model={"image_size": 96, "head_epochs": 1, "finetune_epochs": 3, "max_train_seconds": 240}
+    )
 
 
 def run_demo(
-    out: Path, *, catalogue: str = "auto", config: RecommenderConfig | None = None, quick: bool = False,
-    n_customers: int | None = None, seed: int = 7,
+    out: Path,
+    *,
+    catalogue: str = "auto",
+    config: RecommenderConfig | None = None,
+    quick: bool = False,
+    n_customers: int | None = None,
+    seed: int = 7,
 ) -> DemoResult:
     """Run the whole pipeline and write model, data, warehouse tables and report under ``out``."""
     cfg = config or demo_config(quick)
@@ -104,7 +116,15 @@ def run_demo(
     split = "test" if "test" in model.metrics else "validation"
     held_out = model.metrics[split]
     return DemoResult(
-        out=out, report=report, model_dir=model_dir, n_items=len(items), n_customers=len(customers),
-        n_events=len(clicks), classifier={"accuracy": held_out.accuracy, "macro_f1": held_out.macro_f1}, classifier_split=split, evaluation=evaluation,
-        deployment=deployment.summary(), seconds=seconds,
+        out=out,
+        report=report,
+        model_dir=model_dir,
+        n_items=len(items),
+        n_customers=len(customers),
+        n_events=len(clicks),
+        classifier={"accuracy": held_out.accuracy, "macro_f1": held_out.macro_f1},
+        classifier_split=split,
+        evaluation=evaluation,
+        deployment=deployment.summary(),
+        seconds=seconds,
     )

@@ -1,6 +1,6 @@
 """``FashionRecommender``: the one class most users touch. It holds no logic of its own; it delegates to the layers.
 
-    data ──► model (train, embed) ──► recommend (similar items, personalised blend, evaluation) ──► snowflake, report
+data ──► model (train, embed) ──► recommend (similar items, personalised blend, evaluation) ──► snowflake, report
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class FashionRecommender:
     Shaped after implicit's ``RecommenderBase``: ``fit`` / ``recommend`` / ``similar_items``.
     """
 
-    def __init__(self, config: RecommenderConfig | None = None, *, image_model: ImageModel | None = None) -> None:
+    def __init__(
+        self, config: RecommenderConfig | None = None, *, image_model: ImageModel | None = None
+    ) -> None:
         self.config = config or RecommenderConfig()
         self.image_model = image_model
         self.catalogue: Catalogue | None = None
@@ -49,15 +51,20 @@ class FashionRecommender:
     # -- model ----------------------------------------------------------------------------------------------------
     def train(self, catalogue: Catalogue, *, progress: bool = True) -> ImageModel:
         """Fine-tune ResNet18 on the catalogue's own classes (the ``split`` column, when present, is honoured)."""
-        self.image_model = ImageModel.train(catalogue, self.config.model, data_config=self.config.data,
-                                            progress=progress)
+        self.image_model = ImageModel.train(
+            catalogue, self.config.model, data_config=self.config.data, progress=progress
+        )
         return self.image_model
 
     def embed(self, catalogue: Catalogue, *, progress: bool = True) -> np.ndarray:
         """512-d L2-normalised embeddings of the catalogue's photos, in catalogue order."""
-        return self._require_model().embed(catalogue, batch_size=self.config.data.batch_size,
-                                           num_workers=self.config.data.num_workers, progress=progress,
-                                           policy=ImagePolicy.from_data_config(self.config.data))
+        return self._require_model().embed(
+            catalogue,
+            batch_size=self.config.data.batch_size,
+            num_workers=self.config.data.num_workers,
+            progress=progress,
+            policy=ImagePolicy.from_data_config(self.config.data),
+        )
 
     # -- recommender ----------------------------------------------------------------------------------------------
     def fit(
@@ -76,43 +83,72 @@ class FashionRecommender:
         if self.image_model is None:
             self.train(catalogue, progress=progress)
         self.catalogue = catalogue
-        self.item_embeddings = self.embed(catalogue, progress=progress) if item_embeddings is None else item_embeddings
+        self.item_embeddings = (
+            self.embed(catalogue, progress=progress) if item_embeddings is None else item_embeddings
+        )
         self.interactions = interactions
-        self.customers = customers if customers is None or isinstance(customers, Customers) else Customers.from_frame(customers)
+        self.customers = (
+            customers
+            if customers is None or isinstance(customers, Customers)
+            else Customers.from_frame(customers)
+        )
         self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, self._fit_context())
         return self
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
-        """"More like this": top-k by cosine similarity of image embeddings → ``item_id, similar_item_id, score, rank``."""
+        """ "More like this": top-k by cosine similarity of image embeddings → ``item_id, similar_item_id, score, rank``."""
         return self._require_fitted().similar_items(item_ids, k=k, filter_items=filter_items)
 
     def recommend(
         self, customer_ids: Any, k: int = 12, filter_already_purchased: bool = True, filter_items: Any = None
     ) -> pd.DataFrame:
         """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``."""
-        return self._require_fitted().recommend(customer_ids, k=k, filter_already_purchased=filter_already_purchased,
-                                                filter_items=filter_items)
+        return self._require_fitted().recommend(
+            customer_ids, k=k, filter_already_purchased=filter_already_purchased, filter_items=filter_items
+        )
 
     def evaluate(
-        self, test_interactions: Interactions, k: int | None = None, *, relevance: str = "any", segment: str = "warm"
+        self,
+        test_interactions: Interactions,
+        k: int | None = None,
+        *,
+        relevance: str = "any",
+        segment: str = "warm",
     ) -> pd.DataFrame:
         """Offline metrics of the fitted blend and every baseline on a later time window → one row per model.
 
         ``k`` defaults to ``config.blend.k``; ``relevance`` / ``segment`` as in
         :func:`~fashion_reco.recommend.evaluation.evaluate_models`.
         """
-        return evaluate_recommenders(self._require_fitted(), test_interactions,
-                                     k=self.config.blend.k if k is None else k, relevance=relevance, segment=segment)
+        return evaluate_recommenders(
+            self._require_fitted(),
+            test_interactions,
+            k=self.config.blend.k if k is None else k,
+            relevance=relevance,
+            segment=segment,
+        )
 
     def evaluate_time_split(
-        self, interactions: Interactions, test_days: float | None = None, k: int | None = None, *,
-        relevance: str = "any", segment: str = "warm",
+        self,
+        interactions: Interactions,
+        test_days: float | None = None,
+        k: int | None = None,
+        *,
+        relevance: str = "any",
+        segment: str = "warm",
     ) -> TimeSplitEvaluation:
         """Hold out the last ``test_days`` (default ``config.blend.test_days``) of ``interactions``, fit a fresh blend
         and every baseline on the rest with this recommender's catalogue, embeddings and customers, and score them
         on the held-out window (the fitted blend is left as it is)."""
-        return evaluate_time_split(interactions, self.config.blend.test_days if test_days is None else test_days,
-                                   self._fit_context(), self.config.blend, k, relevance=relevance, segment=segment)
+        return evaluate_time_split(
+            interactions,
+            self.config.blend.test_days if test_days is None else test_days,
+            self._fit_context(),
+            self.config.blend,
+            k,
+            relevance=relevance,
+            segment=segment,
+        )
 
     # -- persistence ----------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -125,7 +161,9 @@ class FashionRecommender:
         return bundle.load_recommender(Path(path), cls)
 
     # -- deployment and reporting ---------------------------------------------------------------------------------
-    def deploy(self, session: Session | None = None, *, work_dir: str | Path | None = None) -> DeploymentReport:
+    def deploy(
+        self, session: Session | None = None, *, work_dir: str | Path | None = None
+    ) -> DeploymentReport:
         """Deploy model, UDF and tables into Snowflake (a Snowpark local testing session when none is given)."""
         from fashion_reco.snowflake.deploy import deploy_recommender
 
@@ -146,10 +184,15 @@ class FashionRecommender:
     def _fit_context(self) -> FitContext:
         if self.catalogue is None or self.item_embeddings is None:
             raise NotFittedError("no catalogue embeddings: call fit() first, or load() a saved recommender")
-        return FitContext.from_catalogue(self.catalogue, self.item_embeddings,
-                                         customers=None if self.customers is None else self.customers.frame)
+        return FitContext.from_catalogue(
+            self.catalogue,
+            self.item_embeddings,
+            customers=None if self.customers is None else self.customers.frame,
+        )
 
     def _require_fitted(self) -> BlendRecommender:
         if self.recommender is None:
-            raise NotFittedError("the recommender is not fitted: call fit() first, or load() a saved recommender")
+            raise NotFittedError(
+                "the recommender is not fitted: call fit() first, or load() a saved recommender"
+            )
         return self.recommender

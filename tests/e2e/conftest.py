@@ -18,8 +18,14 @@ def small_config(data_root: Path) -> RecommenderConfig:
     """64 px, one head epoch and one fine-tune epoch on 400 photos: seconds, not minutes, on 2 cores."""
     return RecommenderConfig(
         data={"root": data_root, "num_workers": 1},
-        model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 1, "max_train_images": 400,
-               "augment": False, "batch_size": 32},
+        model={
+            "image_size": 64,
+            "head_epochs": 1,
+            "finetune_epochs": 1,
+            "max_train_images": 400,
+            "augment": False,
+            "batch_size": 32,
+        },
         blend={"test_days": 7},
     )
 

@@ -67,11 +67,21 @@ def test_train_writes_a_loadable_image_model(trained_model_dir: Path) -> None:
     assert len(model.classes) == 10
 
 
-def test_embed_writes_one_unit_vector_per_photo(trained_model_dir: Path, photo_folder: Path, tmp_path: Path,
-                                                small_toml: Path) -> None:
+def test_embed_writes_one_unit_vector_per_photo(
+    trained_model_dir: Path, photo_folder: Path, tmp_path: Path, small_toml: Path
+) -> None:
     out = tmp_path / "emb.parquet"
-    code, _stdout, stderr = run("embed", "--model", trained_model_dir, "--catalogue", photo_folder, "--out", out,
-                               "--config", small_toml)
+    code, _stdout, stderr = run(
+        "embed",
+        "--model",
+        trained_model_dir,
+        "--catalogue",
+        photo_folder,
+        "--out",
+        out,
+        "--config",
+        small_toml,
+    )
     assert code == 0, stderr
     frame = pd.read_parquet(out)
     vectors = np.stack(frame["embedding"].to_numpy())
@@ -79,14 +89,29 @@ def test_embed_writes_one_unit_vector_per_photo(trained_model_dir: Path, photo_f
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_fit_from_csv_files(trained_model_dir: Path, e2e_catalogue, csv_files: dict[str, Path], tmp_path: Path,
-                            small_toml: Path) -> None:
+def test_fit_from_csv_files(
+    trained_model_dir: Path, e2e_catalogue, csv_files: dict[str, Path], tmp_path: Path, small_toml: Path
+) -> None:
     manifest = tmp_path / "manifest.csv"
-    e2e_catalogue.to_frame()[[Columns.ITEM_ID, Columns.IMAGE_PATH, Columns.LABEL]].to_csv(manifest, index=False)
+    e2e_catalogue.to_frame()[[Columns.ITEM_ID, Columns.IMAGE_PATH, Columns.LABEL]].to_csv(
+        manifest, index=False
+    )
     out = tmp_path / "bundle"
-    code, _stdout, stderr = run("fit", "--catalogue", manifest, "--interactions", csv_files["train"],
-                               "--customers", csv_files["customers"], "--image-model", trained_model_dir,
-                               "--out", out, "--config", small_toml)
+    code, _stdout, stderr = run(
+        "fit",
+        "--catalogue",
+        manifest,
+        "--interactions",
+        csv_files["train"],
+        "--customers",
+        csv_files["customers"],
+        "--image-model",
+        trained_model_dir,
+        "--out",
+        out,
+        "--config",
+        small_toml,
+    )
     assert code == 0, stderr
     assert (out / "fashion_reco.json").is_file()
 
@@ -101,14 +126,17 @@ def test_similar_prints_ranked_neighbours(saved_bundle: Path, fitted: dict) -> N
 def test_recommend_writes_csv(saved_bundle: Path, fitted: dict, tmp_path: Path) -> None:
     customers = fitted["test"].frame[Columns.CUSTOMER_ID].drop_duplicates().head(2).tolist()
     out = tmp_path / "recs.csv"
-    code, _, stderr = run("recommend", "--model", saved_bundle, ",".join(customers), "nobody-yet", "-k", "5",
-                          "--out", out)
+    code, _, stderr = run(
+        "recommend", "--model", saved_bundle, ",".join(customers), "nobody-yet", "-k", "5", "--out", out
+    )
     assert code == 0, stderr
     recs = pd.read_csv(out)
     assert recs.groupby(Columns.CUSTOMER_ID).size().to_dict() == {c: 5 for c in [*customers, "nobody-yet"]}
 
 
-def test_evaluate_prints_blend_and_baselines(saved_bundle: Path, csv_files: dict[str, Path], tmp_path: Path) -> None:
+def test_evaluate_prints_blend_and_baselines(
+    saved_bundle: Path, csv_files: dict[str, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "eval.csv"
     code, _, stderr = run("evaluate", "--model", saved_bundle, "--test", csv_files["test"], "--out", out)
     assert code == 0, stderr
@@ -131,49 +159,69 @@ def test_deploy_into_local_testing_session(saved_bundle: Path) -> None:
     assert "local testing session" in stdout
 
 
-def test_fetch_from_an_s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]) -> None:
+def test_fetch_from_an_s3_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]
+) -> None:
     kit = _s3kit()
     for name, value in kit.CREDENTIAL_ENV.items():
         monkeypatch.setenv(name, value)
     endpoint = kit.moto_endpoint()
     objects = {f"shop/{p.parent.name}/{p.name}": p.read_bytes() for p in few_photos[:6]}
     kit.ensure_bucket(endpoint, "cli-fetch-bucket", objects)
-    code, stdout, stderr = run("fetch", "s3://cli-fetch-bucket/shop/", tmp_path / "dest", "--endpoint-url", endpoint)
+    code, stdout, stderr = run(
+        "fetch", "s3://cli-fetch-bucket/shop/", tmp_path / "dest", "--endpoint-url", endpoint
+    )
     assert code == 0, stderr
     assert "downloaded 6" in stdout
     assert len(list((tmp_path / "dest").rglob("*.jpg"))) == 6
-    code, stdout, _ = run("fetch", "s3://cli-fetch-bucket/shop/", tmp_path / "dest", "--endpoint-url", endpoint)
+    code, stdout, _ = run(
+        "fetch", "s3://cli-fetch-bucket/shop/", tmp_path / "dest", "--endpoint-url", endpoint
+    )
     assert "downloaded 0, skipped 6" in stdout
 
 
-def test_embed_reads_a_catalogue_straight_from_s3(trained_model_dir: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]) -> None:
+def test_embed_reads_a_catalogue_straight_from_s3(
+    trained_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]
+) -> None:
     kit = _s3kit()
     for name, value in kit.CREDENTIAL_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FASHION_RECO_CACHE", str(tmp_path / "cache"))
     endpoint = kit.moto_endpoint()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    kit.ensure_bucket(endpoint, "cli-catalogue-bucket",
-                      {f"shop/{p.parent.name}/{p.name}": p.read_bytes() for p in few_photos[:4]})
+    kit.ensure_bucket(
+        endpoint,
+        "cli-catalogue-bucket",
+        {f"shop/{p.parent.name}/{p.name}": p.read_bytes() for p in few_photos[:4]},
+    )
     out = tmp_path / "emb.parquet"
-    code, _, stderr = run("embed", "--model", trained_model_dir, "--catalogue", "s3://cli-catalogue-bucket/shop/",
-                          "--out", out)
+    code, _, stderr = run(
+        "embed", "--model", trained_model_dir, "--catalogue", "s3://cli-catalogue-bucket/shop/", "--out", out
+    )
     assert code == 0, stderr
     assert len(pd.read_parquet(out)) == 4
     assert len(list((tmp_path / "cache" / "s3" / "cli-catalogue-bucket" / "shop").rglob("*.jpg"))) == 4
 
 
 def test_unsafe_s3_catalogue_uri_is_refused(trained_model_dir: Path, tmp_path: Path) -> None:
-    code, _, stderr = run("embed", "--model", trained_model_dir, "--catalogue", "s3://bucket/../../etc/",
-                          "--out", tmp_path / "x.npy")
+    code, _, stderr = run(
+        "embed",
+        "--model",
+        trained_model_dir,
+        "--catalogue",
+        "s3://bucket/../../etc/",
+        "--out",
+        tmp_path / "x.npy",
+    )
     assert code == 2 and "s3://bucket/../../etc/" in stderr
 
 
 def _s3kit():  # type: ignore[no-untyped-def]
     name = "fashion_reco_tests_s3_testkit"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "data" / "s3_testkit.py")
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parents[1] / "data" / "s3_testkit.py"
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -221,21 +269,41 @@ def test_unknown_config_key_names_the_key(tmp_path: Path) -> None:
 
 def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("fashion-reco")
-    done = subprocess.run([str(exe), "recommend", "--model", str(tmp_path / "missing"), "c1"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(exe), "recommend", "--model", str(tmp_path / "missing"), "c1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert "--debug" not in done.stderr
     done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120, check=False)
-    for command in ("fetch", "train", "embed", "deploy", "similar", "recommend", "evaluate", "report", "demo"):
+    for command in (
+        "fetch",
+        "train",
+        "embed",
+        "deploy",
+        "similar",
+        "recommend",
+        "evaluate",
+        "report",
+        "demo",
+    ):
         assert command in done.stdout
 
 
 HOSTILE_CLICKSTREAMS = {
     "missing_column.csv": ("customer_id,item_id,timestamp\nc1,i1,2024-01-01\n", "event_type"),
-    "bad_timestamp.csv": ("customer_id,item_id,event_type,timestamp\nc1,i1,view,2024-01-01\nc1,i2,view,yesterday\n",
-                          "row 2"),
-    "unknown_event.csv": ("customer_id,item_id,event_type,timestamp\nc1,i1,wishlist,2024-01-01\n", "wishlist"),
+    "bad_timestamp.csv": (
+        "customer_id,item_id,event_type,timestamp\nc1,i1,view,2024-01-01\nc1,i2,view,yesterday\n",
+        "row 2",
+    ),
+    "unknown_event.csv": (
+        "customer_id,item_id,event_type,timestamp\nc1,i1,wishlist,2024-01-01\n",
+        "wishlist",
+    ),
     "utf16.csv": (None, "utf16.csv"),
 }
 

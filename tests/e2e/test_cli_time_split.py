@@ -60,8 +60,9 @@ def printed_table(stdout: str) -> pd.DataFrame:
 
 
 def test_holdout_prints_the_split_and_metrics_measured_on_it(saved: dict) -> None:
-    code, stdout, stderr = run("evaluate", "--model", saved["bundle"], "--events", saved["events"],
-                               "--holdout-days", "5")
+    code, stdout, stderr = run(
+        "evaluate", "--model", saved["bundle"], "--events", saved["events"], "--holdout-days", "5"
+    )
     assert code == 0, stderr
     train, test = split_here(saved["events"], 5)
     assert len(train) and len(test)
@@ -84,16 +85,32 @@ def test_holdout_prints_the_split_and_metrics_measured_on_it(saved: dict) -> Non
     expected = reco.evaluate_time_split(Interactions.from_csv(saved["events"]), 5).table.set_index("model")
     for name in ("blend", "popularity", "behaviour_only", "visual_only"):
         got = table.set_index("model").loc[name, list(METRIC_COLUMNS)].astype(float)
-        np.testing.assert_allclose(got, expected.loc[name, list(METRIC_COLUMNS)].astype(float), rtol=1e-4,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            got, expected.loc[name, list(METRIC_COLUMNS)].astype(float), rtol=1e-4, err_msg=name
+        )
 
 
 def test_holdout_defaults_to_the_configured_test_days_and_writes_a_file(saved: dict, tmp_path: Path) -> None:
     toml = tmp_path / "cfg.toml"
     toml.write_text("[blend]\ntest_days = 3\ntune = false\n")
     out = tmp_path / "eval.csv"
-    code, stdout, stderr = run("evaluate", "--model", saved["bundle"], "--events", saved["events"], "--config", toml,
-                               "-k", "5", "--relevance", "purchase", "--segment", "all", "--out", out)
+    code, stdout, stderr = run(
+        "evaluate",
+        "--model",
+        saved["bundle"],
+        "--events",
+        saved["events"],
+        "--config",
+        toml,
+        "-k",
+        "5",
+        "--relevance",
+        "purchase",
+        "--segment",
+        "all",
+        "--out",
+        out,
+    )
     assert code == 0, stderr
     _, test = split_here(saved["events"], 3)
     bought = test.loc[test[Columns.EVENT_TYPE] == "purchase", Columns.CUSTOMER_ID].nunique()
@@ -123,5 +140,7 @@ def test_contradictory_options_exit_2_with_one_line(saved: dict, extra: list[str
 
 
 def test_a_holdout_longer_than_the_log_says_so(saved: dict) -> None:
-    code, _, stderr = run("evaluate", "--model", saved["bundle"], "--events", saved["events"], "--holdout-days", "400")
+    code, _, stderr = run(
+        "evaluate", "--model", saved["bundle"], "--events", saved["events"], "--holdout-days", "400"
+    )
     assert code == 2 and "leaves no training events" in stderr and "400" in stderr

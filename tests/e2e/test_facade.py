@@ -18,7 +18,9 @@ def test_similar_items_returns_k_ranked_neighbours_per_query(fitted: dict) -> No
     out = reco.similar_items(queries, k=5)
     assert list(out.columns)[:4] == [Columns.ITEM_ID, Columns.SIMILAR_ITEM_ID, Columns.SCORE, Columns.RANK]
     assert out.groupby(Columns.ITEM_ID).size().to_dict() == {q: 5 for q in queries}
-    assert not (out[Columns.ITEM_ID] == out[Columns.SIMILAR_ITEM_ID]).any(), "an item is not similar to itself"
+    assert not (out[Columns.ITEM_ID] == out[Columns.SIMILAR_ITEM_ID]).any(), (
+        "an item is not similar to itself"
+    )
     for _, group in out.groupby(Columns.ITEM_ID):
         assert group[Columns.RANK].tolist() == [1, 2, 3, 4, 5]
         assert np.all(np.diff(group[Columns.SCORE].to_numpy()) <= 1e-7)
@@ -44,7 +46,13 @@ def test_recommend_gives_every_customer_k_rows_with_reasons(fitted: dict) -> Non
     known = fitted["train"].frame[Columns.CUSTOMER_ID].drop_duplicates().head(5).tolist()
     cold = ["brand-new-customer"]
     out = reco.recommend(known + cold, k=12)
-    assert list(out.columns) == [Columns.CUSTOMER_ID, Columns.ITEM_ID, Columns.SCORE, Columns.RANK, Columns.REASON]
+    assert list(out.columns) == [
+        Columns.CUSTOMER_ID,
+        Columns.ITEM_ID,
+        Columns.SCORE,
+        Columns.RANK,
+        Columns.REASON,
+    ]
     assert out.groupby(Columns.CUSTOMER_ID).size().to_dict() == {c: 12 for c in known + cold}
     assert out[Columns.REASON].str.len().gt(0).all()
     assert not out.duplicated([Columns.CUSTOMER_ID, Columns.ITEM_ID]).any()
@@ -53,7 +61,9 @@ def test_recommend_gives_every_customer_k_rows_with_reasons(fitted: dict) -> Non
 def test_recommend_never_returns_already_purchased_items(fitted: dict) -> None:
     reco: FashionRecommender = fitted["reco"]
     frame = fitted["train"].frame
-    buyers = frame.loc[frame[Columns.EVENT_TYPE] == "purchase", Columns.CUSTOMER_ID].drop_duplicates().head(20)
+    buyers = (
+        frame.loc[frame[Columns.EVENT_TYPE] == "purchase", Columns.CUSTOMER_ID].drop_duplicates().head(20)
+    )
     out = reco.recommend(buyers.tolist(), k=12)
     bought = frame.loc[frame[Columns.EVENT_TYPE] == "purchase", [Columns.CUSTOMER_ID, Columns.ITEM_ID]]
     leaked = out.merge(bought, on=[Columns.CUSTOMER_ID, Columns.ITEM_ID])
@@ -63,7 +73,9 @@ def test_recommend_never_returns_already_purchased_items(fitted: dict) -> None:
 def test_blend_beats_every_baseline_on_the_test_window(fitted: dict) -> None:
     reco: FashionRecommender = fitted["reco"]
     table = reco.evaluate(fitted["test"], k=12)
-    assert {"blend", "popularity", "recent_popularity", "visual_only", "behaviour_only"} <= set(table["model"])
+    assert {"blend", "popularity", "recent_popularity", "visual_only", "behaviour_only"} <= set(
+        table["model"]
+    )
     blend = table.set_index("model").loc["blend"]
     others = table.set_index("model").drop(index="blend")
     assert (blend["ndcg"] > others["ndcg"]).all(), table.to_string()

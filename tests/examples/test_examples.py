@@ -96,8 +96,10 @@ def test_quickstart_recommends_for_known_and_cold_customers_and_reloads(quicksta
     again = loaded.recommend([known, cold], k=5)
     assert again[Columns.ITEM_ID].tolist() == recs[Columns.ITEM_ID].tolist()
     events = loaded.interactions.frame
-    bought = events.loc[(events[Columns.CUSTOMER_ID] == known) & (events[Columns.EVENT_TYPE] == EventTypes.PURCHASE),
-                        Columns.ITEM_ID]
+    bought = events.loc[
+        (events[Columns.CUSTOMER_ID] == known) & (events[Columns.EVENT_TYPE] == EventTypes.PURCHASE),
+        Columns.ITEM_ID,
+    ]
     assert len(bought) > 0, "the example picks a customer who bought something"
     assert not set(bought) & set(recs.loc[recs[Columns.CUSTOMER_ID] == known, Columns.ITEM_ID])
 
@@ -116,7 +118,9 @@ def test_s3_example_fetches_every_uploaded_photo_then_resumes(s3_run: Run) -> No
     assert summary["first_fetch"] == {"downloaded": 30}
     assert summary["second_fetch"] == {"downloaded": 0, "skipped": 30, "failed": 0}
     dest = Path(summary["dest"])
-    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.jpg")) == sorted(k.removeprefix("shop/") for k in keys)
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.jpg")) == sorted(
+        k.removeprefix("shop/") for k in keys
+    )
     expected_ids = sorted(k.removeprefix("shop/").removesuffix(".jpg") for k in keys)
     assert sorted(summary["item_ids"]) == expected_ids
     assert len(summary["classes"]) == 10
@@ -169,14 +173,19 @@ def test_snowflake_example_writes_the_account_sql(snowflake_run: Run) -> None:
     topk = (snowflake_run.out / "customer_topk.sql").read_text()
     assert 'VECTOR_COSINE_SIMILARITY(q."EMBEDDING", c."EMBEDDING")' in similar
     assert 'FROM "FASHION_RECO_IMAGE_EMBEDDINGS"' in similar and "<= 5" in similar and "QUALIFY" in similar
-    assert '"FASHION_RECO_CUSTOMER_PROFILES"' in topk and 'NOT EXISTS (SELECT 1 FROM "FASHION_RECO_CLICKSTREAM"' in topk
+    assert (
+        '"FASHION_RECO_CUSTOMER_PROFILES"' in topk
+        and 'NOT EXISTS (SELECT 1 FROM "FASHION_RECO_CLICKSTREAM"' in topk
+    )
     assert "snowflake.mode = 'account'" in snowflake_run.stdout
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
 @pytest.fixture(scope="module")
 def evaluation_run(tmp_path_factory: pytest.TempPathFactory, online_retail_csv: Path) -> Run:
-    return run_example("evaluation", tmp_path_factory.mktemp("evaluation"), "--retail-csv", str(online_retail_csv))
+    return run_example(
+        "evaluation", tmp_path_factory.mktemp("evaluation"), "--retail-csv", str(online_retail_csv)
+    )
 
 
 def _check_metrics(table: pd.DataFrame) -> None:
@@ -216,7 +225,8 @@ def test_configuration_docs_are_generated_from_the_models() -> None:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert module.main(["--check", str(ROOT / "docs" / "configuration.md")]) == 0, (
-            "docs/configuration.md is stale: python examples/config_reference.py --write docs/configuration.md")
+            "docs/configuration.md is stale: python examples/config_reference.py --write docs/configuration.md"
+        )
     text = module.render()
     for section, field in RecommenderConfig.model_fields.items():
         assert f"## `[{section}]`" in text
@@ -234,7 +244,13 @@ def test_configuration_check_flags_a_stale_page(tmp_path: Path) -> None:
 
 
 def test_config_reference_runs_as_a_script() -> None:
-    done = subprocess.run([sys.executable, str(EXAMPLES / "config_reference.py"), "--smoke"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "config_reference.py"), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == load_example("config_reference").render()

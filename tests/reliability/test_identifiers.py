@@ -17,7 +17,18 @@ from fashion_reco.snowflake.identifiers import (
 )
 
 _QUOTED_NAME = re.compile(r'"[A-Z_][A-Z0-9_$]*"(\."[A-Z_][A-Z0-9_$]*"){0,2}')
-_KINDS = ["identifier", "table", "view", "stage", "function", "column", "database", "schema", "warehouse", "role"]
+_KINDS = [
+    "identifier",
+    "table",
+    "view",
+    "stage",
+    "function",
+    "column",
+    "database",
+    "schema",
+    "warehouse",
+    "role",
+]
 
 
 def _tokens(sql: str) -> list[str]:
@@ -104,7 +115,9 @@ def test_no_accepted_identifier_can_close_a_quote_or_start_a_statement(name: str
     tokens = _tokens(f"SELECT * FROM {quoted} WHERE 1 = 1")  # noqa: S608 - the point of the test
     assert tokens[:3] == ["SELECT", "*", "FROM"]
     assert tokens[-4:] == ["WHERE", "1", "=", "1"]
-    assert all(t == "." or (t.startswith('"') and t.endswith('"') and t.count('"') == 2) for t in tokens[3:-4])
+    assert all(
+        t == "." or (t.startswith('"') and t.endswith('"') and t.count('"') == 2) for t in tokens[3:-4]
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -17,8 +17,13 @@ def test_ruff_security_rules_are_clean_or_justified_in_place() -> None:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed (it is part of the dev extra)")
-    done = subprocess.run([ruff, "check", "--select", "S", "--output-format", "concise", str(SRC)],
-                          capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        [ruff, "check", "--select", "S", "--output-format", "concise", str(SRC)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -113,8 +113,15 @@ def parse_html() -> Callable[[str], tuple[Node, list[str]]]:
 
 def tiny_config() -> RecommenderConfig:
     return RecommenderConfig(
-        model={"image_size": 64, "head_epochs": 1, "finetune_epochs": 0, "augment": False, "batch_size": 16,
-               "max_train_images": 40, "num_threads": 2},
+        model={
+            "image_size": 64,
+            "head_epochs": 1,
+            "finetune_epochs": 0,
+            "augment": False,
+            "batch_size": 16,
+            "max_train_images": 40,
+            "num_threads": 2,
+        },
         data={"num_workers": 0},
         blend={"tune": False},
     )
@@ -125,12 +132,14 @@ def report_catalogue(clothing_dir: Path, clothing_labels: pd.DataFrame) -> Catal
     """Four real photos per class (40): two to train, one to validate, one held-out test photo per class."""
     picked = clothing_labels.sort_values("image_id").groupby("label", sort=True).head(4)
     position = picked.groupby("label").cumcount().to_numpy()
-    frame = pd.DataFrame({
-        "item_id": picked["image_id"].to_numpy(),
-        "image_path": [str(clothing_dir / f) for f in picked["file"]],
-        "label": picked["label"].to_numpy(),
-        "split": pd.Series(["train", "train", "validation", "test"]).to_numpy()[position],
-    })
+    frame = pd.DataFrame(
+        {
+            "item_id": picked["image_id"].to_numpy(),
+            "image_path": [str(clothing_dir / f) for f in picked["file"]],
+            "label": picked["label"].to_numpy(),
+            "split": pd.Series(["train", "train", "validation", "test"]).to_numpy()[position],
+        }
+    )
     frame.loc[0, "item_id"] = EVIL_ITEM
     return Catalogue.from_frame(frame)
 
@@ -147,7 +156,9 @@ def fitted(report_catalogue: Catalogue) -> tuple[FashionRecommender, pd.DataFram
     warm = Customers.from_frame(profiles.iloc[:-1])
     clicks = generate_clickstream(report_catalogue, warm, item_embeddings=embeddings, days=60, seed=3)
     train, test = clicks.split_by_time(7)
-    reco.fit(report_catalogue, train, Customers.from_frame(profiles), item_embeddings=embeddings, progress=False)
+    reco.fit(
+        report_catalogue, train, Customers.from_frame(profiles), item_embeddings=embeddings, progress=False
+    )
     evaluation = pd.concat([reco.evaluate(test, k=k).assign(k=k) for k in KS], ignore_index=True)
     last = evaluation["model"].iloc[-1]
     evaluation["model"] = evaluation["model"].replace({last: EVIL_MODEL})
@@ -173,5 +184,7 @@ def reco_without_interactions(report_catalogue: Catalogue) -> FashionRecommender
 
 
 @pytest.fixture(scope="session")
-def report_path(tmp_path_factory: pytest.TempPathFactory, reco: FashionRecommender, evaluation: pd.DataFrame) -> Path:
+def report_path(
+    tmp_path_factory: pytest.TempPathFactory, reco: FashionRecommender, evaluation: pd.DataFrame
+) -> Path:
     return write_report(reco, tmp_path_factory.mktemp("report") / "report.html", evaluation=evaluation)

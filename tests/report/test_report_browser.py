@@ -36,7 +36,11 @@ def _try_install() -> str:
         return "apt-get is not available"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     deadline = time.monotonic() + INSTALL_TIMEOUT_S
-    steps = ([apt, "install", "-y", "-q", "chromium"], [apt, "update", "-q"], [apt, "install", "-y", "-q", "chromium"])
+    steps = (
+        [apt, "install", "-y", "-q", "chromium"],
+        [apt, "update", "-q"],
+        [apt, "install", "-y", "-q", "chromium"],
+    )
     last = ""
     for step in steps:
         left = deadline - time.monotonic()
@@ -66,16 +70,29 @@ def chromium() -> str:
 
 def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-        "--hide-scrollbars", f"--user-data-dir={profile}", "--virtual-time-budget=5000", *args,
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        *args,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
 
-def test_every_image_loads_and_tables_render(chromium: str, report_path: Path, tmp_path: Path, parse_html) -> None:
+def test_every_image_loads_and_tables_render(
+    chromium: str, report_path: Path, tmp_path: Path, parse_html
+) -> None:
     html = report_path.read_text(encoding="utf-8")
     doc, _ = parse_html(html)
     n_images, n_tables = len(doc.find_all("img")), len(doc.find_all("table"))
@@ -91,7 +108,13 @@ def test_every_image_loads_and_tables_render(chromium: str, report_path: Path, t
 
 def test_screenshot_is_a_real_rendering(chromium: str, report_path: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
-    _run(chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,2000", report_path.as_uri())
+    _run(
+        chromium,
+        tmp_path / "profile",
+        f"--screenshot={shot}",
+        "--window-size=1280,2000",
+        report_path.as_uri(),
+    )
     assert shot.stat().st_size > 50_000
     with Image.open(shot) as image:
         assert image.format == "PNG" and image.size == (1280, 2000)

@@ -124,7 +124,9 @@ def test_customer_sections_show_history_badges_and_reasons(doc, reco) -> None:
     assert len(cards) == 6
     events = reco.interactions.frame
     cold = [c for c in cards if "customer-cold" in c.classes]
-    assert [c.attrs["data-customer-id"] for c in cold] == [COLD_CUSTOMER] and cold[0].find_all("p", cls="note")
+    assert [c.attrs["data-customer-id"] for c in cold] == [COLD_CUSTOMER] and cold[0].find_all(
+        "p", cls="note"
+    )
     for card in cards:
         customer = card.attrs["data-customer-id"]
         recs = card.find_all("div", cls="recs")[0].find_all("figure")
@@ -133,10 +135,17 @@ def test_customer_sections_show_history_badges_and_reasons(doc, reco) -> None:
         if card in cold:
             continue
         history = card.find_all("div", cls="history")[0].find_all("figure")
-        mine = events[events["customer_id"] == customer].sort_values("timestamp", kind="stable").iloc[::-1].head(8)
+        mine = (
+            events[events["customer_id"] == customer]
+            .sort_values("timestamp", kind="stable")
+            .iloc[::-1]
+            .head(8)
+        )
         assert [f.attrs["data-item-id"] for f in history] == mine["item_id"].tolist()
         badges = [f.find_all("span", cls="badge")[0] for f in history]
-        assert [next(iter(b.classes - {"badge"})) for b in badges] == [f"badge-{e}" for e in mine["event_type"]]
+        assert [next(iter(b.classes - {"badge"})) for b in badges] == [
+            f"badge-{e}" for e in mine["event_type"]
+        ]
 
 
 def test_evaluation_table_highlights_blend_and_bolds_best(doc, evaluation: pd.DataFrame) -> None:
@@ -151,7 +160,9 @@ def test_evaluation_table_highlights_blend_and_bolds_best(doc, evaluation: pd.Da
         cells = [r.find_all("td")[column] for r in rows]
         assert [c.text() for c in cells] == [f"{v:.4f}" for v in at_k.loc[models, metric]]
         bold = {r.attrs["data-model"] for r, c in zip(rows, cells, strict=True) if c.find_all("b")}
-        assert bold == set(at_k.index[np.isclose(at_k[metric], at_k[metric].max(), rtol=1e-12, atol=0)]), metric
+        assert bold == set(at_k.index[np.isclose(at_k[metric], at_k[metric].max(), rtol=1e-12, atol=0)]), (
+            metric
+        )
     header = [th.text() for th in table.find_all("thead")[0].find_all("th")]
     assert header[-1] == "Customers"  # n_customers: shown, never ranked
     for row, n in zip(rows, at_k.loc[models, "n_customers"], strict=True):
@@ -182,8 +193,10 @@ def test_svg_charts_have_one_bar_per_model_and_lines_at_k(doc, evaluation: pd.Da
 def test_classifier_section_has_confusion_heatmap_and_per_class_table(doc, reco) -> None:
     metrics = reco.image_model.metrics["test"]
     classifier = section(doc, "classifier")
-    stats = {s.find_all("span", cls="stat-name")[0].text(): s.find_all("span", cls="stat-value")[0].text()
-             for s in classifier.find_all("div", cls="stat")}
+    stats = {
+        s.find_all("span", cls="stat-name")[0].text(): s.find_all("span", cls="stat-value")[0].text()
+        for s in classifier.find_all("div", cls="stat")
+    }
     assert stats["accuracy"] == f"{metrics.accuracy:.3f}" and stats["macro-F1"] == f"{metrics.macro_f1:.3f}"
     (confusion,) = classifier.find_all("table", cls="confusion-table")
     body = confusion.find_all("tbody")[0].find_all("tr")
@@ -197,7 +210,12 @@ def test_classifier_section_has_confusion_heatmap_and_per_class_table(doc, reco)
     for row, name in zip(rows, metrics.classes, strict=True):
         cells = [td.text() for td in row.find_all("td")]
         stats = metrics.per_class[name]
-        assert cells == [f"{stats.precision:.3f}", f"{stats.recall:.3f}", f"{stats.f1:.3f}", str(stats.support)]
+        assert cells == [
+            f"{stats.precision:.3f}",
+            f"{stats.recall:.3f}",
+            f"{stats.f1:.3f}",
+            str(stats.support),
+        ]
 
 
 def test_sections_degrade_to_notes(tmp_path: Path, reco_without_interactions, parse_html) -> None:
@@ -206,8 +224,11 @@ def test_sections_degrade_to_notes(tmp_path: Path, reco_without_interactions, pa
     assert errors == []
     assert [s.attrs["data-section"] for s in doc.find_all("section")] == list(SECTIONS)
     assert len(section(doc, "gallery").find_all("div", cls="gallery-row")) == 3
-    for key, words in (("customers", "No interactions"), ("evaluation", "No evaluation"),
-                       ("classifier", "no held-out metrics")):
+    for key, words in (
+        ("customers", "No interactions"),
+        ("evaluation", "No evaluation"),
+        ("classifier", "no held-out metrics"),
+    ):
         part = section(doc, key)
         (note,) = part.find_all("p", cls="note")
         assert words in note.text()
@@ -221,7 +242,9 @@ def test_single_k_evaluation_draws_bars_but_no_lines(tmp_path: Path, reco, evalu
     assert not doc.find_all("svg", cls="line-chart")
 
 
-def test_report_is_deterministic_small_and_written_atomically(tmp_path: Path, reco, evaluation, report_path) -> None:
+def test_report_is_deterministic_small_and_written_atomically(
+    tmp_path: Path, reco, evaluation, report_path
+) -> None:
     target = tmp_path / "report.html"
     target.write_text("old")
     write_report(reco, target, evaluation=evaluation)
@@ -255,7 +278,15 @@ def test_thumbnails_are_cached_and_unreadable_photos_become_placeholders(tmp_pat
 
 def test_nice_max_and_bar_heights() -> None:
     assert [nice_max(v) for v in (0.0, 0.07, 0.1, 0.13, 0.3, 0.9, 7.2, float("nan"))] == [
-        1.0, 0.1, 0.1, 0.2, 0.5, 1.0, 10.0, 1.0]
+        1.0,
+        0.1,
+        0.1,
+        0.2,
+        0.5,
+        1.0,
+        10.0,
+        1.0,
+    ]
     svg = bar_chart("m", {"a": 0.5, "b": 0.25, "c": float("nan")}, colours={}, highlight="a")
     heights = [float(h) for h in re.findall(r'class="bar"[^>]*height="([0-9.]+)"', svg)]
     assert heights[0] == pytest.approx(2 * heights[1]) and heights[2] == 0

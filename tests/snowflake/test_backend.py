@@ -32,11 +32,13 @@ from fashion_reco.snowflake.backend import (
     table_ddl,
 )
 
-SCHEMA = StructType([
-    StructField("ITEM_ID", StringType(), nullable=False),
-    StructField("EMBEDDING", VectorType(float, 512), nullable=False),
-    StructField("RANK", LongType()),
-])
+SCHEMA = StructType(
+    [
+        StructField("ITEM_ID", StringType(), nullable=False),
+        StructField("EMBEDDING", VectorType(float, 512), nullable=False),
+        StructField("RANK", LongType()),
+    ]
+)
 
 
 def _spec(**overrides: Any) -> UdfSpec:
@@ -62,7 +64,9 @@ def _spec(**overrides: Any) -> UdfSpec:
 
 @pytest.fixture(params=["local", "account"])
 def backend(request: pytest.FixtureRequest, local_session, recording_session) -> WarehouseBackend:
-    return LocalTestingBackend(local_session) if request.param == "local" else AccountBackend(recording_session)
+    return (
+        LocalTestingBackend(local_session) if request.param == "local" else AccountBackend(recording_session)
+    )
 
 
 def test_backend_for_picks_local_for_a_local_session(local_session, recording_session) -> None:
@@ -99,7 +103,7 @@ def test_account_backend_sql_text(recording_session) -> None:
     backend.create_table("T_EMB", SCHEMA)
     backend.run_sql("SELECT 1")
     assert session.statements == [
-        "CREATE STAGE IF NOT EXISTS \"DB\".\"SCH\".\"MODELS\" ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE') "
+        'CREATE STAGE IF NOT EXISTS "DB"."SCH"."MODELS" ENCRYPTION = (TYPE = \'SNOWFLAKE_SSE\') '
         "COMMENT = 'fashion-reco model artefacts'",
         table_ddl("T_EMB", SCHEMA),
         "SELECT 1",
@@ -117,8 +121,10 @@ def test_account_backend_registers_a_permanent_vectorised_udf(recording_session)
     assert kwargs["max_batch_size"] == 32
     assert kwargs["is_permanent"] is True and kwargs["replace"] is True and kwargs["immutable"] is True
     assert kwargs["stage_location"] == "@FASHION_RECO_MODELS/udf"
-    assert kwargs["imports"] == ["@FASHION_RECO_MODELS/models/abc/metadata.json",
-                                 "@FASHION_RECO_MODELS/code/def/fashion_reco-def.zip"]
+    assert kwargs["imports"] == [
+        "@FASHION_RECO_MODELS/models/abc/metadata.json",
+        "@FASHION_RECO_MODELS/code/def/fashion_reco-def.zip",
+    ]
     assert kwargs["packages"] == ["torch==2.4.0", "pandas"]
     with pytest.raises(SnowflakeError, match="needs a stage"):
         AccountBackend(session).register_udf(_spec(udf_stage=None))
@@ -139,9 +145,16 @@ def test_local_backend_cannot_run_sql_text(local_session) -> None:
 def test_local_backend_creates_tables_once_with_array_for_vector(local_session) -> None:
     backend = LocalTestingBackend(local_session)
     backend.create_table("BACKEND_T", SCHEMA)
-    local_session.create_dataframe([["a", [1.0, 2.0], 1]], schema=StructType([
-        StructField("ITEM_ID", StringType()), StructField("EMBEDDING", ArrayType(DoubleType())),
-        StructField("RANK", LongType())])).write.save_as_table("BACKEND_T", mode="append")
+    local_session.create_dataframe(
+        [["a", [1.0, 2.0], 1]],
+        schema=StructType(
+            [
+                StructField("ITEM_ID", StringType()),
+                StructField("EMBEDDING", ArrayType(DoubleType())),
+                StructField("RANK", LongType()),
+            ]
+        ),
+    ).write.save_as_table("BACKEND_T", mode="append")
     backend.create_table("BACKEND_T", SCHEMA)  # exists: rows are kept
     table = local_session.table("BACKEND_T")
     assert table.count() == 1
@@ -175,9 +188,18 @@ def test_vector_cosine_similarity_runs_in_a_local_dataframe_query(local_session)
     LocalTestingBackend(local_session)
     frame = local_session.create_dataframe(
         [["x", [1.0, 0.0], [1.0, 0.0]], ["y", [1.0, 0.0], [0.0, 2.0]], ["z", [3.0, 4.0], [4.0, 3.0]]],
-        schema=StructType([StructField("ID", StringType()), StructField("A", ArrayType(DoubleType())),
-                           StructField("B", ArrayType(DoubleType()))]),
+        schema=StructType(
+            [
+                StructField("ID", StringType()),
+                StructField("A", ArrayType(DoubleType())),
+                StructField("B", ArrayType(DoubleType())),
+            ]
+        ),
     )
-    rows = frame.filter(F.col("ID") != "x").select(
-        "ID", F.call_function("VECTOR_COSINE_SIMILARITY", F.col("A"), F.col("B")).alias("S")).sort("ID").collect()
+    rows = (
+        frame.filter(F.col("ID") != "x")
+        .select("ID", F.call_function("VECTOR_COSINE_SIMILARITY", F.col("A"), F.col("B")).alias("S"))
+        .sort("ID")
+        .collect()
+    )
     assert [(r["ID"], round(r["S"], 6)) for r in rows] == [("y", 0.0), ("z", 0.96)]

@@ -22,65 +22,116 @@ from fashion_reco.snowflake.sql import collect_frame, customer_topk_frame, simil
 
 @pytest.fixture(scope="module")
 def catalogue(twelve_photos: list[Path]) -> Catalogue:
-    return Catalogue.from_frame(pd.DataFrame({
-        "item_id": [p.stem for p in twelve_photos],
-        "image_path": [str(p) for p in twelve_photos],
-        "label": [p.parent.name for p in twelve_photos],
-    }))
+    return Catalogue.from_frame(
+        pd.DataFrame(
+            {
+                "item_id": [p.stem for p in twelve_photos],
+                "image_path": [str(p) for p in twelve_photos],
+                "label": [p.parent.name for p in twelve_photos],
+            }
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def shoppers(catalogue: Catalogue) -> tuple[Customers, Interactions, pd.DataFrame]:
     ids = list(catalogue.item_ids)
-    customers = Customers.from_frame(pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "gender": ["f", "m", "f"]}))
+    customers = Customers.from_frame(
+        pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "gender": ["f", "m", "f"]})
+    )
     t0 = pd.Timestamp("2024-05-01 09:00")
-    interactions = Interactions.from_frame(pd.DataFrame({
-        "customer_id": ["c1", "c1", "c2", "c2", "c3"],
-        "item_id": [ids[0], ids[1], ids[2], ids[2], ids[5]],
-        "event_type": ["view", "purchase", "view", "add_to_cart", "view"],
-        "timestamp": [t0, t0 + pd.Timedelta(hours=1), t0, t0 + pd.Timedelta(minutes=3), t0],
-    }))
-    recommendations = pd.DataFrame({
-        "customer_id": ["c1"] * 3 + ["c2"] * 3,
-        "item_id": [ids[3], ids[4], ids[6], ids[7], ids[8], ids[9]],
-        "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], "rank": [1, 2, 3, 1, 2, 3], "reason": "looks like your views",
-    })
+    interactions = Interactions.from_frame(
+        pd.DataFrame(
+            {
+                "customer_id": ["c1", "c1", "c2", "c2", "c3"],
+                "item_id": [ids[0], ids[1], ids[2], ids[2], ids[5]],
+                "event_type": ["view", "purchase", "view", "add_to_cart", "view"],
+                "timestamp": [t0, t0 + pd.Timedelta(hours=1), t0, t0 + pd.Timedelta(minutes=3), t0],
+            }
+        )
+    )
+    recommendations = pd.DataFrame(
+        {
+            "customer_id": ["c1"] * 3 + ["c2"] * 3,
+            "item_id": [ids[3], ids[4], ids[6], ids[7], ids[8], ids[9]],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+            "rank": [1, 2, 3, 1, 2, 3],
+            "reason": "looks like your views",
+        }
+    )
     return customers, interactions, recommendations
 
 
 @pytest.fixture(scope="module")
-def first_deploy(local_session, tiny_model_dir: Path, catalogue: Catalogue, local_embeddings: np.ndarray,
-                 shoppers) -> tuple[DeploymentReport, SnowflakeConfig]:
+def first_deploy(
+    local_session, tiny_model_dir: Path, catalogue: Catalogue, local_embeddings: np.ndarray, shoppers
+) -> tuple[DeploymentReport, SnowflakeConfig]:
     customers, interactions, recommendations = shoppers
     config = SnowflakeConfig(table_prefix="DEPLOY_T_", stage="DEPLOY_T_STAGE", udf_name="DEPLOY_T_EMBED")
-    report = deploy(local_session, tiny_model_dir, catalogue, local_embeddings, customers=customers,
-                    interactions=interactions, recommendations=recommendations, config=config, verify_sample=6)
+    report = deploy(
+        local_session,
+        tiny_model_dir,
+        catalogue,
+        local_embeddings,
+        customers=customers,
+        interactions=interactions,
+        recommendations=recommendations,
+        config=config,
+        verify_sample=6,
+    )
     return report, config
 
 
-def test_deploy_creates_everything_and_verifies_in_warehouse_embeddings(first_deploy, catalogue: Catalogue) -> None:
+def test_deploy_creates_everything_and_verifies_in_warehouse_embeddings(
+    first_deploy, catalogue: Catalogue
+) -> None:
     report, _ = first_deploy
     assert report.mode == "local" and report.udf_name == "DEPLOY_T_EMBED" and report.stage == "DEPLOY_T_STAGE"
-    assert {f.name for f in report.stage_files} == {"metadata.json", *(
-        f.name for f in report.stage_files if f.name.startswith("weights-"))}
+    assert {f.name for f in report.stage_files} == {
+        "metadata.json",
+        *(f.name for f in report.stage_files if f.name.startswith("weights-")),
+    }
     assert len(report.stage_files) == 2
-    assert report.tables == {"DEPLOY_T_CATALOGUE": 12, "DEPLOY_T_IMAGES": 12, "DEPLOY_T_IMAGE_EMBEDDINGS": 12,
-                             "DEPLOY_T_CUSTOMERS": 3, "DEPLOY_T_CLICKSTREAM": 5, "DEPLOY_T_CUSTOMER_PROFILES": 3,
-                             "DEPLOY_T_RECOMMENDATIONS": 6}
+    assert report.tables == {
+        "DEPLOY_T_CATALOGUE": 12,
+        "DEPLOY_T_IMAGES": 12,
+        "DEPLOY_T_IMAGE_EMBEDDINGS": 12,
+        "DEPLOY_T_CUSTOMERS": 3,
+        "DEPLOY_T_CLICKSTREAM": 5,
+        "DEPLOY_T_CUSTOMER_PROFILES": 3,
+        "DEPLOY_T_RECOMMENDATIONS": 6,
+    }
     assert report.verified_items == sorted(catalogue.item_ids)[:6]
     assert report.max_abs_diff <= 1e-5
     assert "match local" in report.summary()
     assert DeploymentReport.model_validate_json(report.model_dump_json()) == report
 
 
-def test_redeploy_is_idempotent(first_deploy, local_session, tiny_model_dir: Path, catalogue: Catalogue,
-                                local_embeddings: np.ndarray, shoppers) -> None:
+def test_redeploy_is_idempotent(
+    first_deploy,
+    local_session,
+    tiny_model_dir: Path,
+    catalogue: Catalogue,
+    local_embeddings: np.ndarray,
+    shoppers,
+) -> None:
     report, config = first_deploy
     customers, interactions, recommendations = shoppers
-    before = {name: collect_frame(local_session.table(name).sort(local_session.table(name).columns[0]))
-              for name in report.tables}
-    again = deploy(local_session, tiny_model_dir, catalogue, local_embeddings, customers=customers,
-                   interactions=interactions, recommendations=recommendations, config=config, verify_sample=3)
+    before = {
+        name: collect_frame(local_session.table(name).sort(local_session.table(name).columns[0]))
+        for name in report.tables
+    }
+    again = deploy(
+        local_session,
+        tiny_model_dir,
+        catalogue,
+        local_embeddings,
+        customers=customers,
+        interactions=interactions,
+        recommendations=recommendations,
+        config=config,
+        verify_sample=3,
+    )
     assert again.tables == report.tables
     assert again.stage_files == report.stage_files
     inserted = {w.table: w.inserted for w in again.writes}
@@ -93,8 +144,9 @@ def test_redeploy_is_idempotent(first_deploy, local_session, tiny_model_dir: Pat
             pd.testing.assert_frame_equal(after, frame)
 
 
-def test_warehouse_tables_answer_similarity_queries(first_deploy, local_session, catalogue: Catalogue,
-                                                    local_embeddings: np.ndarray) -> None:
+def test_warehouse_tables_answer_similarity_queries(
+    first_deploy, local_session, catalogue: Catalogue, local_embeddings: np.ndarray
+) -> None:
     similar = collect_frame(similar_items_frame(local_session, "DEPLOY_T_IMAGE_EMBEDDINGS", 3))
     ids = list(catalogue.item_ids)
     scores = local_embeddings @ local_embeddings.T
@@ -102,17 +154,23 @@ def test_warehouse_tables_answer_similarity_queries(first_deploy, local_session,
     for q, item in enumerate(ids):
         got = similar[similar["ITEM_ID"] == item].sort_values("RANK")["SIMILAR_ITEM_ID"].tolist()
         assert got == [ids[j] for j in np.argsort(-scores[q], kind="stable")[:3]]
-    per_customer = collect_frame(customer_topk_frame(local_session, "DEPLOY_T_CUSTOMER_PROFILES",
-                                                     "DEPLOY_T_IMAGE_EMBEDDINGS", 4,
-                                                     exclude_table="DEPLOY_T_CLICKSTREAM"))
+    per_customer = collect_frame(
+        customer_topk_frame(
+            local_session,
+            "DEPLOY_T_CUSTOMER_PROFILES",
+            "DEPLOY_T_IMAGE_EMBEDDINGS",
+            4,
+            exclude_table="DEPLOY_T_CLICKSTREAM",
+        )
+    )
     assert set(per_customer["CUSTOMER_ID"]) == {"c1", "c2", "c3"}
     c1 = per_customer[per_customer["CUSTOMER_ID"] == "c1"]
     assert len(c1) == 4 and not set(c1["ITEM_ID"]) & {ids[0], ids[1]}
 
 
-def test_a_model_that_disagrees_with_local_embeddings_is_caught(first_deploy, local_session,
-                                                                local_embeddings: np.ndarray,
-                                                                catalogue: Catalogue) -> None:
+def test_a_model_that_disagrees_with_local_embeddings_is_caught(
+    first_deploy, local_session, local_embeddings: np.ndarray, catalogue: Catalogue
+) -> None:
     item = catalogue.item_ids[4]
     wrong = local_embeddings[4] + 1e-3
     with pytest.raises(SnowflakeError, match="differs from the local one") as info:
@@ -120,31 +178,55 @@ def test_a_model_that_disagrees_with_local_embeddings_is_caught(first_deploy, lo
     assert info.value.item_id == item
 
 
-def test_bad_inputs_fail_before_anything_is_written(local_session, tiny_model_dir: Path, catalogue: Catalogue,
-                                                    local_embeddings: np.ndarray) -> None:
+def test_bad_inputs_fail_before_anything_is_written(
+    local_session, tiny_model_dir: Path, catalogue: Catalogue, local_embeddings: np.ndarray
+) -> None:
     config = SnowflakeConfig(table_prefix="NEVER_", stage="NEVER_STAGE")
     with pytest.raises(SnowflakeError, match="5 embeddings for 12 items"):
         deploy(local_session, tiny_model_dir, catalogue, local_embeddings[:5], config=config)
     with pytest.raises(SnowflakeError):
-        deploy(local_session, tiny_model_dir, catalogue, local_embeddings,
-               config=SnowflakeConfig(table_prefix="bad prefix "))
+        deploy(
+            local_session,
+            tiny_model_dir,
+            catalogue,
+            local_embeddings,
+            config=SnowflakeConfig(table_prefix="bad prefix "),
+        )
     with pytest.raises(SnowflakeError):
-        deploy(local_session, tiny_model_dir, catalogue, local_embeddings,
-               config=SnowflakeConfig(udf_name="embed;drop"))
+        deploy(
+            local_session,
+            tiny_model_dir,
+            catalogue,
+            local_embeddings,
+            config=SnowflakeConfig(udf_name="embed;drop"),
+        )
     assert not [t for t in local_session._conn.entity_registry.table_registry if "NEVER_" in t]
 
 
-def test_deploy_recommender_writes_a_self_contained_record(local_session, tiny_model: ImageModel,
-                                                           catalogue: Catalogue, local_embeddings: np.ndarray,
-                                                           shoppers, tmp_path: Path) -> None:
+def test_deploy_recommender_writes_a_self_contained_record(
+    local_session,
+    tiny_model: ImageModel,
+    catalogue: Catalogue,
+    local_embeddings: np.ndarray,
+    shoppers,
+    tmp_path: Path,
+) -> None:
     customers, interactions, recommendations = shoppers
-    config = RecommenderConfig(snowflake={"table_prefix": "RECO_T_", "stage": "RECO_T_STAGE",
-                                          "udf_name": "RECO_T_EMBED"}, blend={"k": 3})
+    config = RecommenderConfig(
+        snowflake={"table_prefix": "RECO_T_", "stage": "RECO_T_STAGE", "udf_name": "RECO_T_EMBED"},
+        blend={"k": 3},
+    )
     fitted = SimpleNamespace(
-        config=config, image_model=tiny_model, catalogue=catalogue, item_embeddings=local_embeddings,
-        customers=customers, interactions=interactions, recommender=object(),
-        recommend=lambda ids, k: recommendations[recommendations["customer_id"].isin(ids)
-                                                 & (recommendations["rank"] <= k)],
+        config=config,
+        image_model=tiny_model,
+        catalogue=catalogue,
+        item_embeddings=local_embeddings,
+        customers=customers,
+        interactions=interactions,
+        recommender=object(),
+        recommend=lambda ids, k: recommendations[
+            recommendations["customer_id"].isin(ids) & (recommendations["rank"] <= k)
+        ],
     )
     report = deploy_recommender(fitted, session=local_session, work_dir=tmp_path / "warehouse")
     assert report.tables["RECO_T_RECOMMENDATIONS"] == 6
@@ -153,5 +235,6 @@ def test_deploy_recommender_writes_a_self_contained_record(local_session, tiny_m
     exported = pd.read_parquet(tmp_path / "warehouse" / "tables" / "RECO_T_CLICKSTREAM.parquet")
     assert len(exported) == 5
     with pytest.raises(NotFittedError):
-        deploy_recommender(SimpleNamespace(config=config, image_model=None, catalogue=None),
-                           session=local_session)
+        deploy_recommender(
+            SimpleNamespace(config=config, image_model=None, catalogue=None), session=local_session
+        )

@@ -28,11 +28,19 @@ def test_default_config_gives_a_local_testing_session(local_session) -> None:
 
 
 def test_explicit_fields_beat_environment_variables() -> None:
-    config = SnowflakeConfig(mode="account", account="acme-eu1", user="alice", password=PASSWORD, role="ANALYST")
+    config = SnowflakeConfig(
+        mode="account", account="acme-eu1", user="alice", password=PASSWORD, role="ANALYST"
+    )
     env = {"SNOWFLAKE_ACCOUNT": "other", "SNOWFLAKE_WAREHOUSE": "RECO_WH", "SNOWFLAKE_SCHEMA": "PUBLIC"}
     params = connection_parameters(config, environ=env)
-    assert params == {"account": "acme-eu1", "user": "alice", "password": PASSWORD, "role": "ANALYST",
-                      "warehouse": "RECO_WH", "schema": "PUBLIC"}
+    assert params == {
+        "account": "acme-eu1",
+        "user": "alice",
+        "password": PASSWORD,
+        "role": "ANALYST",
+        "warehouse": "RECO_WH",
+        "schema": "PUBLIC",
+    }
 
 
 def test_environment_variables_alone_are_enough() -> None:
@@ -42,10 +50,14 @@ def test_environment_variables_alone_are_enough() -> None:
 
 
 def test_connection_name_is_passed_through_with_overrides() -> None:
-    config = RecommenderConfig(snowflake={"mode": "account", "connection_name": "prod", "warehouse": "WH",
-                                          "schema": "RECO"}).snowflake
-    assert connection_parameters(config, environ={}) == {"connection_name": "prod", "warehouse": "WH",
-                                                          "schema": "RECO"}
+    config = RecommenderConfig(
+        snowflake={"mode": "account", "connection_name": "prod", "warehouse": "WH", "schema": "RECO"}
+    ).snowflake
+    assert connection_parameters(config, environ={}) == {
+        "connection_name": "prod",
+        "warehouse": "WH",
+        "schema": "RECO",
+    }
 
 
 def test_account_mode_without_account_or_connection_names_the_key() -> None:
@@ -120,8 +132,9 @@ def test_connections_toml_entry_is_used(tmp_path: Path) -> None:
     toml.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWFLAKE_")}
     env["SNOWFLAKE_HOME"] = str(tmp_path)
-    probe = subprocess.run([sys.executable, "-c", _TOML_PROBE], env=env, capture_output=True, text=True,
-                           timeout=120, check=False)
+    probe = subprocess.run(
+        [sys.executable, "-c", _TOML_PROBE], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     output = probe.stdout + probe.stderr
     assert "ERROR:" in output, output[-2000:]
     error_line = next(line for line in output.splitlines() if line.startswith("ERROR:"))

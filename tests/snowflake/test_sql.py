@@ -20,8 +20,13 @@ from fashion_reco.snowflake.sql import (
 from fashion_reco.snowflake.tables import embedding_rows, write_table
 
 
-def _numpy_topk(queries: np.ndarray, corpus: np.ndarray, k: int, exclude: np.ndarray | None = None,
-                ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _numpy_topk(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    k: int,
+    exclude: np.ndarray | None = None,
+    ids: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     c = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
     scores = q @ c.T
@@ -47,14 +52,25 @@ def test_similar_items_sql_structure() -> None:
 
 
 def test_customer_topk_sql_structure() -> None:
-    sql = customer_topk_sql("FASHION_RECO_CUSTOMER_PROFILES", "FASHION_RECO_IMAGE_EMBEDDINGS", 12,
-                            exclude_table="FASHION_RECO_CLICKSTREAM")
-    assert 'FROM "FASHION_RECO_CUSTOMER_PROFILES" AS p\n  CROSS JOIN "FASHION_RECO_IMAGE_EMBEDDINGS" AS e' in sql
+    sql = customer_topk_sql(
+        "FASHION_RECO_CUSTOMER_PROFILES",
+        "FASHION_RECO_IMAGE_EMBEDDINGS",
+        12,
+        exclude_table="FASHION_RECO_CLICKSTREAM",
+    )
+    assert (
+        'FROM "FASHION_RECO_CUSTOMER_PROFILES" AS p\n  CROSS JOIN "FASHION_RECO_IMAGE_EMBEDDINGS" AS e' in sql
+    )
     assert 'VECTOR_COSINE_SIMILARITY(p."EMBEDDING", e."EMBEDDING") AS "SCORE"' in sql
-    assert ('WHERE NOT EXISTS (SELECT 1 FROM "FASHION_RECO_CLICKSTREAM" AS h WHERE h."CUSTOMER_ID" = p."CUSTOMER_ID" '
-            'AND h."ITEM_ID" = e."ITEM_ID")') in sql
-    assert re.search(r'QUALIFY ROW_NUMBER\(\) OVER \(PARTITION BY "CUSTOMER_ID" ORDER BY "SCORE" DESC, "ITEM_ID"\) '
-                     r"<= 12\n", sql)
+    assert (
+        'WHERE NOT EXISTS (SELECT 1 FROM "FASHION_RECO_CLICKSTREAM" AS h WHERE h."CUSTOMER_ID" = p."CUSTOMER_ID" '
+        'AND h."ITEM_ID" = e."ITEM_ID")'
+    ) in sql
+    assert re.search(
+        r'QUALIFY ROW_NUMBER\(\) OVER \(PARTITION BY "CUSTOMER_ID" ORDER BY "SCORE" DESC, "ITEM_ID"\) '
+        r"<= 12\n",
+        sql,
+    )
     assert "NOT EXISTS" not in customer_topk_sql("P", "E", 3)
 
 
@@ -103,23 +119,32 @@ def test_similar_items_frame_locally_equals_numpy_topk(local_session, vectors) -
 def test_customer_topk_frame_locally_equals_numpy_topk(local_session, vectors) -> None:
     ids, matrix = vectors
     write_table(local_session, "SQL_T_IMAGE_EMBEDDINGS", embedding_rows(ids, matrix))
-    events = pd.DataFrame({
-        "customer_id": ["ann", "ann", "ann", "bob", "bob", "cat"],
-        "item_id": ["item00", "item01", "item00", "item07", "unknown-item", "unknown-item"],
-        "event_type": ["view", "purchase", "add_to_cart", "view", "purchase", "view"],
-        "timestamp": pd.Timestamp("2024-01-01"),
-    })
+    events = pd.DataFrame(
+        {
+            "customer_id": ["ann", "ann", "ann", "bob", "bob", "cat"],
+            "item_id": ["item00", "item01", "item00", "item07", "unknown-item", "unknown-item"],
+            "event_type": ["view", "purchase", "add_to_cart", "view", "purchase", "view"],
+            "timestamp": pd.Timestamp("2024-01-01"),
+        }
+    )
     profiles = profile_rows(events, ids, matrix)
     assert profiles["CUSTOMER_ID"].tolist() == ["ann", "bob"]  # cat has no embedded item: no profile
     expected_ann = 4 * matrix[0] + 5 * matrix[1]
-    np.testing.assert_allclose(profiles["EMBEDDING"].iloc[0], expected_ann / np.linalg.norm(expected_ann), atol=1e-6)
+    np.testing.assert_allclose(
+        profiles["EMBEDDING"].iloc[0], expected_ann / np.linalg.norm(expected_ann), atol=1e-6
+    )
     write_table(local_session, "SQL_T_CUSTOMER_PROFILES", profiles)
     seen = local_session.create_dataframe(events[["customer_id", "item_id"]].rename(columns=str.upper))
     seen.write.save_as_table("SQL_T_SEEN", mode="overwrite")
 
-    plain = collect_frame(customer_topk_frame(local_session, "SQL_T_CUSTOMER_PROFILES", "SQL_T_IMAGE_EMBEDDINGS", 3))
-    filtered = collect_frame(customer_topk_frame(local_session, "SQL_T_CUSTOMER_PROFILES", "SQL_T_IMAGE_EMBEDDINGS",
-                                                 3, exclude_table="SQL_T_SEEN"))
+    plain = collect_frame(
+        customer_topk_frame(local_session, "SQL_T_CUSTOMER_PROFILES", "SQL_T_IMAGE_EMBEDDINGS", 3)
+    )
+    filtered = collect_frame(
+        customer_topk_frame(
+            local_session, "SQL_T_CUSTOMER_PROFILES", "SQL_T_IMAGE_EMBEDDINGS", 3, exclude_table="SQL_T_SEEN"
+        )
+    )
     profile_matrix = np.asarray(profiles["EMBEDDING"].tolist())
     seen_mask = np.zeros((2, 12), dtype=bool)
     for c, customer in enumerate(["ann", "bob"]):

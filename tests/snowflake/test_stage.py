@@ -23,7 +23,9 @@ def _artefact(folder: Path, weights: bytes = b"\x00\x01weights" * 1000) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(weights).hexdigest()[:12]
     (folder / f"weights-{digest}.safetensors").write_bytes(weights)
-    (folder / "metadata.json").write_text(json.dumps({"format": "test", "weights": f"weights-{digest}.safetensors"}))
+    (folder / "metadata.json").write_text(
+        json.dumps({"format": "test", "weights": f"weights-{digest}.safetensors"})
+    )
     (folder / ".metadata.json.x1y2.tmp").write_text("half-written temp file of an atomic write")
     return folder
 
@@ -32,10 +34,19 @@ def test_model_directory_is_uploaded_whole_and_reads_back_identical(local_sessio
     model = _artefact(tmp_path / "model")
     first = stage_model(local_session, model, "test_stage_models")
     fingerprint = artefact_fingerprint(model)
-    assert {f.name for f in first} == {"metadata.json", next(model.glob("weights-*")).name}  # hidden temp skipped
+    assert {f.name for f in first} == {
+        "metadata.json",
+        next(model.glob("weights-*")).name,
+    }  # hidden temp skipped
     assert all(f.location.startswith(f"@TEST_STAGE_MODELS/models/{fingerprint}/") for f in first)
-    local = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model.iterdir() if not p.name.startswith(".")}
-    staged = download_stage_files(local_session, f"@TEST_STAGE_MODELS/models/{fingerprint}", tmp_path / "back")
+    local = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in model.iterdir()
+        if not p.name.startswith(".")
+    }
+    staged = download_stage_files(
+        local_session, f"@TEST_STAGE_MODELS/models/{fingerprint}", tmp_path / "back"
+    )
     assert staged == local
     verify_staged(local_session, first)
 
@@ -49,8 +60,13 @@ def test_a_different_model_goes_to_a_different_prefix(local_session, tmp_path: P
     one = _artefact(tmp_path / "one", b"first" * 100)
     two = _artefact(tmp_path / "two", b"second" * 100)
     assert artefact_fingerprint(one) != artefact_fingerprint(two)
-    first, second = stage_model(local_session, one, "TEST_STAGE_B"), stage_model(local_session, two, "TEST_STAGE_B")
-    assert {f.location.rsplit("/", 1)[0] for f in first}.isdisjoint({f.location.rsplit("/", 1)[0] for f in second})
+    first, second = (
+        stage_model(local_session, one, "TEST_STAGE_B"),
+        stage_model(local_session, two, "TEST_STAGE_B"),
+    )
+    assert {f.location.rsplit("/", 1)[0] for f in first}.isdisjoint(
+        {f.location.rsplit("/", 1)[0] for f in second}
+    )
 
 
 def test_any_directory_with_subfolders_can_be_uploaded(local_session, tmp_path: Path) -> None:
@@ -58,7 +74,10 @@ def test_any_directory_with_subfolders_can_be_uploaded(local_session, tmp_path: 
     (tmp_path / "d" / "a.txt").write_text("a")
     (tmp_path / "d" / "sub" / "b.txt").write_text("b")
     staged = upload_directory(local_session, tmp_path / "d", "TEST_STAGE_C", "misc/run1")
-    assert [f.location for f in staged] == ["@TEST_STAGE_C/misc/run1/a.txt", "@TEST_STAGE_C/misc/run1/sub/b.txt"]
+    assert [f.location for f in staged] == [
+        "@TEST_STAGE_C/misc/run1/a.txt",
+        "@TEST_STAGE_C/misc/run1/sub/b.txt",
+    ]
     verify_staged(local_session, staged)
 
 

@@ -31,13 +31,17 @@ from fashion_reco.snowflake.tables import (
 @pytest.fixture(scope="module")
 def catalogue(few_photos: list[Path]) -> Catalogue:
     photos = few_photos[:12]
-    return Catalogue.from_frame(pd.DataFrame({
-        "item_id": [p.stem for p in photos],
-        "image_path": [str(p) for p in photos],
-        "label": [p.parent.name for p in photos],
-        "colour": ["red", None, "blue"] * 4,
-        "price": np.linspace(5, 60, 12),
-    }))
+    return Catalogue.from_frame(
+        pd.DataFrame(
+            {
+                "item_id": [p.stem for p in photos],
+                "image_path": [str(p) for p in photos],
+                "label": [p.parent.name for p in photos],
+                "colour": ["red", None, "blue"] * 4,
+                "price": np.linspace(5, 60, 12),
+            }
+        )
+    )
 
 
 @pytest.fixture(params=["merge", "rebuild"])
@@ -48,9 +52,23 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 
 def test_declared_schemas_and_names() -> None:
-    assert set(TABLES) == {"CATALOGUE", "IMAGES", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CUSTOMER_PROFILES", "CLICKSTREAM",
-                           "RECOMMENDATIONS"}
-    assert TABLES["RECOMMENDATIONS"].columns == ["CUSTOMER_ID", "ITEM_ID", "SCORE", "RANK", "REASON", "GENERATED_AT"]
+    assert set(TABLES) == {
+        "CATALOGUE",
+        "IMAGES",
+        "IMAGE_EMBEDDINGS",
+        "CUSTOMERS",
+        "CUSTOMER_PROFILES",
+        "CLICKSTREAM",
+        "RECOMMENDATIONS",
+    }
+    assert TABLES["RECOMMENDATIONS"].columns == [
+        "CUSTOMER_ID",
+        "ITEM_ID",
+        "SCORE",
+        "RANK",
+        "REASON",
+        "GENERATED_AT",
+    ]
     assert table_name("CATALOGUE") == "FASHION_RECO_CATALOGUE"
     assert table_name("images", "acme.reco.fr_") == "ACME.RECO.FR_IMAGES"
     with pytest.raises(IdentifierError):
@@ -79,7 +97,8 @@ def test_catalogue_and_images_upsert_by_item_id(local_session, catalogue: Catalo
 
     images = image_rows(catalogue)
     assert images["IMAGE_SHA256"].tolist() == [
-        hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in catalogue.items["image_path"]]
+        hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in catalogue.items["image_path"]
+    ]
     write_table(local_session, f"{mode}IMAGES", images)
     write_table(local_session, f"{mode}IMAGES", images)
     stored = local_session.table(f"{mode}IMAGES").sort("ITEM_ID").collect()
@@ -112,13 +131,15 @@ def test_embeddings_round_trip_and_validation(local_session, catalogue: Catalogu
 
 def test_clickstream_event_ids_are_stable_and_keep_genuine_repeats(local_session, mode: str) -> None:
     t0 = pd.Timestamp("2024-03-01 10:00:00")
-    frame = pd.DataFrame({
-        "customer_id": ["c1", "c1", "c1", "c2"],
-        "item_id": ["i1", "i1", "i2", "i1"],
-        "event_type": ["view", "view", "purchase", "add_to_cart"],
-        "timestamp": [t0, t0, t0 + pd.Timedelta(minutes=5), t0],
-        "quantity": [None, None, 2, None],
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c1", "c1", "c2"],
+            "item_id": ["i1", "i1", "i2", "i1"],
+            "event_type": ["view", "view", "purchase", "add_to_cart"],
+            "timestamp": [t0, t0, t0 + pd.Timedelta(minutes=5), t0],
+            "quantity": [None, None, 2, None],
+        }
+    )
     rows = clickstream_rows(frame)
     assert rows["EVENT_ID"].nunique() == 4  # the two identical views are two events
     assert clickstream_rows(frame)["EVENT_ID"].tolist() == rows["EVENT_ID"].tolist()
@@ -131,9 +152,16 @@ def test_clickstream_event_ids_are_stable_and_keep_genuine_repeats(local_session
 
 
 def test_customers_upsert(local_session, mode: str) -> None:
-    frame = pd.DataFrame({"customer_id": ["c1", "c2"], "age_band": ["25-34", None], "gender": ["f", "m"],
-                          "preferred_labels": ["dress;skirt", None],
-                          "signup_date": [pd.Timestamp("2023-05-01"), pd.NaT], "loyalty_tier": ["gold", "silver"]})
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2"],
+            "age_band": ["25-34", None],
+            "gender": ["f", "m"],
+            "preferred_labels": ["dress;skirt", None],
+            "signup_date": [pd.Timestamp("2023-05-01"), pd.NaT],
+            "loyalty_tier": ["gold", "silver"],
+        }
+    )
     rows = customers_rows(frame)
     assert rows.loc[0, "SIGNUP_DATE"] == dt.date(2023, 5, 1) and rows.loc[1, "SIGNUP_DATE"] is None
     assert rows.loc[0, "ATTRIBUTES"] == {"loyalty_tier": "gold"}
@@ -145,8 +173,15 @@ def test_customers_upsert(local_session, mode: str) -> None:
 
 
 def test_recommendations_are_replaced_per_customer(local_session, mode: str) -> None:
-    recs = pd.DataFrame({"customer_id": ["c1"] * 3 + ["c2"] * 2, "item_id": ["a", "b", "c", "a", "d"],
-                         "score": [0.9, 0.8, 0.7, 0.6, 0.5], "rank": [1, 2, 3, 1, 2], "reason": "similar style"})
+    recs = pd.DataFrame(
+        {
+            "customer_id": ["c1"] * 3 + ["c2"] * 2,
+            "item_id": ["a", "b", "c", "a", "d"],
+            "score": [0.9, 0.8, 0.7, 0.6, 0.5],
+            "rank": [1, 2, 3, 1, 2],
+            "reason": "similar style",
+        }
+    )
     stamp = dt.datetime(2024, 1, 1, 12)
     write_table(local_session, f"{mode}RECOMMENDATIONS", recommendation_rows(recs, stamp))
     result = write_table(local_session, f"{mode}RECOMMENDATIONS", recommendation_rows(recs, stamp))
@@ -156,7 +191,11 @@ def test_recommendations_are_replaced_per_customer(local_session, mode: str) -> 
     stored = local_session.table(f"{mode}RECOMMENDATIONS").sort("CUSTOMER_ID", "RANK").to_pandas()
     assert result.rows == 4
     assert stored[["CUSTOMER_ID", "ITEM_ID", "RANK"]].values.tolist() == [
-        ["c1", "x", 1], ["c1", "y", 2], ["c2", "a", 1], ["c2", "d", 2]]
+        ["c1", "x", 1],
+        ["c1", "y", 2],
+        ["c2", "a", 1],
+        ["c2", "d", 2],
+    ]
 
 
 def test_bad_rows_are_named(local_session, catalogue: Catalogue) -> None:

@@ -47,7 +47,7 @@ def test_handler_on_pandas_batches_equals_local_embed(
     handler = embed_handler(tiny_model_dir)
     got = []
     for start in range(0, n_photos, batch):
-        blobs = photo_bytes[start:min(start + batch, n_photos)]
+        blobs = photo_bytes[start : min(start + batch, n_photos)]
         chunk = pd.Series(blobs, index=range(100 + start, 100 + start + len(blobs)))
         out = handler(chunk)
         assert list(out.index) == list(chunk.index)  # results line up with the input rows
@@ -58,9 +58,12 @@ def test_handler_on_pandas_batches_equals_local_embed(
     np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
 
 
-def test_handler_gives_null_for_null_and_unusable_images(tiny_model_dir: Path, photo_bytes: list[bytes],
-                                                         local_embeddings: np.ndarray) -> None:
-    out = embed_handler(tiny_model_dir)(pd.Series([photo_bytes[0], None, b"not a jpeg", bytearray(photo_bytes[1])]))
+def test_handler_gives_null_for_null_and_unusable_images(
+    tiny_model_dir: Path, photo_bytes: list[bytes], local_embeddings: np.ndarray
+) -> None:
+    out = embed_handler(tiny_model_dir)(
+        pd.Series([photo_bytes[0], None, b"not a jpeg", bytearray(photo_bytes[1])])
+    )
     assert out.iloc[1] is None and out.iloc[2] is None
     assert np.abs(np.asarray(out.iloc[3], dtype=np.float32) - local_embeddings[1]).max() <= TOLERANCE
     single = embed_row_handler(tiny_model_dir)(photo_bytes[2])
@@ -74,7 +77,9 @@ def test_model_is_loaded_once_per_artefact(tiny_model_dir: Path, tmp_path: Path)
     copy.mkdir()
     for f in tiny_model_dir.iterdir():
         (copy / f.name).write_bytes(f.read_bytes())
-    assert udf_module.load_model(copy) is first  # same artefact at another path (local testing's temp imports)
+    assert (
+        udf_module.load_model(copy) is first
+    )  # same artefact at another path (local testing's temp imports)
     with pytest.raises(ArtefactError):
         udf_module.load_model(tmp_path / "missing")
 
@@ -93,10 +98,16 @@ def test_udf_inside_the_local_session_equals_local_embed(
     files = upload_model(local_session, tiny_model_dir, config.stage, backend=backend)
     register_embedding_udf(local_session, backend, model_files=files, config=config)
     ids = [p.stem for p in twelve_photos]
-    write_table(local_session, "UDF_TEST_IMAGES", image_rows(pd.DataFrame({
-        "item_id": ids, "image_path": [str(p) for p in twelve_photos]})), spec="IMAGES")
+    write_table(
+        local_session,
+        "UDF_TEST_IMAGES",
+        image_rows(pd.DataFrame({"item_id": ids, "image_path": [str(p) for p in twelve_photos]})),
+        spec="IMAGES",
+    )
     images = local_session.table("UDF_TEST_IMAGES")
-    rows = images.select("ITEM_ID", F.call_function(config.udf_name, F.col("IMAGE")).alias("EMBEDDING")).collect()
+    rows = images.select(
+        "ITEM_ID", F.call_function(config.udf_name, F.col("IMAGE")).alias("EMBEDDING")
+    ).collect()
     by_id = {r["ITEM_ID"]: r["EMBEDDING"] for r in rows}
     warehouse = np.asarray([by_id[i] for i in ids], dtype=np.float32)
     assert warehouse.shape == (12, 512)
@@ -105,18 +116,32 @@ def test_udf_inside_the_local_session_equals_local_embed(
 
 def test_registration_needs_the_staged_metadata(local_session) -> None:
     with pytest.raises(SnowflakeError, match=r"metadata\.json"):
-        register_embedding_udf(local_session, model_files=["@S/models/x/weights-0.safetensors"],
-                               config=SnowflakeConfig())
+        register_embedding_udf(
+            local_session, model_files=["@S/models/x/weights-0.safetensors"], config=SnowflakeConfig()
+        )
 
 
-def test_account_registration_arguments(recording_session, tiny_model_dir: Path, photo_bytes: list[bytes],
-                                        local_embeddings: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = SnowflakeConfig(mode="account", stage="RECO.PUBLIC.MODELS", udf_name="RECO.PUBLIC.EMBED_IMAGE",
-                             max_batch_size=48)
-    files = ["@RECO.PUBLIC.MODELS/models/abc/metadata.json",
-             "@RECO.PUBLIC.MODELS/models/abc/weights-0123456789ab.safetensors"]
-    register_embedding_udf(recording_session, AccountBackend(recording_session), model_files=files, config=config,
-                           code_imports=["@RECO.PUBLIC.MODELS/code/fff/fashion_reco-fff.zip"])
+def test_account_registration_arguments(
+    recording_session,
+    tiny_model_dir: Path,
+    photo_bytes: list[bytes],
+    local_embeddings: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = SnowflakeConfig(
+        mode="account", stage="RECO.PUBLIC.MODELS", udf_name="RECO.PUBLIC.EMBED_IMAGE", max_batch_size=48
+    )
+    files = [
+        "@RECO.PUBLIC.MODELS/models/abc/metadata.json",
+        "@RECO.PUBLIC.MODELS/models/abc/weights-0123456789ab.safetensors",
+    ]
+    register_embedding_udf(
+        recording_session,
+        AccountBackend(recording_session),
+        model_files=files,
+        config=config,
+        code_imports=["@RECO.PUBLIC.MODELS/code/fff/fashion_reco-fff.zip"],
+    )
     (kwargs,) = recording_session.registered
     assert kwargs["name"] == "RECO.PUBLIC.EMBED_IMAGE"
     assert kwargs["input_types"] == [PandasSeriesType(BinaryType())]
@@ -126,7 +151,13 @@ def test_account_registration_arguments(recording_session, tiny_model_dir: Path,
     assert kwargs["imports"] == [*files, "@RECO.PUBLIC.MODELS/code/fff/fashion_reco-fff.zip"]
     assert f"pytorch=={version('torch').split('+')[0]}" in kwargs["packages"]
     assert {p.split("==")[0] for p in kwargs["packages"]} >= {
-        "pytorch", "torchvision", "safetensors", "pillow", "numpy", "pandas"}
+        "pytorch",
+        "torchvision",
+        "safetensors",
+        "pillow",
+        "numpy",
+        "pandas",
+    }
     # The registered function reads the model from the UDF import directory, as inside Snowflake.
     monkeypatch.setitem(sys._xoptions, "snowflake_import_directory", str(tiny_model_dir))
     out = kwargs["func"](pd.Series(photo_bytes[:3]))
@@ -194,9 +225,20 @@ def test_vectorised_handler_runs_from_the_code_zip_and_import_directory(
     assert "fashion_reco/snowflake/udf.py" in names and "fashion_reco/model/image_model.py" in names
     assert all(n.endswith((".py", "py.typed")) for n in names)
     run = subprocess.run(
-        [sys.executable, "-X", f"snowflake_import_directory={tiny_model_dir}", "-c", _ACCOUNT_PROBE, str(archive),
-         json.dumps([str(p) for p in twelve_photos[:4]])],
-        capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path,
+        [
+            sys.executable,
+            "-X",
+            f"snowflake_import_directory={tiny_model_dir}",
+            "-c",
+            _ACCOUNT_PROBE,
+            str(archive),
+            json.dumps([str(p) for p in twelve_photos[:4]]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])

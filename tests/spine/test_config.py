@@ -26,15 +26,17 @@ def test_defaults_fit_the_cpu_budget() -> None:
     assert cfg.model.weights is None
     assert cfg.model.image_size == 128
     budget = cfg.model.max_train_seconds
-    assert budget <= 15 * 60, 'the default training budget must fit the 15-minute promise'
+    assert budget <= 15 * 60, "the default training budget must fit the 15-minute promise"
     assert cfg.snowflake.mode == "local"
     assert cfg.model.effective_resize_size == round(128 * 8 / 7)
 
 
 def test_toml_file_sets_nested_sections(tmp_path: Path) -> None:
     path = tmp_path / "cfg.toml"
-    path.write_text('[model]\nimage_size = 96\nweights = "DEFAULT"\n[blend]\nhalf_life_days = 3.5\n'
-                    '[snowflake]\nmode = "account"\nschema = "RECO"\n')
+    path.write_text(
+        '[model]\nimage_size = 96\nweights = "DEFAULT"\n[blend]\nhalf_life_days = 3.5\n'
+        '[snowflake]\nmode = "account"\nschema = "RECO"\n'
+    )
     cfg = RecommenderConfig.from_toml(path)
     assert cfg.model.image_size == 96
     assert cfg.model.weights == "DEFAULT"

@@ -27,7 +27,9 @@ def default_fetch_dir(uri: str) -> Path:
     return cache.joinpath("s3", *parts)
 
 
-def open_catalogue(spec: str, *, data_root: Path | None = None, dest: Path | None = None, **fetch_kwargs: object) -> Catalogue:
+def open_catalogue(
+    spec: str, *, data_root: Path | None = None, dest: Path | None = None, **fetch_kwargs: object
+) -> Catalogue:
     """Build a catalogue from ``spec``; see the module docstring for the accepted forms."""
     if spec in ("auto", "clothing"):
         root = data_root if data_root is not None else None

@@ -280,15 +280,18 @@ def evaluate_time_split(
     train, test = time_split(interactions, test_days)
     train_frame, test_frame = interactions_frame(train), interactions_frame(test)
     if train_frame.empty:
-        span = (test_frame[Columns.TIMESTAMP].max() - test_frame[Columns.TIMESTAMP].min()) / pd.Timedelta(days=1)
+        span = (test_frame[Columns.TIMESTAMP].max() - test_frame[Columns.TIMESTAMP].min()) / pd.Timedelta(
+            days=1
+        )
         raise RecommendError(
             f"a test window of {test_days:g} days leaves no training events (the log spans {span:.2f} days): "
             "hold out fewer days"
         )
     k = int(config.k if k is None else k)
     blend = BlendRecommender(config).fit(train, context)
-    table = evaluate_recommenders(blend, test, k, train=train, baselines=baselines, relevance=relevance,
-                                  segment=segment)
+    table = evaluate_recommenders(
+        blend, test, k, train=train, baselines=baselines, relevance=relevance, segment=segment
+    )
     end = test_frame[Columns.TIMESTAMP].max()
     return TimeSplitEvaluation(
         table=table,

@@ -31,13 +31,27 @@ __all__ = [
 
 # Ranking metrics in display order; for all of them higher is better.
 KNOWN_METRICS: tuple[str, ...] = (
-    "precision", "recall", "map", "ndcg", "hit_rate", "coverage", "novelty", "diversity",
+    "precision",
+    "recall",
+    "map",
+    "ndcg",
+    "hit_rate",
+    "coverage",
+    "novelty",
+    "diversity",
 )
 # Numeric columns of an evaluation frame that describe the run rather than score it: shown, never ranked or charted.
 INFO_COLUMNS: tuple[str, ...] = ("n_customers",)
 METRIC_TITLES: dict[str, str] = {
-    "precision": "Precision", "recall": "Recall", "map": "MAP", "ndcg": "NDCG", "hit_rate": "Hit rate",
-    "coverage": "Coverage", "novelty": "Novelty", "diversity": "Diversity", "n_customers": "Customers",
+    "precision": "Precision",
+    "recall": "Recall",
+    "map": "MAP",
+    "ndcg": "NDCG",
+    "hit_rate": "Hit rate",
+    "coverage": "Coverage",
+    "novelty": "Novelty",
+    "diversity": "Diversity",
+    "n_customers": "Customers",
 }
 
 
@@ -54,7 +68,11 @@ class ItemLookup:
 
     def __init__(self, items: pd.DataFrame) -> None:
         ids = items[Columns.ITEM_ID].astype(str).to_numpy()
-        paths = items[Columns.IMAGE_PATH] if Columns.IMAGE_PATH in items.columns else pd.Series([None] * len(items))
+        paths = (
+            items[Columns.IMAGE_PATH]
+            if Columns.IMAGE_PATH in items.columns
+            else pd.Series([None] * len(items))
+        )
         labels = items[Columns.LABEL] if Columns.LABEL in items.columns else pd.Series([None] * len(items))
         self._info = {
             item_id: ItemInfo(item_id, _clean(path), _clean(label))
@@ -122,7 +140,9 @@ def sample_customers(
     return [str(c) for c in chosen] + cold
 
 
-def customer_histories(events: pd.DataFrame, customer_ids: Sequence[str], limit: int) -> dict[str, pd.DataFrame]:
+def customer_histories(
+    events: pd.DataFrame, customer_ids: Sequence[str], limit: int
+) -> dict[str, pd.DataFrame]:
     """Each customer's ``limit`` most recent events, newest first (an empty frame for a cold customer)."""
     frame = events.assign(**{Columns.CUSTOMER_ID: events[Columns.CUSTOMER_ID].astype(str)})
     frame = frame[frame[Columns.CUSTOMER_ID].isin(set(customer_ids))]
@@ -154,7 +174,9 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
     if Columns.MODEL not in frame.columns:
         frame = frame.rename(columns={frame.columns[0]: Columns.MODEL})
     frame[Columns.MODEL] = frame[Columns.MODEL].astype(str)
-    numeric = [c for c in frame.columns if c not in (Columns.MODEL, "k") and pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [
+        c for c in frame.columns if c not in (Columns.MODEL, "k") and pd.api.types.is_numeric_dtype(frame[c])
+    ]
     info = [c for c in INFO_COLUMNS if c in numeric]
     metrics = [m for m in KNOWN_METRICS if m in numeric]
     metrics += [c for c in numeric if c not in KNOWN_METRICS and c not in info]
@@ -189,14 +211,18 @@ class ClassifierView:
 _SPLIT_PREFERENCE = ("test", "validation")
 
 
-def classifier_view(metrics: ClassificationMetrics | Mapping[str, ClassificationMetrics] | None) -> ClassifierView | None:
+def classifier_view(
+    metrics: ClassificationMetrics | Mapping[str, ClassificationMetrics] | None,
+) -> ClassifierView | None:
     """``ImageModel.metrics`` (split name → metrics) → the split to show: ``test``, else ``validation``, else the first
     one; a bare ``ClassificationMetrics`` is shown as is. ``None`` when there are no metrics."""
     if metrics is None:
         return None
     if isinstance(metrics, ClassificationMetrics):
         return ClassifierView(metrics, None)
-    names = [n for n in _SPLIT_PREFERENCE if n in metrics] + [n for n in metrics if n not in _SPLIT_PREFERENCE]
+    names = [n for n in _SPLIT_PREFERENCE if n in metrics] + [
+        n for n in metrics if n not in _SPLIT_PREFERENCE
+    ]
     for name in names:
         value = metrics[name]
         if isinstance(value, ClassificationMetrics):

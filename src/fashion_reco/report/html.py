@@ -43,8 +43,12 @@ from fashion_reco.report.thumbs import ThumbnailCache
 __all__ = ["render_report", "write_report"]
 
 HISTORY_LIMIT = 8
-_NAV = (("gallery", "More like this"), ("customers", "Customers"), ("evaluation", "Evaluation"),
-        ("classifier", "Classifier"))
+_NAV = (
+    ("gallery", "More like this"),
+    ("customers", "Customers"),
+    ("evaluation", "Evaluation"),
+    ("classifier", "Classifier"),
+)
 
 
 def _template(name: str) -> str:
@@ -75,7 +79,9 @@ def write_report(
     (one cold-start customer among them when the profiles include one) get their ``k`` recommendations;
     ``evaluation`` is the frame returned by ``FashionRecommender.evaluate``. Sampling is seeded by ``seed``.
     """
-    text = render_report(reco, evaluation=evaluation, n_items=n_items, n_customers=n_customers, k=k, seed=seed)
+    text = render_report(
+        reco, evaluation=evaluation, n_items=n_items, n_customers=n_customers, k=k, seed=seed
+    )
     target = Path(path)
     atomic_write_text(target, text)
     return target
@@ -105,10 +111,12 @@ def render_report(
     events = interactions.frame if interactions is not None else None
     profiles = reco.customers.frame if reco.customers is not None else None
     if events is None or events.empty:
-        parts.append(sections.customers_missing_section(
-            "No interactions were given to fit(): recommendations are not personalised, so there are no customer "
-            "pages. Pass a clickstream (Interactions) to fit() to see them."
-        ))
+        parts.append(
+            sections.customers_missing_section(
+                "No interactions were given to fit(): recommendations are not personalised, so there are no customer "
+                "pages. Pass a clickstream (Interactions) to fit() to see them."
+            )
+        )
     else:
         customer_ids = sample_customers(events, profiles, n_customers, seed)
         histories = customer_histories(events, customer_ids, HISTORY_LIMIT)
@@ -118,21 +126,35 @@ def render_report(
         if profiles is not None and not profiles.empty:
             chosen = profiles[profiles[Columns.CUSTOMER_ID].astype(str).isin(set(customer_ids))]
             profile_rows = {str(r[Columns.CUSTOMER_ID]): r for r in chosen.to_dict("records")}
-        parts.append(sections.customers_section(
-            tiles, customer_ids, histories, {c: int(counts.get(c, 0)) for c in customer_ids}, recs, profile_rows,
-            k=k, history_limit=HISTORY_LIMIT,
-        ))
+        parts.append(
+            sections.customers_section(
+                tiles,
+                customer_ids,
+                histories,
+                {c: int(counts.get(c, 0)) for c in customer_ids},
+                recs,
+                profile_rows,
+                k=k,
+                history_limit=HISTORY_LIMIT,
+            )
+        )
 
     if evaluation is None or evaluation.empty:
-        parts.append(sections.evaluation_section(None, "No evaluation was supplied: pass the frame returned by "
-                                                       "FashionRecommender.evaluate(test_interactions)."))
+        parts.append(
+            sections.evaluation_section(
+                None,
+                "No evaluation was supplied: pass the frame returned by "
+                "FashionRecommender.evaluate(test_interactions).",
+            )
+        )
     else:
         parts.append(sections.evaluation_section(evaluation_view(evaluation)))
 
     model = reco.image_model
     view = classifier_view(getattr(model, "metrics", None)) if model is not None else None
     reason = (
-        "No image model is attached." if model is None
+        "No image model is attached."
+        if model is None
         else "The image model carries no held-out metrics (e.g. it was built untrained or from embeddings only)."
     )
     parts.append(sections.classifier_section(view, reason))

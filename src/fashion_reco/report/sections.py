@@ -69,7 +69,7 @@ def note(text: str, kind: str = "info") -> str:
 def section(key: str, title: str, lead: str, body: str) -> str:
     return (
         f'<section id="{SECTION_IDS[key]}" class="report-section" data-section="{key}">'
-        f"<h2>{esc(title)}</h2><p class=\"lead\">{esc(lead)}</p>{body}</section>"
+        f'<h2>{esc(title)}</h2><p class="lead">{esc(lead)}</p>{body}</section>'
     )
 
 
@@ -100,7 +100,7 @@ class TileMaker:
             f'<figure class="{css}" data-item-id="{esc(info.item_id)}">'
             f'<div class="thumb">{badge_html}<img src="{thumb.uri}" width="{thumb.width}" height="{thumb.height}" '
             f'alt="{esc(label)} {esc(info.item_id)}" title="{esc(info.item_id)}"></div>'
-            f"<figcaption>{top}<span class=\"label\">{esc(label)}</span>"
+            f'<figcaption>{top}<span class="label">{esc(label)}</span>'
             f'<span class="id" title="{esc(info.item_id)}">{esc(short_id(info.item_id))}</span>{extra}</figcaption>'
             f"</figure>"
         )
@@ -128,7 +128,7 @@ def gallery_section(tiles: TileMaker, query_ids: Sequence[str], similar: pd.Data
         strip = "".join(cells) if cells else note("No similar items returned.")
         rows.append(
             '<div class="gallery-row">'
-            f'{tiles.tile(query, classes="query", badge="query", badge_kind="query")}'
+            f"{tiles.tile(query, classes='query', badge='query', badge_kind='query')}"
             f'<div class="arrow" aria-hidden="true">→</div><div class="tiles">{strip}</div></div>'
         )
     return section("gallery", "More like this", lead, "".join(rows))
@@ -139,8 +139,12 @@ def _profile_line(profile: Mapping[str, object] | None) -> str:
     if not profile:
         return ""
     parts = []
-    for key, title in (("age_band", "age"), ("gender", "gender"), ("preferred_labels", "likes"),
-                       ("signup_date", "since")):
+    for key, title in (
+        ("age_band", "age"),
+        ("gender", "gender"),
+        ("preferred_labels", "likes"),
+        ("signup_date", "since"),
+    ):
         value = profile.get(key)
         if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value == "":
             continue
@@ -167,7 +171,8 @@ def customers_section(
         "personalised recommendations, each with the reason the blend gives and its score."
     )
     grouped = {
-        str(c): g.sort_values(Columns.RANK) for c, g in recommendations.groupby(Columns.CUSTOMER_ID, sort=False)
+        str(c): g.sort_values(Columns.RANK)
+        for c, g in recommendations.groupby(Columns.CUSTOMER_ID, sort=False)
     }
     cards = []
     for customer in customer_ids:
@@ -178,31 +183,46 @@ def customers_section(
             for row in history.itertuples(index=False):
                 event = str(getattr(row, Columns.EVENT_TYPE, "") or "")
                 when = getattr(row, Columns.TIMESTAMP, None)
-                date = pd.Timestamp(when).strftime("%Y-%m-%d") if when is not None and not pd.isna(when) else ""
+                date = (
+                    pd.Timestamp(when).strftime("%Y-%m-%d") if when is not None and not pd.isna(when) else ""
+                )
                 extra = f'<span class="when">{esc(date)}</span>' if date else ""
-                history_tiles.append(tiles.tile(
-                    getattr(row, Columns.ITEM_ID), extra=extra, classes="small",
-                    badge=_EVENT_LABELS.get(event, event), badge_kind=event,
-                ))
+                history_tiles.append(
+                    tiles.tile(
+                        getattr(row, Columns.ITEM_ID),
+                        extra=extra,
+                        classes="small",
+                        badge=_EVENT_LABELS.get(event, event),
+                        badge_kind=event,
+                    )
+                )
         history_html = (
-            "".join(history_tiles) if history_tiles
+            "".join(history_tiles)
+            if history_tiles
             else note("No interactions yet: a cold-start customer, ranked from the profile and popularity.")
         )
         rec_tiles = []
         recs = grouped.get(customer)
         if recs is not None:
             for row in recs.itertuples(index=False):
-                top = (f'<span class="rank">#{int(getattr(row, Columns.RANK))}</span>'
-                       f'<span class="score">{fmt(getattr(row, Columns.SCORE))}</span>')
+                top = (
+                    f'<span class="rank">#{int(getattr(row, Columns.RANK))}</span>'
+                    f'<span class="score">{fmt(getattr(row, Columns.SCORE))}</span>'
+                )
                 reason = getattr(row, Columns.REASON, None)
-                extra = (f'<span class="reason" title="{esc(reason)}">{esc(reason)}</span>'
-                         if isinstance(reason, str) and reason else "")
-                rec_tiles.append(tiles.tile(getattr(row, Columns.ITEM_ID), top=top, extra=extra, classes="rec"))
+                extra = (
+                    f'<span class="reason" title="{esc(reason)}">{esc(reason)}</span>'
+                    if isinstance(reason, str) and reason
+                    else ""
+                )
+                rec_tiles.append(
+                    tiles.tile(getattr(row, Columns.ITEM_ID), top=top, extra=extra, classes="rec")
+                )
         rec_html = "".join(rec_tiles) if rec_tiles else note("No recommendations returned.")
         kind = "cold" if n_events == 0 else "warm"
         cards.append(
             f'<article class="customer customer-{kind}" data-customer-id="{esc(customer)}">'
-            f'<header><h3>Customer <code>{esc(customer)}</code></h3>'
+            f"<header><h3>Customer <code>{esc(customer)}</code></h3>"
             f'<span class="pill pill-{kind}">{n_events} events</span>{_profile_line(profiles.get(customer))}</header>'
             f'<div class="customer-body"><div class="history"><h4>Recent history</h4><div class="tiles">{history_html}'
             f'</div></div><div class="recs"><h4>Recommended</h4><div class="tiles">{rec_html}</div></div></div>'
@@ -246,39 +266,65 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
             value, top = row[metric], best[metric]
             is_best = top is not None and _close(value, top)
             cls = ' class="best"' if is_best else ""
-            cells.append(f"<td{cls}>{'<b>' if is_best else ''}{fmt(value, 4)}{'</b>' if is_best else ''}</td>")
+            cells.append(
+                f"<td{cls}>{'<b>' if is_best else ''}{fmt(value, 4)}{'</b>' if is_best else ''}</td>"
+            )
         cells += [f'<td class="info">{fmt(row[c], 0)}</td>' for c in view.info]
         highlight = ' class="highlight"' if model == view.highlight else ""
         swatch = f'<span class="swatch" style="background:{esc(colours[model])}"></span>'
-        body.append(f'<tr{highlight} data-model="{esc(model)}"><th scope="row">{swatch}{esc(model)}</th>'
-                    f"{''.join(cells)}</tr>")
+        body.append(
+            f'<tr{highlight} data-model="{esc(model)}"><th scope="row">{swatch}{esc(model)}</th>'
+            f"{''.join(cells)}</tr>"
+        )
     table_html = (
         f'<div class="table-wrap"><table class="metrics-table evaluation-table"><thead><tr><th scope="col">model</th>'
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
     bars = "".join(
-        bar_chart(m, dict(zip(models, pd.to_numeric(table[m], errors="coerce").astype(float), strict=True)),
-                  colours=colours, highlight=view.highlight, title=METRIC_TITLES.get(m, m))
+        bar_chart(
+            m,
+            dict(zip(models, pd.to_numeric(table[m], errors="coerce").astype(float), strict=True)),
+            colours=colours,
+            highlight=view.highlight,
+            title=METRIC_TITLES.get(m, m),
+        )
         for m in view.metrics
     )
     legend = "".join(
         f'<span class="legend-item"><span class="swatch" style="background:{esc(colours[m])}"></span>{esc(m)}'
-        f"</span>" for m in models
+        f"</span>"
+        for m in models
     )
-    charts = (f'<h3>Blend vs baselines per metric</h3><div class="legend">{legend}</div>'
-              f'<div class="charts bar-charts">{bars}</div>')
+    charts = (
+        f'<h3>Blend vs baselines per metric</h3><div class="legend">{legend}</div>'
+        f'<div class="charts bar-charts">{bars}</div>'
+    )
     if view.by_k is not None:
         lines = []
         for metric in view.metrics:
             series = {
-                str(model): list(zip(g["k"].astype(float), pd.to_numeric(g[metric], errors="coerce").astype(float),
-                                     strict=True))
+                str(model): list(
+                    zip(
+                        g["k"].astype(float),
+                        pd.to_numeric(g[metric], errors="coerce").astype(float),
+                        strict=True,
+                    )
+                )
                 for model, g in view.by_k.groupby(Columns.MODEL, sort=False)
             }
-            lines.append(line_chart(metric, series, colours=colours, highlight=view.highlight,
-                                    title=METRIC_TITLES.get(metric, metric)))
-        charts += (f'<h3>Metrics at k</h3><div class="legend">{legend}</div>'
-                   f'<div class="charts line-charts">{"".join(lines)}</div>')
+            lines.append(
+                line_chart(
+                    metric,
+                    series,
+                    colours=colours,
+                    highlight=view.highlight,
+                    title=METRIC_TITLES.get(metric, metric),
+                )
+            )
+        charts += (
+            f'<h3>Metrics at k</h3><div class="legend">{legend}</div>'
+            f'<div class="charts line-charts">{"".join(lines)}</div>'
+        )
     return section("evaluation", title, lead, table_html + charts)
 
 
@@ -311,8 +357,10 @@ def classifier_section(view: ClassifierView | None, reason: str | None = None) -
         return section("classifier", title, lead, note(reason or "No classifier metrics are available."))
     m = view.metrics
     where = f"the {view.split} split" if view.split else "held-out photos"
-    lead = (f"The fine-tuned ResNet18 whose embeddings drive the visual similarity, measured on {where} "
-            f"({m.n} photos, {len(m.classes)} classes).")
+    lead = (
+        f"The fine-tuned ResNet18 whose embeddings drive the visual similarity, measured on {where} "
+        f"({m.n} photos, {len(m.classes)} classes)."
+    )
     stats = (
         '<div class="stats">'
         f'<div class="stat"><span class="stat-value">{fmt(m.accuracy)}</span><span class="stat-name">accuracy</span></div>'
@@ -352,7 +400,7 @@ def classifier_section(view: ClassifierView | None, reason: str | None = None) -
         '<div class="table-wrap"><table class="metrics-table per-class-table"><caption>Per-class precision, recall and '
         'F1 (weakest class marked).</caption><thead><tr><th scope="col">class</th><th scope="col">precision</th>'
         '<th scope="col">recall</th><th scope="col">F1</th><th scope="col">support</th></tr></thead>'
-        f"<tbody>{''.join(per_rows)}</tbody><tfoot><tr><th scope=\"row\">macro average</th>"
+        f'<tbody>{"".join(per_rows)}</tbody><tfoot><tr><th scope="row">macro average</th>'
         f"<td>{fmt(_mean(s.precision for s in m.per_class.values()))}</td>"
         f"<td>{fmt(_mean(s.recall for s in m.per_class.values()))}</td>"
         f"<td>{fmt(m.macro_f1)}</td><td>{m.n}</td></tr></tfoot></table></div>"

@@ -112,12 +112,17 @@ def arrays_for_vectors(
     from the client, and how local testing stores them. ``nullable`` overrides every field's nullability."""
     from snowflake.snowpark.types import ArrayType, DoubleType, StructField, StructType, VectorType
 
-    return StructType([
-        StructField(f.name, ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype,
-                    f.nullable if nullable is None else nullable)
-        for f in schema.fields
-        if columns is None or f.name in columns
-    ])
+    return StructType(
+        [
+            StructField(
+                f.name,
+                ArrayType(DoubleType()) if isinstance(f.datatype, VectorType) else f.datatype,
+                f.nullable if nullable is None else nullable,
+            )
+            for f in schema.fields
+            if columns is None or f.name in columns
+        ]
+    )
 
 
 # -- DDL ------------------------------------------------------------------------------------------------------------
@@ -208,7 +213,9 @@ class AccountBackend(WarehouseBackend):
 # -- local testing --------------------------------------------------------------------------------------------------
 def _as_matrix(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Rows of vectors (lists, arrays or the JSON text local testing stores ARRAYs as) → matrix, valid mask."""
-    valid = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+    valid = np.array(
+        [v is not None and not (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool
+    )
     parsed = [json.loads(v) if isinstance(v, str) else v for v, ok in zip(values, valid, strict=True) if ok]
     if not parsed:
         return np.zeros((0, 0)), valid
@@ -249,8 +256,11 @@ def _install_local_emulations() -> None:
         return ColumnEmulator(scores, index=left.index, sf_type=ColumnType(DoubleType(), True))
 
     # Snowpark reads the hints with get_type_hints(); give it the classes themselves, not postponed strings.
-    _vector_cosine_similarity.__annotations__ = {"left": ColumnEmulator, "right": ColumnEmulator,
-                                                 "return": ColumnEmulator}
+    _vector_cosine_similarity.__annotations__ = {
+        "left": ColumnEmulator,
+        "right": ColumnEmulator,
+        "return": ColumnEmulator,
+    }
     patch("vector_cosine_similarity")(_vector_cosine_similarity)
     _PATCHED = True
 

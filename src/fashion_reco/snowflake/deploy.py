@@ -70,7 +70,9 @@ class DeploymentReport(BaseModel):
     tables: dict[str, int] = Field(description="table name -> row count after the deployment")
     writes: list[WriteResult]
     verified_items: list[str]
-    max_abs_diff: float = Field(description="largest |warehouse - local| embedding difference over the sample")
+    max_abs_diff: float = Field(
+        description="largest |warehouse - local| embedding difference over the sample"
+    )
     tolerance: float
     seconds: float
 
@@ -109,7 +111,8 @@ def verify_udf_embeddings(
     # local testing engine evaluates a UDF over a *filtered* frame against the wrong rows; over a table it is right.
     sample = table.filter(F.col("ITEM_ID").isin(list(expected))).cache_result()
     rows = sample.select(
-        F.col("ITEM_ID"), F.call_function(validate_identifier(udf_name, "function"), F.col("IMAGE")).alias("E")
+        F.col("ITEM_ID"),
+        F.call_function(validate_identifier(udf_name, "function"), F.col("IMAGE")).alias("E"),
     ).collect()
     got = {row["ITEM_ID"]: row["E"] for row in rows}
     worst = 0.0
@@ -156,7 +159,9 @@ def deploy(
     udf_name = validate_identifier(config.udf_name, "function")
     ids = _item_ids(catalogue)
     fingerprint = artefact_fingerprint(model_dir)
-    embedding_table = embedding_rows(ids, np.asarray(embeddings), model_sha=fingerprint)  # validated before writing
+    embedding_table = embedding_rows(
+        ids, np.asarray(embeddings), model_sha=fingerprint
+    )  # validated before writing
     matrix = np.asarray(embeddings, dtype=np.float32)
 
     staged = stage_model(session, model_dir, config.stage, backend=backend)
@@ -166,8 +171,14 @@ def deploy(
 
     def write(base: str, rows: pd.DataFrame) -> WriteResult:
         result = write_table(session, names[base], rows, spec=base, backend=backend)
-        log.info("%s: %d inserted, %d updated, %d deleted, %d rows", result.table, result.inserted, result.updated,
-                 result.deleted, result.rows)
+        log.info(
+            "%s: %d inserted, %d updated, %d deleted, %d rows",
+            result.table,
+            result.inserted,
+            result.updated,
+            result.deleted,
+            result.rows,
+        )
         return result
 
     writes = [
@@ -185,8 +196,9 @@ def deploy(
 
     position = {item_id: i for i, item_id in enumerate(ids)}
     sample = sorted(images["ITEM_ID"])[: max(0, verify_sample)]
-    max_diff = verify_udf_embeddings(session, names["IMAGES"], udf_name,
-                                     {i: matrix[position[i]] for i in sample}, tolerance)
+    max_diff = verify_udf_embeddings(
+        session, names["IMAGES"], udf_name, {i: matrix[position[i]] for i in sample}, tolerance
+    )
     return DeploymentReport(
         mode="local" if backend.is_local else "account",
         stage=validate_identifier(config.stage.removeprefix("@"), "stage"),
@@ -240,9 +252,15 @@ def deploy_recommender(
         root = Path(work_dir) if work_dir is not None else Path(tmp)
         model_dir = recommender.image_model.save(root / "image_model")
         report = deploy(
-            session, model_dir, recommender.catalogue, recommender.item_embeddings,
-            customers=recommender.customers, interactions=recommender.interactions,
-            recommendations=recommendations, config=config, backend=backend,
+            session,
+            model_dir,
+            recommender.catalogue,
+            recommender.item_embeddings,
+            customers=recommender.customers,
+            interactions=recommender.interactions,
+            recommendations=recommendations,
+            config=config,
+            backend=backend,
         )
         if work_dir is not None:
             if backend.is_local:

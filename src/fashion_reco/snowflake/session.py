@@ -82,7 +82,16 @@ def connection_parameters(
 
 def _describe(params: Mapping[str, Any]) -> str:
     shown = []
-    for key in ("connection_name", "account", "user", "role", "warehouse", "database", "schema", "authenticator"):
+    for key in (
+        "connection_name",
+        "account",
+        "user",
+        "role",
+        "warehouse",
+        "database",
+        "schema",
+        "authenticator",
+    ):
         if params.get(key):
             shown.append(f"{key}={params[key]!r}")
     return ", ".join(shown) or "no parameters"
@@ -95,7 +104,9 @@ def _scrub(text: str, params: Mapping[str, Any]) -> str:
     return text
 
 
-def create_session(config: SnowflakeConfig | None = None, *, connection: Mapping[str, Any] | None = None) -> Session:
+def create_session(
+    config: SnowflakeConfig | None = None, *, connection: Mapping[str, Any] | None = None
+) -> Session:
     """A Snowpark session for ``config.mode``: local testing (``"local"``) or a real account (``"account"``).
 
     ``connection`` adds or overrides raw connector parameters (``host``, ``port``, ``private_key_file``,
@@ -128,7 +139,9 @@ def create_session(config: SnowflakeConfig | None = None, *, connection: Mapping
             f"({described}): {reason}",
             key="snowflake",
         )
-    if failure is not None:  # raised outside the handler: the connector's exception is neither cause nor context
+    if (
+        failure is not None
+    ):  # raised outside the handler: the connector's exception is neither cause nor context
         raise failure
     log.info("connected to Snowflake (%s)", described)
     return session

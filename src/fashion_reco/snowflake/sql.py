@@ -177,15 +177,23 @@ def customer_topk_frame(
     cust, item = validate_identifier(customer_column, "column"), validate_identifier(item_column, "column")
     emb = validate_identifier(embedding_column, "column")
     profiles = session.table(validate_identifier(profiles_table, "table")).select(
-        F.col(cust).alias("P_CUSTOMER"), F.col(emb).alias("P_EMB"))
+        F.col(cust).alias("P_CUSTOMER"), F.col(emb).alias("P_EMB")
+    )
     items = session.table(validate_identifier(embeddings_table, "table")).select(
-        F.col(item).alias("E_ITEM"), F.col(emb).alias("E_EMB"))
+        F.col(item).alias("E_ITEM"), F.col(emb).alias("E_EMB")
+    )
     pairs = profiles.cross_join(items)
     if exclude_table is not None:
-        seen = session.table(validate_identifier(exclude_table, "table")).select(
-            F.col(cust).alias("H_CUSTOMER"), F.col(item).alias("H_ITEM")).distinct()
+        seen = (
+            session.table(validate_identifier(exclude_table, "table"))
+            .select(F.col(cust).alias("H_CUSTOMER"), F.col(item).alias("H_ITEM"))
+            .distinct()
+        )
         pairs = pairs.join(
-            seen, (pairs["P_CUSTOMER"] == seen["H_CUSTOMER"]) & (pairs["E_ITEM"] == seen["H_ITEM"]), how="leftanti")
+            seen,
+            (pairs["P_CUSTOMER"] == seen["H_CUSTOMER"]) & (pairs["E_ITEM"] == seen["H_ITEM"]),
+            how="leftanti",
+        )
     scored = pairs.select(
         F.col("P_CUSTOMER").alias("CUSTOMER_ID"),
         F.col("E_ITEM").alias("ITEM_ID"),
@@ -224,18 +232,27 @@ def profile_rows(
     weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
     matrix = np.asarray(embeddings, dtype=np.float64)
     position = pd.Series(np.arange(len(item_ids)), index=pd.Index([str(i) for i in item_ids]))
-    rows = pd.DataFrame({
-        "customer": frame[Columns.CUSTOMER_ID].astype(str).to_numpy(),
-        "item": frame[Columns.ITEM_ID].astype(str).map(position).to_numpy(),
-        "weight": frame[Columns.EVENT_TYPE].astype(str).map(weights).fillna(0.0).to_numpy(),
-    }).dropna(subset=["item"])
+    rows = pd.DataFrame(
+        {
+            "customer": frame[Columns.CUSTOMER_ID].astype(str).to_numpy(),
+            "item": frame[Columns.ITEM_ID].astype(str).map(position).to_numpy(),
+            "weight": frame[Columns.EVENT_TYPE].astype(str).map(weights).fillna(0.0).to_numpy(),
+        }
+    ).dropna(subset=["item"])
     rows = rows[rows["weight"] > 0]
     customers, inverse = np.unique(rows["customer"].to_numpy(), return_inverse=True)
     profiles = np.zeros((len(customers), matrix.shape[1]))
-    np.add.at(profiles, inverse, matrix[rows["item"].to_numpy(dtype=np.int64)] * rows["weight"].to_numpy()[:, None])
+    np.add.at(
+        profiles, inverse, matrix[rows["item"].to_numpy(dtype=np.int64)] * rows["weight"].to_numpy()[:, None]
+    )
     norms = np.linalg.norm(profiles, axis=1)
     keep = norms > 0
     profiles = profiles[keep] / norms[keep, None]
     counts = np.bincount(inverse, minlength=len(customers))[keep]
-    return pd.DataFrame({"CUSTOMER_ID": customers[keep].tolist(), "EMBEDDING": profiles.tolist(),
-                         "N_EVENTS": counts.astype(np.int64)})
+    return pd.DataFrame(
+        {
+            "CUSTOMER_ID": customers[keep].tolist(),
+            "EMBEDDING": profiles.tolist(),
+            "N_EVENTS": counts.astype(np.int64),
+        }
+    )

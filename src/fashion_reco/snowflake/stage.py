@@ -56,7 +56,9 @@ def local_files(directory: str | Path) -> list[Path]:
     if not root.is_dir():
         raise SnowflakeError("artefact directory not found", file=root)
     files = sorted(
-        p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     if not files:
         raise SnowflakeError("artefact directory is empty: nothing to upload", file=root)
@@ -72,7 +74,9 @@ def artefact_fingerprint(directory: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def upload_directory(session: Session, directory: str | Path, stage: str, prefix: str = "") -> list[StagedFile]:
+def upload_directory(
+    session: Session, directory: str | Path, stage: str, prefix: str = ""
+) -> list[StagedFile]:
     """PUT every file of ``directory`` under ``@stage/prefix/`` (sub-folders kept), uncompressed, overwriting."""
     root = Path(directory)
     uploaded: list[StagedFile] = []
@@ -84,7 +88,9 @@ def upload_directory(session: Session, directory: str | Path, stage: str, prefix
             raise SnowflakeError(
                 "file name cannot be staged safely (use letters, digits, '_', '-', '.')", file=path
             ) from None
-        folder = "/".join(part for part in (prefix.strip("/"), str(Path(relative).parent)) if part not in ("", "."))
+        folder = "/".join(
+            part for part in (prefix.strip("/"), str(Path(relative).parent)) if part not in ("", ".")
+        )
         target = stage_location(stage, folder)
         try:
             results = session.file.put(str(path), target, auto_compress=False, overwrite=True)
@@ -94,8 +100,12 @@ def upload_directory(session: Session, directory: str | Path, stage: str, prefix
         if not statuses <= {"UPLOADED", "SKIPPED"}:
             raise SnowflakeError(f"upload to {target} failed: {results}", file=path)
         uploaded.append(
-            StagedFile(location=f"{target}/{path.name}", name=relative, size=path.stat().st_size,
-                       sha256=sha256_file(path))
+            StagedFile(
+                location=f"{target}/{path.name}",
+                name=relative,
+                size=path.stat().st_size,
+                sha256=sha256_file(path),
+            )
         )
         log.debug("staged %s → %s", path, target)
     return uploaded
@@ -133,7 +143,9 @@ def download_stage_files(session: Session, location: str, dest: str | Path | Non
         session.file.get(location, str(target))
     except Exception as exc:
         raise SnowflakeError(f"download of {location} failed: {exc}", key=location) from None
-    return {p.relative_to(target).as_posix(): sha256_file(p) for p in sorted(target.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(target).as_posix(): sha256_file(p) for p in sorted(target.rglob("*")) if p.is_file()
+    }
 
 
 def verify_staged(session: Session, staged: list[StagedFile]) -> None:

@@ -95,27 +95,78 @@ def _specs() -> dict[str, TableSpec]:
 
     text, ts = StringType(), TimestampType(TimestampTimeZone.NTZ)
     specs = [
-        TableSpec("CATALOGUE", schema(("ITEM_ID", text, False), ("LABEL", text, True), ("IMAGE_PATH", text, True),
-                                      ("IMAGE_URI", text, True), ("SPLIT", text, True),
-                                      ("ATTRIBUTES", VariantType(), True)), ("ITEM_ID",)),
-        TableSpec("IMAGES", schema(("ITEM_ID", text, False), ("IMAGE", BinaryType(), False),
-                                   ("IMAGE_SHA256", text, False)), ("ITEM_ID",)),
-        TableSpec("IMAGE_EMBEDDINGS", schema(("ITEM_ID", text, False),
-                                             ("EMBEDDING", VectorType(float, EMBEDDING_DIM), False),
-                                             ("MODEL_SHA", text, True)), ("ITEM_ID",)),
-        TableSpec("CUSTOMERS", schema(("CUSTOMER_ID", text, False), ("AGE_BAND", text, True), ("GENDER", text, True),
-                                      ("PREFERRED_LABELS", text, True), ("SIGNUP_DATE", DateType(), True),
-                                      ("ATTRIBUTES", VariantType(), True)), ("CUSTOMER_ID",)),
-        TableSpec("CUSTOMER_PROFILES", schema(("CUSTOMER_ID", text, False),
-                                              ("EMBEDDING", VectorType(float, EMBEDDING_DIM), False),
-                                              ("N_EVENTS", LongType(), True)), ("CUSTOMER_ID",)),
-        TableSpec("CLICKSTREAM", schema(("EVENT_ID", text, False), ("CUSTOMER_ID", text, False),
-                                        ("ITEM_ID", text, False), ("EVENT_TYPE", text, False),
-                                        ("TIMESTAMP", ts, False), ("QUANTITY", DoubleType(), True)), ("EVENT_ID",)),
-        TableSpec("RECOMMENDATIONS", schema(("CUSTOMER_ID", text, False), ("ITEM_ID", text, False),
-                                            ("SCORE", DoubleType(), False), ("RANK", LongType(), False),
-                                            ("REASON", text, True), ("GENERATED_AT", ts, False)),
-                  ("CUSTOMER_ID", "RANK"), replace_by=("CUSTOMER_ID",)),
+        TableSpec(
+            "CATALOGUE",
+            schema(
+                ("ITEM_ID", text, False),
+                ("LABEL", text, True),
+                ("IMAGE_PATH", text, True),
+                ("IMAGE_URI", text, True),
+                ("SPLIT", text, True),
+                ("ATTRIBUTES", VariantType(), True),
+            ),
+            ("ITEM_ID",),
+        ),
+        TableSpec(
+            "IMAGES",
+            schema(("ITEM_ID", text, False), ("IMAGE", BinaryType(), False), ("IMAGE_SHA256", text, False)),
+            ("ITEM_ID",),
+        ),
+        TableSpec(
+            "IMAGE_EMBEDDINGS",
+            schema(
+                ("ITEM_ID", text, False),
+                ("EMBEDDING", VectorType(float, EMBEDDING_DIM), False),
+                ("MODEL_SHA", text, True),
+            ),
+            ("ITEM_ID",),
+        ),
+        TableSpec(
+            "CUSTOMERS",
+            schema(
+                ("CUSTOMER_ID", text, False),
+                ("AGE_BAND", text, True),
+                ("GENDER", text, True),
+                ("PREFERRED_LABELS", text, True),
+                ("SIGNUP_DATE", DateType(), True),
+                ("ATTRIBUTES", VariantType(), True),
+            ),
+            ("CUSTOMER_ID",),
+        ),
+        TableSpec(
+            "CUSTOMER_PROFILES",
+            schema(
+                ("CUSTOMER_ID", text, False),
+                ("EMBEDDING", VectorType(float, EMBEDDING_DIM), False),
+                ("N_EVENTS", LongType(), True),
+            ),
+            ("CUSTOMER_ID",),
+        ),
+        TableSpec(
+            "CLICKSTREAM",
+            schema(
+                ("EVENT_ID", text, False),
+                ("CUSTOMER_ID", text, False),
+                ("ITEM_ID", text, False),
+                ("EVENT_TYPE", text, False),
+                ("TIMESTAMP", ts, False),
+                ("QUANTITY", DoubleType(), True),
+            ),
+            ("EVENT_ID",),
+        ),
+        TableSpec(
+            "RECOMMENDATIONS",
+            schema(
+                ("CUSTOMER_ID", text, False),
+                ("ITEM_ID", text, False),
+                ("SCORE", DoubleType(), False),
+                ("RANK", LongType(), False),
+                ("REASON", text, True),
+                ("GENERATED_AT", ts, False),
+            ),
+            ("CUSTOMER_ID", "RANK"),
+            replace_by=("CUSTOMER_ID",),
+        ),
     ]
     return {spec.base: spec for spec in specs}
 
@@ -142,7 +193,9 @@ class WriteResult(BaseModel):
 def _frame(obj: Any, attribute: str) -> pd.DataFrame:
     frame = obj if isinstance(obj, pd.DataFrame) else getattr(obj, attribute, obj)
     if not isinstance(frame, pd.DataFrame):
-        raise SnowflakeError(f"expected a DataFrame (or an object with .{attribute}), got {type(obj).__name__}")
+        raise SnowflakeError(
+            f"expected a DataFrame (or an object with .{attribute}), got {type(obj).__name__}"
+        )
     return frame
 
 
@@ -181,14 +234,16 @@ def catalogue_rows(catalogue: Any) -> pd.DataFrame:
     """CATALOGUE rows from a ``Catalogue`` (or its ``items`` frame); extra attribute columns go to ATTRIBUTES."""
     items = _frame(catalogue, "items")
     known = {Columns.ITEM_ID, Columns.LABEL, Columns.IMAGE_PATH, Columns.IMAGE_URI, Columns.SPLIT}
-    return pd.DataFrame({
-        "ITEM_ID": [str(v) for v in items[Columns.ITEM_ID]],
-        "LABEL": [_text(v) for v in items.get(Columns.LABEL, [None] * len(items))],
-        "IMAGE_PATH": [_text(v) for v in items.get(Columns.IMAGE_PATH, [None] * len(items))],
-        "IMAGE_URI": [_text(v) for v in items.get(Columns.IMAGE_URI, [None] * len(items))],
-        "SPLIT": [_text(v) for v in items.get(Columns.SPLIT, [None] * len(items))],
-        "ATTRIBUTES": [_attributes(row, known) for _, row in items.iterrows()],
-    })
+    return pd.DataFrame(
+        {
+            "ITEM_ID": [str(v) for v in items[Columns.ITEM_ID]],
+            "LABEL": [_text(v) for v in items.get(Columns.LABEL, [None] * len(items))],
+            "IMAGE_PATH": [_text(v) for v in items.get(Columns.IMAGE_PATH, [None] * len(items))],
+            "IMAGE_URI": [_text(v) for v in items.get(Columns.IMAGE_URI, [None] * len(items))],
+            "SPLIT": [_text(v) for v in items.get(Columns.SPLIT, [None] * len(items))],
+            "ATTRIBUTES": [_attributes(row, known) for _, row in items.iterrows()],
+        }
+    )
 
 
 def image_rows(catalogue: Any) -> pd.DataFrame:
@@ -202,29 +257,35 @@ def image_rows(catalogue: Any) -> pd.DataFrame:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise SnowflakeError(f"cannot read image: {exc.strerror}", file=path, row=row,
-                                 item_id=str(item_id)) from None
+            raise SnowflakeError(
+                f"cannot read image: {exc.strerror}", file=path, row=row, item_id=str(item_id)
+            ) from None
         ids.append(str(item_id))
         blobs.append(data)
         digests.append(hashlib.sha256(data).hexdigest())
     return pd.DataFrame({"ITEM_ID": ids, "IMAGE": blobs, "IMAGE_SHA256": digests})
 
 
-def embedding_rows(item_ids: Sequence[Any], embeddings: np.ndarray, model_sha: str | None = None) -> pd.DataFrame:
+def embedding_rows(
+    item_ids: Sequence[Any], embeddings: np.ndarray, model_sha: str | None = None
+) -> pd.DataFrame:
     """IMAGE_EMBEDDINGS rows from ids and an ``[N, 512]`` array in the same order."""
     matrix = np.asarray(embeddings)
     if matrix.ndim != 2 or matrix.shape[1] != EMBEDDING_DIM:
-        raise SnowflakeError(f"embeddings must have shape [N, {EMBEDDING_DIM}], got {list(matrix.shape)}",
-                             key="embeddings")
+        raise SnowflakeError(
+            f"embeddings must have shape [N, {EMBEDDING_DIM}], got {list(matrix.shape)}", key="embeddings"
+        )
     if matrix.shape[0] != len(item_ids):
         raise SnowflakeError(f"{matrix.shape[0]} embeddings for {len(item_ids)} items", key="embeddings")
     if not np.isfinite(matrix).all():
         row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0]) + 1
-        raise SnowflakeError("embedding has a NaN or infinite value", key="embeddings", row=row,
-                             item_id=str(item_ids[row - 1]))
+        raise SnowflakeError(
+            "embedding has a NaN or infinite value", key="embeddings", row=row, item_id=str(item_ids[row - 1])
+        )
     vectors = matrix.astype(np.float64).tolist()
-    return pd.DataFrame({"ITEM_ID": [str(i) for i in item_ids], "EMBEDDING": vectors,
-                         "MODEL_SHA": [model_sha] * len(vectors)})
+    return pd.DataFrame(
+        {"ITEM_ID": [str(i) for i in item_ids], "EMBEDDING": vectors, "MODEL_SHA": [model_sha] * len(vectors)}
+    )
 
 
 def customers_rows(customers: Any) -> pd.DataFrame:
@@ -238,14 +299,16 @@ def customers_rows(customers: Any) -> pd.DataFrame:
         return list(frame[name]) if name in frame.columns else [None] * len(frame)
 
     signup = [_clean(v) for v in column("signup_date")]
-    return pd.DataFrame({
-        "CUSTOMER_ID": [str(v) for v in frame[Columns.CUSTOMER_ID]],
-        "AGE_BAND": [_text(v) for v in column("age_band")],
-        "GENDER": [_text(v) for v in column("gender")],
-        "PREFERRED_LABELS": [_text(v) for v in column("preferred_labels")],
-        "SIGNUP_DATE": [pd.Timestamp(v).date() if v is not None else None for v in signup],
-        "ATTRIBUTES": [_attributes(row, known) for _, row in frame.iterrows()],
-    })
+    return pd.DataFrame(
+        {
+            "CUSTOMER_ID": [str(v) for v in frame[Columns.CUSTOMER_ID]],
+            "AGE_BAND": [_text(v) for v in column("age_band")],
+            "GENDER": [_text(v) for v in column("gender")],
+            "PREFERRED_LABELS": [_text(v) for v in column("preferred_labels")],
+            "SIGNUP_DATE": [pd.Timestamp(v).date() if v is not None else None for v in signup],
+            "ATTRIBUTES": [_attributes(row, known) for _, row in frame.iterrows()],
+        }
+    )
 
 
 def clickstream_rows(interactions: Any) -> pd.DataFrame:
@@ -260,45 +323,60 @@ def clickstream_rows(interactions: Any) -> pd.DataFrame:
     if missing:
         raise SnowflakeError("interactions lack a required column", column=missing[0])
     timestamps = pd.to_datetime(frame[Columns.TIMESTAMP])
-    base = pd.DataFrame({
-        "CUSTOMER_ID": frame[Columns.CUSTOMER_ID].astype(str).to_numpy(),
-        "ITEM_ID": frame[Columns.ITEM_ID].astype(str).to_numpy(),
-        "EVENT_TYPE": frame[Columns.EVENT_TYPE].astype(str).to_numpy(),
-        "TIMESTAMP": timestamps.to_numpy(),
-    })
+    base = pd.DataFrame(
+        {
+            "CUSTOMER_ID": frame[Columns.CUSTOMER_ID].astype(str).to_numpy(),
+            "ITEM_ID": frame[Columns.ITEM_ID].astype(str).to_numpy(),
+            "EVENT_TYPE": frame[Columns.EVENT_TYPE].astype(str).to_numpy(),
+            "TIMESTAMP": timestamps.to_numpy(),
+        }
+    )
     occurrence = base.groupby(list(base.columns), sort=False).cumcount().to_numpy()
     stamps = timestamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy()
     event_ids = [
         hashlib.sha1(f"{c}\0{i}\0{e}\0{t}\0{n}".encode(), usedforsecurity=False).hexdigest()
-        for c, i, e, t, n in zip(base["CUSTOMER_ID"], base["ITEM_ID"], base["EVENT_TYPE"], stamps, occurrence,
-                                 strict=True)
+        for c, i, e, t, n in zip(
+            base["CUSTOMER_ID"], base["ITEM_ID"], base["EVENT_TYPE"], stamps, occurrence, strict=True
+        )
     ]
     quantity = frame["quantity"] if "quantity" in frame.columns else pd.Series([None] * len(frame))
-    return pd.DataFrame({
-        "EVENT_ID": event_ids,
-        **{c: base[c] for c in ("CUSTOMER_ID", "ITEM_ID", "EVENT_TYPE")},
-        "TIMESTAMP": [t.to_pydatetime() for t in timestamps],
-        "QUANTITY": [None if _clean(q) is None else float(q) for q in quantity],
-    })
+    return pd.DataFrame(
+        {
+            "EVENT_ID": event_ids,
+            **{c: base[c] for c in ("CUSTOMER_ID", "ITEM_ID", "EVENT_TYPE")},
+            "TIMESTAMP": [t.to_pydatetime() for t in timestamps],
+            "QUANTITY": [None if _clean(q) is None else float(q) for q in quantity],
+        }
+    )
 
 
-def recommendation_rows(recommendations: pd.DataFrame, generated_at: dt.datetime | None = None) -> pd.DataFrame:
+def recommendation_rows(
+    recommendations: pd.DataFrame, generated_at: dt.datetime | None = None
+) -> pd.DataFrame:
     """RECOMMENDATIONS rows from ``customer_id, item_id, score, rank, reason`` (GENERATED_AT: now, UTC, naive)."""
-    missing = [c for c in (Columns.CUSTOMER_ID, Columns.ITEM_ID, Columns.SCORE, Columns.RANK)
-               if c not in recommendations.columns]
+    missing = [
+        c
+        for c in (Columns.CUSTOMER_ID, Columns.ITEM_ID, Columns.SCORE, Columns.RANK)
+        if c not in recommendations.columns
+    ]
     if missing:
         raise SnowflakeError("recommendations lack a required column", column=missing[0])
     stamp = (generated_at or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None, microsecond=0)
-    reason = recommendations[Columns.REASON] if Columns.REASON in recommendations.columns else [None] * len(
-        recommendations)
-    return pd.DataFrame({
-        "CUSTOMER_ID": recommendations[Columns.CUSTOMER_ID].astype(str).to_numpy(),
-        "ITEM_ID": recommendations[Columns.ITEM_ID].astype(str).to_numpy(),
-        "SCORE": recommendations[Columns.SCORE].astype(float).to_numpy(),
-        "RANK": recommendations[Columns.RANK].astype(int).to_numpy(),
-        "REASON": [_text(r) for r in reason],
-        "GENERATED_AT": [stamp] * len(recommendations),
-    })
+    reason = (
+        recommendations[Columns.REASON]
+        if Columns.REASON in recommendations.columns
+        else [None] * len(recommendations)
+    )
+    return pd.DataFrame(
+        {
+            "CUSTOMER_ID": recommendations[Columns.CUSTOMER_ID].astype(str).to_numpy(),
+            "ITEM_ID": recommendations[Columns.ITEM_ID].astype(str).to_numpy(),
+            "SCORE": recommendations[Columns.SCORE].astype(float).to_numpy(),
+            "RANK": recommendations[Columns.RANK].astype(int).to_numpy(),
+            "REASON": [_text(r) for r in reason],
+            "GENERATED_AT": [stamp] * len(recommendations),
+        }
+    )
 
 
 # -- keyed writes ---------------------------------------------------------------------------------------------------
@@ -311,15 +389,23 @@ def _check_rows(name: str, frame: pd.DataFrame, spec: TableSpec) -> None:
             if not field.nullable:
                 raise SnowflakeError(f"required column missing for {name}", column=field.name)
             continue
-        nulls = frame[field.name].map(lambda v: _clean(v) is None if not isinstance(v, list | bytes) else False)
+        nulls = frame[field.name].map(
+            lambda v: _clean(v) is None if not isinstance(v, list | bytes) else False
+        )
         if not field.nullable and bool(nulls.any()):
-            raise SnowflakeError(f"empty value in a required column of {name}", column=field.name,
-                                 row=int(np.flatnonzero(nulls.to_numpy())[0]) + 1)
+            raise SnowflakeError(
+                f"empty value in a required column of {name}",
+                column=field.name,
+                row=int(np.flatnonzero(nulls.to_numpy())[0]) + 1,
+            )
     duplicated = frame.duplicated(list(spec.keys), keep="first")
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0]) + 1
-        raise SnowflakeError(f"duplicate key {tuple(frame.iloc[row - 1][list(spec.keys)])} for {name}",
-                             column=", ".join(spec.keys), row=row)
+        raise SnowflakeError(
+            f"duplicate key {tuple(frame.iloc[row - 1][list(spec.keys)])} for {name}",
+            column=", ".join(spec.keys),
+            row=row,
+        )
 
 
 # Snowpark local testing evaluates MERGE and DELETE … USING as a cross product of target and source rows in memory
@@ -357,8 +443,9 @@ def write_table(
     elif isinstance(spec, str):
         spec = TABLES[spec]
     if keys is not None and tuple(k.upper() for k in keys) != spec.keys:
-        spec = TableSpec(spec.base, spec.schema, tuple(validate_identifier(k, "column") for k in keys),
-                         spec.replace_by)
+        spec = TableSpec(
+            spec.base, spec.schema, tuple(validate_identifier(k, "column") for k in keys), spec.replace_by
+        )
     frame = df.rename(columns={c: validate_identifier(str(c), "column") for c in df.columns})
     _check_rows(target_name, frame, spec)
     backend = backend or backend_for(session)
@@ -366,14 +453,18 @@ def write_table(
     target = session.table(target_name)
     if frame.empty:
         return WriteResult(table=target_name, inserted=0, updated=0, deleted=0, rows=target.count())
-    if backend.is_local and (len(frame) > LOCAL_MERGE_MAX_ROWS or target.count() * len(frame) > LOCAL_MERGE_MAX_PAIRS):
+    if backend.is_local and (
+        len(frame) > LOCAL_MERGE_MAX_ROWS or target.count() * len(frame) > LOCAL_MERGE_MAX_PAIRS
+    ):
         return _rebuild_locally(session, target_name, frame, spec)
     return _merge(session, backend, target_name, frame, spec)
 
 
 def _python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[Any]]:
-    return [[_clean(v) if not isinstance(v, list | bytes | bytearray | dict) else v for v in record]
-            for record in frame[list(columns)].itertuples(index=False, name=None)]
+    return [
+        [_clean(v) if not isinstance(v, list | bytes | bytearray | dict) else v for v in record]
+        for record in frame[list(columns)].itertuples(index=False, name=None)
+    ]
 
 
 def _source_schema(spec: TableSpec, columns: Sequence[str]) -> StructType:
@@ -383,17 +474,20 @@ def _source_schema(spec: TableSpec, columns: Sequence[str]) -> StructType:
     return arrays_for_vectors(spec.schema, columns, nullable=True)
 
 
-def _merge(session: Session, backend: WarehouseBackend, name: str, frame: pd.DataFrame,
-           spec: TableSpec) -> WriteResult:
+def _merge(
+    session: Session, backend: WarehouseBackend, name: str, frame: pd.DataFrame, spec: TableSpec
+) -> WriteResult:
     """``DELETE … USING`` (for ``replace_by``) then ``MERGE`` — one statement each, atomic in the warehouse."""
     from snowflake.snowpark.functions import when_matched, when_not_matched
 
     target = session.table(name)
     fields = [f for f in spec.schema.fields if f.name in frame.columns]
-    source = session.create_dataframe(_python_rows(frame, [f.name for f in fields]),
-                                      schema=_source_schema(spec, frame.columns))
+    source = session.create_dataframe(
+        _python_rows(frame, [f.name for f in fields]), schema=_source_schema(spec, frame.columns)
+    )
     values = {
-        f.name: backend.as_vector(source[f.name], f.datatype.dimension) if isinstance(f.datatype, VectorType)
+        f.name: backend.as_vector(source[f.name], f.datatype.dimension)
+        if isinstance(f.datatype, VectorType)
         else source[f.name]
         for f in fields
     }
@@ -413,8 +507,13 @@ def _merge(session: Session, backend: WarehouseBackend, name: str, frame: pd.Dat
     actions = [when_matched().update(update)] if update else []
     actions.append(when_not_matched().insert(values))
     result = target.merge(source, join, actions)
-    return WriteResult(table=name, inserted=result.rows_inserted, updated=result.rows_updated, deleted=deleted,
-                       rows=target.count())
+    return WriteResult(
+        table=name,
+        inserted=result.rows_inserted,
+        updated=result.rows_updated,
+        deleted=deleted,
+        rows=target.count(),
+    )
 
 
 def _rebuild_locally(session: Session, name: str, frame: pd.DataFrame, spec: TableSpec) -> WriteResult:
@@ -440,6 +539,9 @@ def _rebuild_locally(session: Session, name: str, frame: pd.DataFrame, spec: Tab
     updated = int(matched.sum())
     kept = existing[~matched]
     rows = _python_rows(kept, columns) + _python_rows(incoming, columns)
-    session.create_dataframe(rows, schema=_source_schema(spec, columns)).write.save_as_table(name, mode="overwrite")
-    return WriteResult(table=name, inserted=len(incoming) - updated, updated=updated, deleted=deleted,
-                       rows=len(rows))
+    session.create_dataframe(rows, schema=_source_schema(spec, columns)).write.save_as_table(
+        name, mode="overwrite"
+    )
+    return WriteResult(
+        table=name, inserted=len(incoming) - updated, updated=updated, deleted=deleted, rows=len(rows)
+    )

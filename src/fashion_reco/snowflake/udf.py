@@ -135,7 +135,11 @@ def embed_series(images: pd.Series, model_dir: str | Path | None = None) -> pd.S
         for position, row in zip(result.indices, result.embeddings, strict=True):
             out[present[int(position)]] = row.tolist()
         for bad in result.failed:
-            log.warning("image at batch position %d is unusable, embedding is NULL: %s", present[bad.index], bad.reason)
+            log.warning(
+                "image at batch position %d is unusable, embedding is NULL: %s",
+                present[bad.index],
+                bad.reason,
+            )
     return pd.Series(out, index=images.index, dtype=object)
 
 
