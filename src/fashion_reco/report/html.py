@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from fashion_reco import __version__
+from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_text
 from fashion_reco.columns import Columns
 from fashion_reco.errors import NotFittedError
