@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal
 
 import tomllib
 from pydantic import (
@@ -35,6 +36,10 @@ from pydantic_settings import (
 from fashion_reco.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_EVENT_WEIGHTS",
+    "EMBEDDING_DIM",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "BlendConfig",
     "DataConfig",
     "ModelConfig",
@@ -45,8 +50,16 @@ __all__ = [
 ]
 
 DATA_ENV = "FASHION_RECO_DATA"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Per-channel normalisation of ImageNet-trained networks, used when neither the configuration nor the pretrained
+#: weights' own transforms say otherwise (e.g. random initialisation).
+IMAGENET_MEAN: Final[tuple[float, float, float]] = (0.485, 0.456, 0.406)
+IMAGENET_STD: Final[tuple[float, float, float]] = (0.229, 0.224, 0.225)
+#: Width of the image embedding: ResNet18's global-average-pooled features.
+EMBEDDING_DIM: Final = 512
+#: How much one event of each type counts in a customer's history unless configured otherwise.
+DEFAULT_EVENT_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+)
 
 
 def default_data_root() -> Path:
@@ -155,17 +168,17 @@ class ModelConfig(_Section):
         description="Shorter side before the centre crop (at least `image_size`); unset: image_size × 8/7, "
         "torchvision's 256/224 ratio.",
     )
-    mean: tuple[_UnitFloat, _UnitFloat, _UnitFloat] = Field(
-        IMAGENET_MEAN,
-        description="Per-channel normalisation mean (ImageNet's); change only with weights trained on other "
-        "statistics.",
+    mean: tuple[_UnitFloat, _UnitFloat, _UnitFloat] | None = Field(
+        None,
+        description="Per-channel normalisation mean; unset: the pretrained weights' own (from their torchvision "
+        "transforms), else ImageNet's. Set it only for weights trained on other statistics.",
     )
-    std: tuple[_PositiveUnitFloat, _PositiveUnitFloat, _PositiveUnitFloat] = Field(
-        IMAGENET_STD,
-        description="Per-channel normalisation standard deviation (ImageNet's); change together with `mean`.",
+    std: tuple[_PositiveUnitFloat, _PositiveUnitFloat, _PositiveUnitFloat] | None = Field(
+        None,
+        description="Per-channel normalisation standard deviation; unset like `mean` (set both or neither).",
     )
     embedding_dim: Literal[512] = Field(
-        512,
+        EMBEDDING_DIM,
         description="Size of the image embedding: ResNet18's pooled features (fixed; the warehouse tables "
         "declare VECTOR(FLOAT, 512)).",
     )
@@ -262,6 +275,10 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _check_resize(self) -> ModelConfig:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError(
+                "set both mean and std, or neither (then the weights' own normalisation is used)"
+            )
         if self.resize_size is not None and self.resize_size < self.image_size:
             raise ValueError(f"resize_size ({self.resize_size}) must be >= image_size ({self.image_size})")
         return self
@@ -295,7 +312,7 @@ class BlendConfig(_Section):
         "main signal for customers without history.",
     )
     event_weights: dict[Literal["view", "add_to_cart", "purchase"], Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0},
+        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
         description="How much one event of each type counts in a customer's history (taste, co-occurrence, "
         "profile); not tuned.",
     )

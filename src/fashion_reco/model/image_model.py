@@ -55,6 +55,7 @@ from fashion_reco.errors import ArtefactError, ImageError, ModelError
 from fashion_reco.model.metrics import ClassificationMetrics
 from fashion_reco.model.network import EMBEDDING_DIM, EmbeddingHead, build_resnet18, default_device
 from fashion_reco.model.threads import torch_threads
+from fashion_reco.model.weights import resolve_weights
 
 __all__ = ["ARTEFACT_FORMAT", "EmbedResult", "ImageModel", "ImageModelMetadata"]
 
@@ -202,8 +203,11 @@ class ImageModel:
         classes = [str(c) for c in classes]
         if not classes:
             raise ModelError("need at least one class")
-        net = build_resnet18(len(classes), weights=config.weights)
-        return cls(net, classes, PreprocessSpec.from_model_config(config), config=config)
+        resolved = resolve_weights(config.weights)
+        net = build_resnet18(len(classes), weights=resolved)
+        return cls(
+            net, classes, PreprocessSpec.from_model_config(config, weights=resolved.enum), config=config
+        )
 
     # -- inference ----------------------------------------------------------------------------------------------------
 
