@@ -94,16 +94,10 @@ def _one_line(text: str) -> str:
 
 def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
     """``--catalogue`` resolved with the configured data root and S3 download settings."""
+    from fashion_reco.data.s3 import S3Options
     from fashion_reco.data.sources import open_catalogue
 
-    data = cfg.data
-    return open_catalogue(
-        spec,
-        data_root=data.root,
-        max_concurrency=data.s3_max_concurrency,
-        retry_mode=data.s3_retry_mode,
-        max_attempts=data.s3_max_attempts,
-    )
+    return open_catalogue(spec, data_root=cfg.data.root, s3=S3Options.from_data_config(cfg.data))
 
 
 def _ids(values: list[str]) -> list[str]:
@@ -132,20 +126,14 @@ def fetch(
     debug: DebugOpt = False,
 ) -> None:
     """Download a catalogue from S3 (resumable, concurrent, retried)."""
-    from fashion_reco.data.s3 import fetch_s3
+    from fashion_reco.data.s3 import S3Options, fetch_s3
 
-    cfg = _load_config(config).data
-    kwargs: dict[str, Any] = {
-        "endpoint_url": endpoint_url,
-        "unsigned": unsigned,
-        "max_concurrency": cfg.s3_max_concurrency,
-        "retry_mode": cfg.s3_retry_mode,
-        "max_attempts": cfg.s3_max_attempts,
-        "progress": True,
-    }
+    options = S3Options.from_data_config(
+        _load_config(config).data, endpoint_url=endpoint_url, unsigned=unsigned
+    )
     if suffix:
-        kwargs["suffixes"] = tuple(suffix)
-    report = fetch_s3(uri, dest, **kwargs)
+        options = options.replace(suffixes=tuple(suffix))
+    report = fetch_s3(uri, dest, options, progress=True)
     typer.echo(
         f"downloaded {report.downloaded}, skipped {report.skipped}, failed {len(report.failed)} -> {dest}"
     )
