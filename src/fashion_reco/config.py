@@ -32,7 +32,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from typing_extensions import TypedDict, Unpack
 
+from fashion_reco.columns import EventType
 from fashion_reco.errors import ConfigError
 
 __all__ = [
@@ -57,7 +59,7 @@ IMAGENET_STD: Final[tuple[float, float, float]] = (0.229, 0.224, 0.225)
 #: Width of the image embedding: ResNet18's global-average-pooled features.
 EMBEDDING_DIM: Final = 512
 #: How much one event of each type counts in a customer's history unless configured otherwise.
-DEFAULT_EVENT_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+DEFAULT_EVENT_WEIGHTS: Final[Mapping[EventType, float]] = MappingProxyType(
     {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 )
 
@@ -114,7 +116,7 @@ class DataConfig(_Section):
         description="DataLoader worker processes decoding photos for training and embedding; 0 decodes in the "
         "calling process (slowest, easiest to debug). More than the spare cores only adds contention.",
     )
-    event_type_mapping: dict[str, Literal["view", "add_to_cart", "purchase"]] = Field(
+    event_type_mapping: dict[str, EventType] = Field(
         default_factory=dict,
         description="Maps a clickstream's own event names onto `view` / `add_to_cart` / `purchase` when the CLI "
         "reads a CSV (`fit --interactions`, `evaluate --events/--test`); unmapped names must already be one of "
@@ -311,8 +313,8 @@ class BlendConfig(_Section):
         description="Weight of the profile (label affinity from attributes, stated preferences and history); the "
         "main signal for customers without history.",
     )
-    event_weights: dict[Literal["view", "add_to_cart", "purchase"], Annotated[float, Field(ge=0)]] = Field(
-        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
+    event_weights: dict[EventType, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {k: float(v) for k, v in DEFAULT_EVENT_WEIGHTS.items()},
         description="How much one event of each type counts in a customer's history (taste, co-occurrence, "
         "profile); not tuned.",
     )
@@ -472,18 +474,26 @@ class _EnvSource(EnvSettingsSource):
     def __call__(self) -> dict[str, Any]:
         raw = os.environ.get(DATA_ENV)
         if raw is not None and not raw.lstrip().startswith("{"):
-            saved = self.env_vars.pop(DATA_ENV.lower(), None), self.env_vars.pop(DATA_ENV, None)
+            every = self.env_vars
+            self.env_vars = {k: v for k, v in every.items() if k not in (DATA_ENV.lower(), DATA_ENV)}
             try:
                 values = super().__call__()
             finally:
-                for key, value in zip((DATA_ENV.lower(), DATA_ENV), saved, strict=True):
-                    if value is not None:
-                        self.env_vars[key] = value
+                self.env_vars = every
             values.setdefault("data", {})
             if isinstance(values["data"], dict):
                 values["data"].setdefault("root", raw)
             return values
         return super().__call__()
+
+
+class ConfigSections(TypedDict, total=False):
+    """The sections of :class:`RecommenderConfig` as keyword arguments: a section model or a mapping of its keys."""
+
+    data: DataConfig | Mapping[str, object] | None
+    model: ModelConfig | Mapping[str, object] | None
+    blend: BlendConfig | Mapping[str, object] | None
+    snowflake: SnowflakeConfig | Mapping[str, object] | None
 
 
 class RecommenderConfig(BaseSettings):
@@ -502,7 +512,9 @@ class RecommenderConfig(BaseSettings):
     blend: BlendConfig = Field(default_factory=BlendConfig)
     snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
 
-    def __init__(self, **values: object) -> None:
+    def __init__(self, **sections: Unpack[ConfigSections]) -> None:
+        """Sections given here (a section model or a mapping of its keys) override the environment and files."""
+        values: dict[str, Any] = {k: v for k, v in sections.items() if v is not None}
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -523,7 +535,9 @@ class RecommenderConfig(BaseSettings):
         return (*sources, toml) if toml is not None else sources
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str], **overrides: object) -> RecommenderConfig:
+    def from_toml(
+        cls, path: str | os.PathLike[str], **overrides: Unpack[ConfigSections]
+    ) -> RecommenderConfig:
         """Load a TOML file (sections ``[data]``, ``[model]``, ``[blend]``, ``[snowflake]``); environment variables
         and ``overrides`` (same shape as the constructor's keyword arguments) take precedence over it."""
         file = Path(path)

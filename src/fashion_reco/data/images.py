@@ -128,7 +128,7 @@ def load_image(
         image = _open(source, policy, file)
         _check_size(image.size, policy, file)
         if target_side is not None and image.format == "JPEG":
-            image.draft(None, (2 * target_side, 2 * target_side))  # type: ignore[arg-type]
+            image.draft(None, (2 * target_side, 2 * target_side))
         image.load()
         image = _exif_transpose(image)
         rgb = _to_rgb(image)

@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeAlias, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
+from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.dataset import BadImage, default_num_workers, make_loader, single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
@@ -112,8 +113,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _as_sources(sources: Any) -> list[ImageSource]:
-    if hasattr(sources, "image_paths") and hasattr(sources, "items"):  # a Catalogue
+#: What the model reads images from: a catalogue (its photos, in catalogue order), one image source, or many.
+ImageInputs: TypeAlias = Catalogue | ImageSource | Sequence[ImageSource]
+
+
+def _as_sources(sources: ImageInputs) -> list[ImageSource]:
+    if isinstance(sources, Catalogue):
         return list(sources.image_paths)
     if isinstance(sources, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)):
         return [sources]
@@ -161,7 +166,7 @@ class ImageModel:
     @classmethod
     def train(
         cls,
-        catalogue: Any,
+        catalogue: Catalogue,
         config: ModelConfig | None = None,
         *,
         data_config: DataConfig | None = None,
@@ -229,7 +234,7 @@ class ImageModel:
         if self._module is None or (self.config.compile and self._compiled_for != batch_size):
             module: torch.nn.Module = EmbeddingHead(self.net).eval()
             if self.config.compile:
-                module = torch.compile(module, dynamic=False)
+                module = cast(torch.nn.Module, torch.compile(module, dynamic=False))  # an OptimizedModule
                 self._compiled_for = batch_size
             self._module = module
         return self._module
@@ -249,7 +254,7 @@ class ImageModel:
 
     def _run(
         self,
-        sources: Any,
+        sources: ImageInputs,
         *,
         batch_size: int,
         num_workers: int | None,
@@ -282,9 +287,33 @@ class ImageModel:
                 ok[idx] = True
         return embeddings, logits, ok, list(loader.failures)
 
+    @overload
     def embed(
         self,
-        sources: Any,
+        sources: ImageInputs,
+        *,
+        batch_size: int = ...,
+        num_workers: int | None = ...,
+        progress: bool = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def embed(
+        self,
+        sources: ImageInputs,
+        *,
+        batch_size: int = ...,
+        num_workers: int | None = ...,
+        progress: bool = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[True],
+    ) -> EmbedResult: ...
+
+    def embed(
+        self,
+        sources: ImageInputs,
         *,
         batch_size: int = 64,
         num_workers: int | None = None,
@@ -306,6 +335,26 @@ class ImageModel:
             want_logits=False,
         )
         return self._finish(embeddings, ok, failed, return_failed)
+
+    @overload
+    def embed_bytes(
+        self,
+        blobs: Sequence[bytes],
+        *,
+        batch_size: int = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def embed_bytes(
+        self,
+        blobs: Sequence[bytes],
+        *,
+        batch_size: int = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[True],
+    ) -> EmbedResult: ...
 
     def embed_bytes(
         self,
@@ -367,7 +416,7 @@ class ImageModel:
 
     def predict(
         self,
-        sources: Any,
+        sources: ImageInputs,
         *,
         batch_size: int = 64,
         num_workers: int | None = None,
@@ -401,7 +450,7 @@ class ImageModel:
             },
             index=pd.Index(positions, name="position"),
         )
-        if hasattr(sources, "item_ids") and hasattr(sources, "items"):
+        if isinstance(sources, Catalogue):
             frame.insert(0, Columns.ITEM_ID, np.asarray(sources.item_ids)[positions])
         return frame
 

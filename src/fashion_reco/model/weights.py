@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 from urllib.parse import urlparse
 
 import torch
@@ -78,7 +78,7 @@ def hub_checkpoint_path(weights: ResNet18_Weights) -> Path:
 
 ARCHITECTURE = "resnet18"
 #: What callers may pass as weights: a torchvision enum member, its name, a local file, or None (random init).
-WeightsLike = ResNet18_Weights | str | os.PathLike[str] | None
+WeightsLike: TypeAlias = ResNet18_Weights | str | os.PathLike[str] | None
 
 
 def _weights_enum() -> type[WeightsEnum]:
@@ -192,24 +192,26 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     file = Path(path)
     if not file.is_file():
         raise WeightsUnavailableError("weights file not found", file=file)
+    loaded: object
     try:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(file))
+            loaded = load_file(str(file))
         else:
-            state = torch.load(file, map_location="cpu", weights_only=True)
+            loaded = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsUnavailableError(
             f"cannot read weights file: {type(exc).__name__}: {exc}", file=file
         ) from None
-    if isinstance(state, dict):
+    if isinstance(loaded, dict):
         for key in ("state_dict", "model", "model_state_dict"):
-            if key in state and isinstance(state[key], dict):
-                state = state[key]
+            if key in loaded and isinstance(loaded[key], dict):
+                loaded = loaded[key]
                 break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise WeightsUnavailableError("file does not hold a state_dict of tensors", file=file)
+    state: dict[str, torch.Tensor] = {str(k): v for k, v in loaded.items()}
     # Checkpoints saved from DataParallel / torch.compile prefix every key.
     for prefix in ("module.", "_orig_mod."):
         if state and all(k.startswith(prefix) for k in state):
