@@ -8,13 +8,13 @@ anywhere are an error that names the key.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +33,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from typing_extensions import TypedDict, Unpack
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10: the same parser, as pydantic-settings uses it there
+    import tomli as tomllib
 
 from fashion_reco.columns import EventType
 from fashion_reco.errors import ConfigError

@@ -246,10 +246,19 @@ def key_to_path(dest: str | os.PathLike[str], prefix: str, key: str) -> Path:
 # ---------------------------------------------------------------------- client
 
 
+def _require_boto3() -> None:
+    """Raise a :class:`FetchError` saying how to install S3 support when boto3 is missing (the ``s3`` extra)."""
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise FetchError("S3 support needs boto3: pip install 'fashion-reco[s3]'") from None
+
+
 def make_s3_client(options: S3Options | None = None, /, **fields: Unpack[S3OptionFields]) -> S3Client:
     """A boto3 S3 client configured as :func:`fetch_s3` uses it (see the module docstring for ``unsigned``)."""
     opts = _options(options, fields)
     unsigned, endpoint_url = opts.unsigned, opts.endpoint_url
+    _require_boto3()
     import boto3
     import botocore
     import botocore.exceptions
@@ -467,6 +476,7 @@ def fetch_s3(
     """
     opts = _options(options, fields)
     max_concurrency, verify = opts.max_concurrency, opts.verify
+    _require_boto3()
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
     from botocore.exceptions import BotoCoreError, ClientError
     from tqdm.auto import tqdm
