@@ -535,6 +535,8 @@ class RecommenderConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then ``FASHION_RECO_*`` variables, then the TOML file of :meth:`from_toml`."""
+        if _ONLY_GIVEN.get():
+            return (init_settings,)
         toml = _TOML_SOURCE.get()
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, _EnvSource(settings_cls))
         return (*sources, toml) if toml is not None else sources
@@ -566,6 +568,16 @@ class RecommenderConfig(BaseSettings):
         finally:
             _TOML_SOURCE.reset(token)
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> RecommenderConfig:
+        """Exactly these values (e.g. :meth:`to_toml_dict` saved beside a model) over the defaults: no environment
+        variables, no file. Errors are :class:`ConfigError` naming the key."""
+        token = _ONLY_GIVEN.set(True)
+        try:
+            return cls(**dict(values))  # type: ignore[arg-type]  # checked by validation, errors name the key
+        finally:
+            _ONLY_GIVEN.reset(token)
+
     def to_toml_dict(self) -> dict[str, JsonValue]:
         """Plain-JSON view of the configuration without secrets (safe to log or save beside a model)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"snowflake": {"password"}})
@@ -576,6 +588,8 @@ class RecommenderConfig(BaseSettings):
         return {} if value is None else value
 
 
+# Set while from_dict builds a configuration from given values only (no environment, no file).
+_ONLY_GIVEN: ContextVar[bool] = ContextVar("fashion_reco_only_given", default=False)
 # The TOML source of the :meth:`RecommenderConfig.from_toml` call in progress (per thread / task).
 _TOML_SOURCE: ContextVar[TomlConfigSettingsSource | None] = ContextVar(
     "fashion_reco_toml_source", default=None

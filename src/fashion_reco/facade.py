@@ -5,6 +5,7 @@ data ──► model (train, embed) ──► recommend (similar items, personal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,18 @@ class FashionRecommender:
         self.interactions: Interactions | None = None
         self.customers: Customers | None = None
         self.recommender: BlendRecommender | None = None
+
+    # -- configuration (RecTools style) ----------------------------------------------------------------------------
+    def get_config(self) -> RecommenderConfig:
+        """A copy of the configuration this recommender was built with (``from_config`` rebuilds an unfitted one)."""
+        return self.config.model_copy(deep=True)
+
+    @classmethod
+    def from_config(cls, config: RecommenderConfig | Mapping[str, object]) -> FashionRecommender:
+        """An unfitted recommender from a configuration (a :class:`RecommenderConfig` or its plain-JSON dict)."""
+        if isinstance(config, RecommenderConfig):
+            return cls(config.model_copy(deep=True))
+        return cls(RecommenderConfig.from_dict(config))
 
     # -- model ----------------------------------------------------------------------------------------------------
     def train(self, catalogue: Catalogue, *, progress: bool = True) -> ImageModel:

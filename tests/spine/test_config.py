@@ -241,3 +241,27 @@ def test_any_blend_section_gives_a_finite_config_or_an_error(section: dict[str, 
     except FashionRecoError:
         return
     assert all(math.isfinite(float(v)) for v in cfg.blend.model_dump().values() if isinstance(v, float))
+
+
+def test_get_config_and_from_config_round_trip() -> None:
+    """RecTools style: a model's configuration rebuilds an unfitted twin; plain dicts (as saved) work too."""
+    from fashion_reco.facade import FashionRecommender
+    from fashion_reco.model.image_model import ImageModel
+
+    cfg = RecommenderConfig(model={"image_size": 64, "seed": 3}, blend={"k": 5})
+    reco = FashionRecommender(cfg)
+    assert reco.get_config() == cfg and reco.get_config() is not cfg
+    twin = FashionRecommender.from_config(cfg.to_toml_dict())
+    assert twin.get_config().to_toml_dict() == cfg.to_toml_dict()
+    with pytest.raises(ConfigError, match=r"blend\.k"):
+        FashionRecommender.from_config({"blend": {"k": 0}})
+
+    model = ImageModel.from_config({"image_size": 64, "seed": 3}, classes=["a", "b"])
+    assert model.get_config().image_size == 64 and model.classes == ["a", "b"]
+    assert ImageModel.from_config(model.get_config(), classes=["a", "b"]).get_config() == model.get_config()
+
+
+def test_from_dict_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASHION_RECO_MODEL__IMAGE_SIZE", "160")
+    assert RecommenderConfig().model.image_size == 160
+    assert RecommenderConfig.from_dict({"model": {"seed": 1}}).model.image_size == 128

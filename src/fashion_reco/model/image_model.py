@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeAlias, cast, overload
@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from fashion_reco.columns import Columns
-from fashion_reco.config import DataConfig, ModelConfig
+from fashion_reco.config import DataConfig, ModelConfig, config_error
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.dataset import BadImage, default_num_workers, make_loader, single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
@@ -213,6 +213,20 @@ class ImageModel:
         return cls(
             net, classes, PreprocessSpec.from_model_config(config, weights=resolved.enum), config=config
         )
+
+    def get_config(self) -> ModelConfig:
+        """A copy of the configuration this model was built and trained with (saved in its metadata)."""
+        return self.config.model_copy(deep=True)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig | Mapping[str, object], classes: Sequence[str]) -> ImageModel:
+        """An untrained model for ``classes`` built as ``config`` says (a :class:`ModelConfig` or its dict)."""
+        if not isinstance(config, ModelConfig):
+            try:
+                config = ModelConfig.model_validate(dict(config))
+            except ValidationError as exc:
+                raise config_error(exc) from None
+        return cls.untrained(classes, config)
 
     # -- inference ----------------------------------------------------------------------------------------------------
 
