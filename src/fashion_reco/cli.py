@@ -11,13 +11,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 
 from fashion_reco.config import RecommenderConfig, config_error
 from fashion_reco.errors import ConfigError, FashionRecoError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fashion_reco.data.catalogue import Catalogue
 
 app = typer.Typer(
     name="fashion-reco",
@@ -92,7 +97,7 @@ def _one_line(text: str) -> str:
     return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
-def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
+def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Catalogue:
     """``--catalogue`` resolved with the configured data root and S3 download settings."""
     from fashion_reco.data.s3 import S3Options
     from fashion_reco.data.sources import open_catalogue
@@ -104,7 +109,7 @@ def _ids(values: list[str]) -> list[str]:
     return [v for value in values for v in value.split(",") if v]
 
 
-def _print_frame(frame: Any, out: Path | None) -> None:
+def _print_frame(frame: pd.DataFrame, out: Path | None) -> None:
     from fashion_reco.cli_output import write_frame
 
     write_frame(frame, out)

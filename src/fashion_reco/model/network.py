@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -59,7 +59,9 @@ def build_resnet18(
     return net
 
 
-def load_backbone(net: ResNet, state: dict[str, torch.Tensor], *, source: str, file: Any = None) -> None:
+def load_backbone(
+    net: ResNet, state: dict[str, torch.Tensor], *, source: str, file: Path | None = None
+) -> None:
     """Load every non-head tensor of ``state`` into ``net`` strictly; keep the head if its shape matches."""
     own = net.state_dict()
     backbone = {k: v for k, v in state.items() if not k.startswith(_HEAD_PREFIX)}
