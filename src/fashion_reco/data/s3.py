@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypedDict, Unpack
@@ -37,8 +37,11 @@ from fashion_reco.errors import FetchError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-else:
-    S3Client = Any
+    from mypy_boto3_s3.type_defs import ObjectTypeDef as S3Object
+    from s3transfer.manager import TransferManager
+    from s3transfer.subscribers import BaseSubscriber
+else:  # boto3 is optional (the `s3` extra): at run time these names only document
+    S3Client = S3Object = TransferManager = BaseSubscriber = Any
 
 __all__ = [
     "DEFAULT_SUFFIXES",
@@ -283,10 +286,10 @@ def make_s3_client(options: S3Options | None = None, /, **fields: Unpack[S3Optio
         raise FetchError(f"cannot create the S3 client: {type(exc).__name__}: {exc}") from None
 
 
-def _secrets(client: Any) -> list[str]:
+def _secrets(client: S3Client) -> list[str]:
     """The client's credential strings, to scrub from any message (best effort; never logged)."""
     try:
-        creds = client._request_signer._credentials  # botocore internals: read-only use
+        creds = getattr(client, "_request_signer")._credentials  # noqa: B009 - botocore internals, read only
         frozen = creds.get_frozen_credentials() if creds is not None else None
     except Exception:  # redaction must never break a fetch
         return []
@@ -359,7 +362,7 @@ def _md5_file(path: Path) -> str:
         return _md5(handle)
 
 
-def _server_side_encrypted(client: Any, bucket: str, key: str) -> bool:
+def _server_side_encrypted(client: S3Client, bucket: str, key: str) -> bool:
     """SSE-KMS / SSE-C objects have ETags that are not the MD5 of their content."""
     head = client.head_object(Bucket=bucket, Key=key)
     return str(head.get("ServerSideEncryption", "")).startswith("aws:kms") or bool(
@@ -367,7 +370,7 @@ def _server_side_encrypted(client: Any, bucket: str, key: str) -> bool:
     )
 
 
-def _is_complete(client: Any, bucket: str, obj: dict[str, Any], target: Path, verify: bool) -> bool:
+def _is_complete(client: S3Client, bucket: str, obj: S3Object, target: Path, verify: bool) -> bool:
     try:
         if not target.is_file() or target.stat().st_size != obj["Size"]:
             return False
@@ -399,7 +402,7 @@ class _FromListing:
 
 
 def _fetch_one(
-    client: Any, manager: Any, bucket: str, obj: dict[str, Any], target: Path, verify: bool
+    client: S3Client, manager: TransferManager, bucket: str, obj: S3Object, target: Path, verify: bool
 ) -> int | None:
     """Download one object unless it is already complete; returns the bytes downloaded, or None when skipped."""
     if _is_complete(client, bucket, obj, target, verify):
@@ -411,7 +414,9 @@ def _fetch_one(
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(target, "w+b") as handle:
         # what client.download_fileobj does, on one shared TransferManager and without its HEAD request
-        manager.download(bucket, key, handle, subscribers=[_FromListing(size, obj.get("ETag"))]).result()
+        manager.download(
+            bucket, key, handle, subscribers=[cast("BaseSubscriber", _FromListing(size, obj.get("ETag")))]
+        ).result()
         handle.flush()
         written = os.fstat(handle.fileno()).st_size
         if written != size:
@@ -424,8 +429,8 @@ def _fetch_one(
 
 
 def _iter_objects(
-    client: Any, bucket: str, prefix: str, suffixes: tuple[str, ...] | None
-) -> Iterator[dict[str, Any]]:
+    client: S3Client, bucket: str, prefix: str, suffixes: tuple[str, ...] | None
+) -> Iterator[S3Object]:
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()) or ():
@@ -502,10 +507,10 @@ def fetch_s3(
         preferred_transfer_client="classic",  # the CRT client (when installed) takes no subscribers with sizes
     )
     report = FetchReport(uri=f"s3://{bucket}/{prefix}", dest=str(root))
-    retry: list[tuple[dict[str, Any], Path]] = []
+    retry: list[tuple[S3Object, Path]] = []
     bar = tqdm(desc=f"s3://{bucket}/{prefix}", unit="file", disable=not progress, leave=False)
 
-    def settle(future: Future[int | None], obj: dict[str, Any], target: Path, last_pass: bool) -> None:
+    def settle(future: Future[int | None], obj: S3Object, target: Path, last_pass: bool) -> None:
         key = obj["Key"]
         exc = future.exception()
         if exc is None:
@@ -530,8 +535,8 @@ def fetch_s3(
         if on_file is not None:
             on_file(key, outcome)
 
-    def run(jobs: Iterator[tuple[dict[str, Any], Path]], last_pass: bool) -> None:
-        pending: dict[Future[int | None], tuple[dict[str, Any], Path]] = {}
+    def run(jobs: Iterator[tuple[S3Object, Path]], last_pass: bool) -> None:
+        pending: dict[Future[int | None], tuple[S3Object, Path]] = {}
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="fetch-s3") as pool:
             try:
                 for obj, target in jobs:
@@ -547,7 +552,7 @@ def fetch_s3(
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
-    def listed() -> Iterator[tuple[dict[str, Any], Path]]:
+    def listed() -> Iterator[tuple[S3Object, Path]]:
         try:
             for obj in _iter_objects(client, bucket, prefix, wanted):
                 bar.total = (bar.total or 0) + 1
