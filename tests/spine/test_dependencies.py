@@ -21,7 +21,8 @@ DISTRIBUTION = {
     "typing_extensions": "typing-extensions",
     "pydantic_settings": "pydantic-settings",
     "mypy_boto3_s3": "boto3-stubs",
-    "botocore": "boto3",
+    "botocore": "boto3",  # boto3 pins the botocore and s3transfer it works with
+    "s3transfer": "boto3",
     "tomli": "tomli",
 }
 OPTIONAL = ("boto3", "botocore", "faiss", "optuna", "implicit", "onnx", "onnxruntime", "sklearn", "moto")
