@@ -600,6 +600,11 @@ def _has_key(tree: Mapping[str, object], dotted: str) -> bool:
     """Whether the dotted key (``blend.event_weights.view``) is spelled in ``tree`` (aliases included)."""
     node: object = tree
     for part in dotted.split("."):
+        if isinstance(node, list) and part.isdigit():  # `model.mean.2`: an item of an array
+            if int(part) >= len(node):
+                return False
+            node = node[int(part)]
+            continue
         if not isinstance(node, Mapping):
             return False
         names = {part, part.rstrip("_")}  # `schema_` is spelled `schema` in files

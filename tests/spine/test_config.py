@@ -265,3 +265,10 @@ def test_from_dict_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("FASHION_RECO_MODEL__IMAGE_SIZE", "160")
     assert RecommenderConfig().model.image_size == 160
     assert RecommenderConfig.from_dict({"model": {"seed": 1}}).model.image_size == 128
+
+
+def test_an_array_item_in_toml_is_blamed_on_the_file(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "[model]\nmean = [0.5, 0.5, nan]\nstd = [0.2, 0.2, 0.2]\n")
+    with pytest.raises(ConfigError) as info:
+        RecommenderConfig.from_toml(path)
+    assert info.value.key == "model.mean.2" and str(path) in str(info.value)
