@@ -56,7 +56,14 @@ def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Pat
         writer.add_frame("interactions", reco.interactions.frame)
     if reco.customers is not None:
         writer.add_frame("customers", reco.customers.frame)
-    return writer.commit({"library_version": library_version, "config": reco.config.to_toml_dict()})
+    report = getattr(reco, "fit_report_", None)
+    return writer.commit(
+        {
+            "library_version": library_version,
+            "config": reco.config.to_toml_dict(),
+            "fit_report": None if report is None else report.summary(),
+        }
+    )
 
 
 def open_bundle(directory: Path) -> ArtefactReader:
@@ -74,6 +81,18 @@ def verify_bundle(directory: Path) -> dict[str, Any]:
 
 def load_recommender(directory: Path, cls: Any) -> Any:
     """Rebuild a ``FashionRecommender`` saved by :func:`save_recommender`, verifying every file."""
+    reader = open_bundle(directory)
+    try:
+        return _load(reader, cls)
+    except FashionRecoError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        raise ArtefactError(
+            f"inconsistent {WHAT}: {type(exc).__name__}: {exc}", file=reader.manifest_path
+        ) from None
+
+
+def _load(reader: ArtefactReader, cls: Any) -> Any:
     from fashion_reco.config import RecommenderConfig
     from fashion_reco.data.catalogue import Catalogue
     from fashion_reco.data.customers import Customers
@@ -81,7 +100,6 @@ def load_recommender(directory: Path, cls: Any) -> Any:
     from fashion_reco.model.image_model import ImageModel
     from fashion_reco.recommend.blend import BlendRecommender
 
-    reader = open_bundle(directory)
     config = reader.meta.get("config")
     try:
         settings = RecommenderConfig(**config) if isinstance(config, dict) else None
@@ -117,4 +135,24 @@ def load_recommender(directory: Path, cls: Any) -> Any:
         reco.customers = build("customers", Customers.from_frame)
     if reader.has("recommender"):
         reco.recommender = BlendRecommender.load(reader.component("recommender"))
+    reco.fit_report_ = _fit_report(reader.meta.get("fit_report"))
     return reco
+
+
+def _fit_report(summary: Any) -> Any:
+    """The stored fit summary back as a ``FitReport`` (None for bundles saved without one)."""
+    from fashion_reco.fitting import FitReport
+
+    if not isinstance(summary, dict):
+        return None
+    photos = summary.get("unusable_photos") or []
+    return FitReport(
+        unusable_photos=tuple(
+            (str(p.get("item_id")), str(p.get("file")), str(p.get("reason")))
+            for p in photos
+            if isinstance(p, dict)
+        ),
+        dropped_items=tuple(str(i) for i in summary.get("dropped_items") or []),
+        future_events=int(summary.get("future_events") or 0),
+        now=None if summary.get("now") is None else str(summary.get("now")),
+    )
