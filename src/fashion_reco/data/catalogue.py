@@ -17,6 +17,7 @@ a DataFrame (:meth:`Catalogue.from_frame`) or an S3 prefix (:meth:`Catalogue.fro
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from fashion_reco.data._tabular import (
     require_columns,
     text_column,
 )
-from fashion_reco.errors import CatalogueError, FetchError
+from fashion_reco.errors import CatalogueError, FashionRecoWarning, FetchError
 
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_NAME", "SPLITS", "Catalogue"]
 
@@ -166,16 +167,32 @@ class Catalogue:
     def from_s3(cls, uri: str, dest: str | os.PathLike[str], **fetch_kwargs: Any) -> Catalogue:
         """Fetch ``s3://bucket/prefix`` into ``dest`` with :func:`fashion_reco.data.s3.fetch_s3` (resumable: files
         already there are skipped), then build the catalogue from ``dest/manifest.csv`` when the prefix has one at
-        its root, else from the folder (:meth:`from_folder`). Raises :class:`FetchError` if any object failed."""
+        its root, else from the folder (:meth:`from_folder`).
+
+        A key that can never be fetched as it is (refused as unsafe, e.g. a ``..`` segment, or refused by S3 with a
+        4xx) is skipped with a :class:`~fashion_reco.errors.FashionRecoWarning` naming it. Only failures a rerun can
+        fix (network, throttling, corrupt downloads) raise :class:`FetchError`, which then says to run again."""
         from fashion_reco.data.s3 import fetch_s3
 
         report = fetch_s3(uri, dest, **fetch_kwargs)
-        if report.failed:
-            key, reason = next(iter(sorted(report.failed.items())))
+        retryable = report.retryable
+        if retryable:
+            key, reason = next(iter(retryable.items()))
+            also = (
+                f"; {len(report.permanent)} more can never be fetched as they are" if report.permanent else ""
+            )
             raise FetchError(
-                f"{len(report.failed)} object(s) could not be fetched (first: {reason}); "
-                "run again to resume, or fix access to these keys",
+                f"{len(retryable)} object(s) could not be fetched (first: {reason}){also}; run again to resume — "
+                "objects already complete are not downloaded again",
                 key=key,
+            )
+        if report.permanent:
+            key = report.permanent[0]
+            warnings.warn(
+                f"{len(report.permanent)} object(s) under {uri} were skipped: they can never be fetched as they "
+                f"are (first: {key!r}: {report.failed[key]}); rename them in the bucket or fix access to them",
+                FashionRecoWarning,
+                stacklevel=2,
             )
         return cls.from_folder(dest)
 
@@ -285,6 +302,16 @@ def _validate(
     if Columns.IMAGE_PATH in frame:
         paths = text_column(frame[Columns.IMAGE_PATH])
         has_path = (paths != "").to_numpy()
+        url = paths.str.match(_URI_RE).to_numpy()
+        row = first_row(url, rows)
+        if row is not None:
+            raise CatalogueError(
+                f"image_path holds a URL ({paths.iloc[int(np.argmax(url))]!r}); image_path is for local files — "
+                f"put URLs in an image_uri column ({int(url.sum())} such row(s))",
+                file=file,
+                row=row,
+                column=Columns.IMAGE_PATH,
+            )
         frame[Columns.IMAGE_PATH] = _absolute(paths, base_dir).where(has_path, None)
     has_uri = np.zeros(n, dtype=bool)
     if Columns.IMAGE_URI in frame:
@@ -310,9 +337,9 @@ def _validate(
         if row is not None:
             pos = int(np.argmax(has_path & ~exists))
             count = int((has_path & ~exists).sum())
+            what = "is a folder, not a file" if os.path.isdir(candidates[pos]) else "image file not found"
             raise CatalogueError(
-                f"image file not found: {candidates[pos]}"
-                + (f" ({count} missing in all)" if count > 1 else ""),
+                f"{what}: {candidates[pos]}" + (f" ({count} missing in all)" if count > 1 else ""),
                 file=file,
                 row=row,
                 column=Columns.IMAGE_PATH,
