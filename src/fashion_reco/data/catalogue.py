@@ -18,25 +18,29 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from typing_extensions import Unpack
 
 from fashion_reco.columns import Columns
 from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
-    normalise_ids,
     prepare_frame,
     read_csv_table,
     require_columns,
     text_column,
 )
 from fashion_reco.errors import CatalogueError, FashionRecoWarning, FetchError
+from fashion_reco.ids import Ids, as_id_array
+
+if TYPE_CHECKING:
+    from fashion_reco.data.s3 import OnFile, S3OptionFields, S3Options
 
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_NAME", "SPLITS", "Catalogue"]
 
@@ -164,17 +168,27 @@ class Catalogue:
         return cls._wrap(items, source=root)
 
     @classmethod
-    def from_s3(cls, uri: str, dest: str | os.PathLike[str], **fetch_kwargs: Any) -> Catalogue:
+    def from_s3(
+        cls,
+        uri: str,
+        dest: str | os.PathLike[str],
+        options: S3Options | None = None,
+        *,
+        progress: bool = False,
+        on_file: OnFile | None = None,
+        **fields: Unpack[S3OptionFields],
+    ) -> Catalogue:
         """Fetch ``s3://bucket/prefix`` into ``dest`` with :func:`fashion_reco.data.s3.fetch_s3` (resumable: files
         already there are skipped), then build the catalogue from ``dest/manifest.csv`` when the prefix has one at
-        its root, else from the folder (:meth:`from_folder`).
+        its root, else from the folder (:meth:`from_folder`). ``options`` (:class:`~fashion_reco.data.s3.S3Options`,
+        or any of its fields as keywords) set how objects are fetched.
 
         A key that can never be fetched as it is (refused as unsafe, e.g. a ``..`` segment, or refused by S3 with a
         4xx) is skipped with a :class:`~fashion_reco.errors.FashionRecoWarning` naming it. Only failures a rerun can
         fix (network, throttling, corrupt downloads) raise :class:`FetchError`, which then says to run again."""
         from fashion_reco.data.s3 import fetch_s3
 
-        report = fetch_s3(uri, dest, **fetch_kwargs)
+        report = fetch_s3(uri, dest, options, progress=progress, on_file=on_file, **fields)
         retryable = report.retryable
         if retryable:
             key, reason = next(iter(retryable.items()))
@@ -245,9 +259,9 @@ class Catalogue:
     def has_splits(self) -> bool:
         return Columns.SPLIT in self._items
 
-    def subset(self, item_ids: Iterable[str]) -> Catalogue:
+    def subset(self, item_ids: Ids) -> Catalogue:
         """The items with these ids, in the order given. Unknown ids raise :class:`CatalogueError`."""
-        wanted = pd.Index(normalise_ids(pd.Series(list(item_ids), dtype=object)))
+        wanted = pd.Index(as_id_array(item_ids))
         positions = pd.Index(self._items[Columns.ITEM_ID]).get_indexer(wanted)
         if (positions < 0).any():
             missing = wanted[positions < 0]
