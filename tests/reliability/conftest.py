@@ -57,6 +57,12 @@ def fit_tiny(model: ImageModel, catalogue: Catalogue, world: dict, **kwargs: obj
 
 
 @pytest.fixture(scope="session")
+def fit_tiny_fn() -> object:
+    """:func:`fit_tiny` for test modules (conftest functions are not importable without a package)."""
+    return fit_tiny
+
+
+@pytest.fixture(scope="session")
 def tiny_reco(tiny_model: ImageModel, tiny_catalogue: Catalogue, tiny_world: dict) -> FashionRecommender:
     return fit_tiny(tiny_model, tiny_catalogue, tiny_world)
 
