@@ -138,10 +138,12 @@ class ArtefactWriter:
         format: str,
         version: int,
         what: str,
+        legacy_formats: tuple[str, ...] = (),
     ) -> None:
         self.directory = Path(directory)
         self.manifest_name = manifest
         self.format = format
+        self.legacy_formats = legacy_formats
         self.version = int(version)
         self.what = what
         self._entries: dict[str, dict[str, Any]] = {}
@@ -174,7 +176,7 @@ class ArtefactWriter:
                 )
             return set()
         raw = _read_manifest_file(manifest)
-        if raw.get("format") != self.format:
+        if raw.get("format") != self.format and raw.get("format") not in self.legacy_formats:
             raise ArtefactError(
                 f"cannot save the {self.what} here: the folder holds a different artefact "
                 f"(format {raw.get('format')!r}); nothing was changed — save into a new or empty folder",
@@ -349,6 +351,7 @@ class ArtefactReader:
         version: int,
         what: str,
         upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        legacy_formats: tuple[str, ...] = (),
     ) -> ArtefactReader:
         """Open ``directory``, check its manifest's format and version (``upgrade`` may rewrite older documents)."""
         root = Path(directory)
@@ -360,6 +363,12 @@ class ArtefactReader:
                 f"not {_a(what)}: missing {manifest} (or its first save never finished)", file=path
             )
         document = _read_manifest_file(path)
+        if document.get("format") in legacy_formats:
+            raise ArtefactError(
+                f"{_a(what)} saved by an older fashion-reco (format {document.get('format')!r}): fit and save it "
+                "again with this version (saving into the same folder is allowed)",
+                file=path,
+            )
         if document.get("format") != format:
             raise ArtefactError(f"not {_a(what)} (format {document.get('format')!r})", file=path)
         found = document.get("format_version")

@@ -34,6 +34,9 @@ __all__ = [
 BUNDLE_FORMAT = "fashion-reco-bundle"
 FORMAT_VERSION = 2
 MANIFEST = "fashion_reco.json"
+LEGACY_FORMATS = (
+    "fashion-reco-bundle/1",
+)  # saved before the shared artefact writer: refused on load, overwritable
 WHAT = "saved recommender"
 
 
@@ -45,7 +48,12 @@ def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Pat
     if reco.image_model is None or reco.catalogue is None or reco.item_embeddings is None:
         raise NotFittedError("nothing to save: call fit() first")
     writer = ArtefactWriter(
-        directory, manifest=MANIFEST, format=BUNDLE_FORMAT, version=FORMAT_VERSION, what=WHAT
+        directory,
+        manifest=MANIFEST,
+        format=BUNDLE_FORMAT,
+        version=FORMAT_VERSION,
+        what=WHAT,
+        legacy_formats=LEGACY_FORMATS,
     )
     writer.add_component("image_model", reco.image_model.save, manifest=METADATA_FILE)
     if reco.recommender is not None:
@@ -69,7 +77,12 @@ def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Pat
 def open_bundle(directory: Path) -> ArtefactReader:
     """Open and check the manifest of the bundle in ``directory``."""
     return ArtefactReader.open(
-        directory, manifest=MANIFEST, format=BUNDLE_FORMAT, version=FORMAT_VERSION, what=WHAT
+        directory,
+        manifest=MANIFEST,
+        format=BUNDLE_FORMAT,
+        version=FORMAT_VERSION,
+        what=WHAT,
+        legacy_formats=LEGACY_FORMATS,
     )
 
 

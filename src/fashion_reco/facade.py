@@ -159,12 +159,14 @@ class FashionRecommender:
         *,
         relevance: str = "any",
         segment: str = "warm",
+        now: Any = None,
     ) -> TimeSplitEvaluation:
         """Hold out the last ``test_days`` (default ``config.blend.test_days``) of ``interactions``, fit a fresh blend
         and every baseline on the rest with this recommender's catalogue, embeddings and customers, and score them
-        on the held-out window (the fitted blend is left as it is)."""
+        on the held-out window (the fitted blend is left as it is). Events after ``now`` (default: the wall clock)
+        are left out with a warning, so they cannot move the split."""
         return evaluate_time_split(
-            interactions,
+            fitting.exclude_future(interactions, now)[0],
             self.config.blend.test_days
             if test_days is None
             else fitting.check_positive(test_days, "test_days"),

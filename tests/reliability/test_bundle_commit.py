@@ -282,3 +282,22 @@ def test_writer_refuses_object_arrays_and_unstorable_frames(tmp_path: Path) -> N
         writer.add_frame("t", pd.DataFrame({"ok": [1, 2], "mixed": [1, "a"]}))
     assert info.value.column == "mixed"
     assert not (tmp_path / "a" / "m.json").exists()
+
+
+def test_a_bundle_of_the_previous_format_is_refused_on_load_and_replaced_on_save(
+    tiny_reco: FashionRecommender, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "catalogue-0123456789ab.parquet").write_bytes(b"old payload")
+    (old / "README.txt").write_text("mine")
+    write_manifest(
+        old, {"format": "fashion-reco-bundle/1", "files": {"catalogue": "catalogue-0123456789ab.parquet"}}
+    )
+    with pytest.raises(ArtefactError, match="older fashion-reco"):
+        FashionRecommender.load(old)
+    tiny_reco.save(old)
+    assert (
+        not (old / "catalogue-0123456789ab.parquet").exists() and (old / "README.txt").read_text() == "mine"
+    )
+    verify_bundle(old)

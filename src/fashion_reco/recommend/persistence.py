@@ -36,6 +36,9 @@ __all__ = ["FORMAT", "MANIFEST", "load_blend", "save_blend"]
 FORMAT = "fashion-reco-blend"
 FORMAT_VERSION = 2
 MANIFEST = "recommender.json"
+LEGACY_FORMATS = (
+    "fashion-reco-blend/1",
+)  # saved before the shared artefact writer: refused on load, overwritable
 WHAT = "saved recommender model"
 
 
@@ -48,7 +51,14 @@ def _str_array(values: np.ndarray) -> np.ndarray:
 def save_blend(model: Any, directory: Path) -> Path:
     """Write ``model`` to ``directory`` (see the module docstring)."""
     data: TrainData = model.data_
-    writer = ArtefactWriter(directory, manifest=MANIFEST, format=FORMAT, version=FORMAT_VERSION, what=WHAT)
+    writer = ArtefactWriter(
+        directory,
+        manifest=MANIFEST,
+        format=FORMAT,
+        version=FORMAT_VERSION,
+        what=WHAT,
+        legacy_formats=LEGACY_FORMATS,
+    )
     arrays: dict[str, np.ndarray] = {
         "item_ids": _str_array(data.item_ids),
         "customer_ids": _str_array(data.customer_ids),
@@ -104,7 +114,12 @@ def save_blend(model: Any, directory: Path) -> Path:
 def load_blend(cls: type, directory: Path) -> Any:
     """Rebuild a fitted blend from ``directory`` (see the module docstring)."""
     reader = ArtefactReader.open(
-        directory, manifest=MANIFEST, format=FORMAT, version=FORMAT_VERSION, what=WHAT
+        directory,
+        manifest=MANIFEST,
+        format=FORMAT,
+        version=FORMAT_VERSION,
+        what=WHAT,
+        legacy_formats=LEGACY_FORMATS,
     )
     try:
         return _load(cls, reader)
