@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fashion_reco.checks import check_k, check_positive
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.interactions import Interactions
@@ -176,25 +176,3 @@ def check_embeddings(embeddings: Any, catalogue: Catalogue) -> np.ndarray:
             item_id=str(catalogue.item_ids[int(np.argmax(bad))]),
         )
     return arr
-
-
-def check_k(k: Any, name: str = "k") -> int:
-    """A positive whole number of results (refuses bool, float, NaN and strings with a clear message)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        if isinstance(k, (float, np.floating)) and math.isfinite(k) and float(k).is_integer() and k >= 1:
-            return int(k)
-        raise RecommendError(f"{name} must be a whole number of at least 1, got {k!r}")
-    if k < 1:
-        raise RecommendError(f"{name} must be at least 1, got {k}")
-    return int(k)
-
-
-def check_positive(value: Any, name: str) -> float:
-    """A finite number above 0 (days, weights, budgets given as call arguments)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RecommendError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-        raise RecommendError(f"{name} must be a finite number above 0, got {value!r}")
-    return number
