@@ -147,6 +147,7 @@ class ArtefactWriter:
         self.version = int(version)
         self.what = what
         self._entries: dict[str, dict[str, Any]] = {}
+        self._owned = False  # whether the folder already held an artefact of this kind (set by _check_target)
         self._previous = self._check_target()
         self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -182,6 +183,7 @@ class ArtefactWriter:
                 f"(format {raw.get('format')!r}); nothing was changed — save into a new or empty folder",
                 file=manifest,
             )
+        self._owned = True
         return _entry_names(raw.get("files"))
 
     # -- payloads ---------------------------------------------------------------------------------------------------
@@ -295,7 +297,11 @@ class ArtefactWriter:
         return self.directory
 
     def _collect_garbage(self) -> None:
-        """Delete what this writer's earlier versions wrote and the new manifest no longer needs — nothing else."""
+        """Delete what this writer's earlier versions wrote and the new manifest no longer needs — nothing else.
+
+        That is: entries of the previous manifest, this library's ``.fr-*`` temporary/staging leftovers, and — in a
+        folder that already held this artefact — ``<part>-<sha12>`` files of its own parts that a killed save left.
+        """
         keep = {e["file"] for e in self._entries.values()}
         stems = {_stem(k) for k in self._entries} | {
             m.group("stem") for m in map(_NAME_RE.match, self._previous) if m

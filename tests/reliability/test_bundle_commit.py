@@ -301,3 +301,13 @@ def test_a_bundle_of_the_previous_format_is_refused_on_load_and_replaced_on_save
         not (old / "catalogue-0123456789ab.parquet").exists() and (old / "README.txt").read_text() == "mine"
     )
     verify_bundle(old)
+
+
+def test_a_first_save_never_deletes_look_alike_files(tiny_reco: FashionRecommender, tmp_path: Path) -> None:
+    """A file named like a payload (or a killed first save's leftover) in a folder without a bundle is kept."""
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "catalogue-0123456789ab.parquet").write_bytes(b"look-alike")
+    tiny_reco.save(folder)
+    assert (folder / "catalogue-0123456789ab.parquet").read_bytes() == b"look-alike"
+    verify_bundle(folder)
