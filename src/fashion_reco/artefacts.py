@@ -309,9 +309,8 @@ class ArtefactWriter:
         for path in self.directory.iterdir():
             name = path.name
             match = _NAME_RE.match(name)
-            ours = (
-                _is_own_leftover(name) or name in self._previous or (match and match.group("stem") in stems)
-            )
+            orphan = self._owned and match is not None and match.group("stem") in stems  # of a killed save
+            ours = _is_own_leftover(name) or name in self._previous or orphan
             if not ours or name in keep:
                 continue
             with contextlib.suppress(FileNotFoundError):
