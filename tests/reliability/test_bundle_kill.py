@@ -27,9 +27,7 @@ LAUNCHER = textwrap.dedent(
     os.environ["OMP_NUM_THREADS"] = "1"
     import numpy as np, torch
     torch.set_num_threads(1)
-    import pytest
-
-from fashion_reco import FashionRecommender, RecommenderConfig
+    from fashion_reco import FashionRecommender, RecommenderConfig
     from fashion_reco.config import ModelConfig
     from fashion_reco.data.datasets import sample_catalogue
     from fashion_reco.data.synthetic import generate_clickstream, generate_customers
