@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -17,7 +18,7 @@ import typer
 from pydantic import ValidationError
 
 from fashion_reco.config import RecommenderConfig, config_error
-from fashion_reco.errors import ConfigError, FashionRecoError
+from fashion_reco.errors import ConfigError, FashionRecoError, FashionRecoWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +65,11 @@ def _load_config(config: Path | None) -> RecommenderConfig:
     return RecommenderConfig.from_toml(config) if config else RecommenderConfig()
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Library warnings (skipped photos, future events, coerced columns) as one ``warning:`` line on stderr."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def _friendly(func: F) -> F:
     """Turn library errors into one line on stderr and exit code 2 (1 for unexpected errors)."""
 
@@ -71,7 +77,10 @@ def _friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = bool(kwargs.get("debug"))
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("default", FashionRecoWarning)
+                warnings.showwarning = _one_line_warning
+                return func(*args, **kwargs)
         except (FashionRecoError, ValidationError) as exc:
             if debug:
                 raise
@@ -197,6 +206,13 @@ def fit(
     interactions: Annotated[Path | None, typer.Option(help="Clickstream CSV.")] = None,
     customers: Annotated[Path | None, typer.Option(help="Customers CSV.")] = None,
     image_model: Annotated[Path | None, typer.Option(help="Reuse a trained image model directory.")] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="The time the model is fitted at (ISO 8601; default: the wall clock). Events after it are left "
+            "out with a warning."
+        ),
+    ] = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -214,9 +230,10 @@ def fit(
         if interactions
         else None,
         Customers.from_csv(customers) if customers else None,
+        now=now,
     )
     reco.save(out)
-    typer.echo(f"recommender saved to {out}")
+    typer.echo(f"{reco.fit_report_}; recommender saved to {out}")
 
 
 @app.command()

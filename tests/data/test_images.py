@@ -48,7 +48,7 @@ def test_errors_name_the_source(tmp_path: Path) -> None:
         load_image(b"")
     with pytest.raises(ImageError, match=r"^blob 7: not an image"):
         load_image(b"garbage" * 10, name="blob 7")
-    with pytest.raises(ImageError, match="not a regular file"):
+    with pytest.raises(ImageError, match="a folder, not a file"):
         load_image(tmp_path)
     with pytest.raises(ImageError, match="unsupported image source type int"):
         load_image(42)  # type: ignore[arg-type]

@@ -239,7 +239,10 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["similar", "--model", "/nonexistent/bundle", "x"], "fashion_reco.json"),
+        (
+            ["similar", "--model", "/nonexistent/bundle", "x"],
+            "/nonexistent/bundle: no saved recommender here",
+        ),
         (["train", "--catalogue", "/nonexistent/folder", "--out", "/tmp/x"], "/nonexistent/folder"),
         (["train", "--config", "/nonexistent/cfg.toml", "--out", "/tmp/x"], "cfg.toml"),
     ],

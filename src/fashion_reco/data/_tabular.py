@@ -74,7 +74,10 @@ def _decode(
     assert first_error is not None  # noqa: S101 - encodings is never empty
     line = raw.count(b"\n", 0, first_error.start) + 1
     bad = raw[first_error.start : first_error.start + 1]
-    hint = "re-save it as UTF-8 or pass encoding='latin-1' (or the file's real encoding)"
+    hint = (
+        "re-save it as UTF-8, or pass encoding='cp1252' if it came from Excel on Windows (Windows-1252), "
+        "or the file's real encoding"
+    )
     raise error_cls(
         f"not valid {encodings[0]} text (byte 0x{bad.hex()} at offset {first_error.start}"
         f"{', in the header' if line == 1 else ''}); {hint}",

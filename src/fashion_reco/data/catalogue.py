@@ -6,7 +6,8 @@ A :class:`Catalogue` is an immutable, validated wrapper over a DataFrame with co
 * ``image_path`` (str, absolute local path) and/or ``image_uri`` (``s3://``, ``https://`` …; every row needs one),
 * ``label`` (str, or missing for unlabelled items),
 * ``split`` (optional: ``train`` / ``validation`` / ``test``; ``val``/``valid`` are read as ``validation``),
-* any extra attribute columns (kept as they are; numeric text columns from a CSV become numbers).
+* any extra attribute columns (kept as they are; numeric text columns from a CSV become numbers; a column mixing
+  numbers and text becomes text, with a warning; one holding lists or objects pyarrow cannot store is refused).
 
 Build it from a folder of photos (:meth:`Catalogue.from_folder`), a CSV manifest (:meth:`Catalogue.from_manifest`),
 a DataFrame (:meth:`Catalogue.from_frame`) or an S3 prefix (:meth:`Catalogue.from_s3`). Every problem is a
@@ -16,15 +17,16 @@ a DataFrame (:meth:`Catalogue.from_frame`) or an S3 prefix (:meth:`Catalogue.fro
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from typing_extensions import Unpack
 
 from fashion_reco.columns import Columns
+from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
@@ -33,10 +35,12 @@ from fashion_reco.data._tabular import (
     require_columns,
     text_column,
 )
-from fashion_reco.errors import CatalogueError, FetchError
+from fashion_reco.errors import CatalogueError, FashionRecoWarning, FetchError
 from fashion_reco.ids import Ids, as_id_array
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from fashion_reco.data.s3 import OnFile, S3OptionFields, S3Options
 
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_NAME", "SPLITS", "Catalogue"]
@@ -178,17 +182,32 @@ class Catalogue:
         """Fetch ``s3://bucket/prefix`` into ``dest`` with :func:`fashion_reco.data.s3.fetch_s3` (resumable: files
         already there are skipped), then build the catalogue from ``dest/manifest.csv`` when the prefix has one at
         its root, else from the folder (:meth:`from_folder`). ``options`` (:class:`~fashion_reco.data.s3.S3Options`,
-        or any of its fields as keywords) set how objects are fetched. Raises :class:`FetchError` if any object
-        failed."""
+        or any of its fields as keywords) set how objects are fetched.
+
+        A key that can never be fetched as it is (refused as unsafe, e.g. a ``..`` segment, or refused by S3 with a
+        4xx) is skipped with a :class:`~fashion_reco.errors.FashionRecoWarning` naming it. Only failures a rerun can
+        fix (network, throttling, corrupt downloads) raise :class:`FetchError`, which then says to run again."""
         from fashion_reco.data.s3 import fetch_s3
 
         report = fetch_s3(uri, dest, options, progress=progress, on_file=on_file, **fields)
-        if report.failed:
-            key, reason = next(iter(sorted(report.failed.items())))
+        retryable = report.retryable
+        if retryable:
+            key, reason = next(iter(retryable.items()))
+            also = (
+                f"; {len(report.permanent)} more can never be fetched as they are" if report.permanent else ""
+            )
             raise FetchError(
-                f"{len(report.failed)} object(s) could not be fetched (first: {reason}); "
-                "run again to resume, or fix access to these keys",
+                f"{len(retryable)} object(s) could not be fetched (first: {reason}){also}; run again to resume — "
+                "objects already complete are not downloaded again",
                 key=key,
+            )
+        if report.permanent:
+            key = report.permanent[0]
+            warnings.warn(
+                f"{len(report.permanent)} object(s) under {uri} were skipped: they can never be fetched as they "
+                f"are (first: {key!r}: {report.failed[key]}); rename them in the bucket or fix access to them",
+                FashionRecoWarning,
+                stacklevel=2,
             )
         return cls.from_folder(dest)
 
@@ -298,6 +317,16 @@ def _validate(
     if Columns.IMAGE_PATH in frame:
         paths = text_column(frame[Columns.IMAGE_PATH])
         has_path = (paths != "").to_numpy()
+        url = paths.str.match(_URI_RE).to_numpy()
+        row = first_row(url, rows)
+        if row is not None:
+            raise CatalogueError(
+                f"image_path holds a URL ({paths.iloc[int(np.argmax(url))]!r}); image_path is for local files — "
+                f"put URLs in an image_uri column ({int(url.sum())} such row(s))",
+                file=file,
+                row=row,
+                column=Columns.IMAGE_PATH,
+            )
         frame[Columns.IMAGE_PATH] = _absolute(paths, base_dir).where(has_path, None)
     has_uri = np.zeros(n, dtype=bool)
     if Columns.IMAGE_URI in frame:
@@ -323,9 +352,9 @@ def _validate(
         if row is not None:
             pos = int(np.argmax(has_path & ~exists))
             count = int((has_path & ~exists).sum())
+            what = "is a folder, not a file" if os.path.isdir(candidates[pos]) else "image file not found"
             raise CatalogueError(
-                f"image file not found: {candidates[pos]}"
-                + (f" ({count} missing in all)" if count > 1 else ""),
+                f"{what}: {candidates[pos]}" + (f" ({count} missing in all)" if count > 1 else ""),
                 file=file,
                 row=row,
                 column=Columns.IMAGE_PATH,
@@ -354,6 +383,8 @@ def _validate(
     for name in frame.columns:
         if name not in _RESERVED and frame[name].dtype == object:
             frame[name] = _infer_attribute(frame[name])
+    attributes = [c for c in frame.columns if c not in _RESERVED]
+    frame = storable_attributes(frame, attributes, rows=rows, file=file, error_cls=CatalogueError)
 
     ordered = [c for c in _RESERVED if c in frame] + [c for c in frame.columns if c not in _RESERVED]
     return frame[ordered]

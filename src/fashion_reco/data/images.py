@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
@@ -75,9 +76,10 @@ class ImagePolicy(BaseModel):
     @classmethod
     def from_data_config(cls, config: DataConfig) -> ImagePolicy:
         """Build from a :class:`fashion_reco.config.DataConfig` (``min_image_side``, ``max_image_pixels``, ``on_bad_image``)."""
-        return cls(
-            min_side=config.min_image_side, max_pixels=config.max_image_pixels, on_bad=config.on_bad_image
-        )
+        on_bad: Literal["skip", "raise"] = (
+            "raise" if config.on_bad_image == "raise" else "skip"
+        )  # "drop": fit
+        return cls(min_side=config.min_image_side, max_pixels=config.max_image_pixels, on_bad=on_bad)
 
 
 class ImageValidationReport(BaseModel):
@@ -152,6 +154,9 @@ def load_image(
     return rgb
 
 
+_URL_RE = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
+
+
 def _open(source: ImageSource, policy: ImagePolicy, file: str) -> Image.Image:
     if isinstance(source, Image.Image):
         return source.copy()
@@ -161,9 +166,17 @@ def _open(source: ImageSource, policy: ImagePolicy, file: str) -> Image.Image:
             raise ImageError("empty data (0 bytes)", file=file)
         stream: Any = io.BytesIO(data)
     elif isinstance(source, (str, os.PathLike)):
+        if isinstance(source, str) and re.match(_URL_RE, source):
+            raise ImageError(
+                "a URL, not a local file: fetch it first (a catalogue takes URLs in its image_uri column)",
+                file=file,
+            )
         path = Path(source)
         if not path.is_file():
-            raise ImageError("file not found" if not path.exists() else "not a regular file", file=file)
+            what = (
+                "file not found" if not path.exists() else "a folder, not a file" if path.is_dir() else None
+            )
+            raise ImageError(what or "not a regular file", file=file)
         if path.stat().st_size == 0:
             raise ImageError("empty file (0 bytes)", file=file)
         # Read into memory: the file handle is then not tied to the lazy image (no leaked descriptors in workers).

@@ -26,10 +26,9 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from typing_extensions import TypedDict, Unpack
 
 from fashion_reco.atomic import atomic_open
 from fashion_reco.config import DataConfig, config_error
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectTypeDef as S3Object
     from s3transfer.manager import TransferManager
     from s3transfer.subscribers import BaseSubscriber
+    from typing_extensions import Unpack
 else:  # boto3 is optional (the `s3` extra): at run time these names only document
     S3Client = S3Object = TransferManager = BaseSubscriber = Any
 
@@ -167,6 +167,10 @@ class FetchReport(BaseModel):
     downloaded: int = 0
     skipped: int = 0
     failed: dict[str, str] = Field(default_factory=dict)
+    permanent: list[str] = Field(
+        default_factory=list,
+        description="The failed keys a rerun cannot fix: refused as unsafe, or refused by S3 itself (HTTP 4xx).",
+    )
     bytes: int = 0
     downloaded_keys: list[str] = Field(default_factory=list)
     skipped_keys: list[str] = Field(default_factory=list)
@@ -175,6 +179,12 @@ class FetchReport(BaseModel):
     def ok(self) -> bool:
         """True when no object failed."""
         return not self.failed
+
+    @property
+    def retryable(self) -> dict[str, str]:
+        """The failed keys a rerun may fetch (network errors, throttling, short or corrupt downloads)."""
+        permanent = set(self.permanent)
+        return {k: v for k, v in self.failed.items() if k not in permanent}
 
     @property
     def total(self) -> int:
@@ -529,6 +539,8 @@ def fetch_s3(
                 retry.append((obj, target))
                 return
             report.failed[key] = reason
+            if permanent and not isinstance(exc, OSError):  # a local disk error is fixed, then rerun
+                report.permanent.append(key)
             outcome = "failed"
             logger.warning("could not fetch %r: %s", f"s3://{bucket}/{key}", reason)
         bar.update(1)
@@ -560,6 +572,7 @@ def fetch_s3(
                     target = key_to_path(root, prefix, obj["Key"])
                 except FetchError as exc:
                     report.failed[obj["Key"]] = exc.reason
+                    report.permanent.append(obj["Key"])
                     logger.warning("skipping %r: %s", f"s3://{bucket}/{obj['Key']}", exc.reason)
                     bar.update(1)
                     if on_file is not None:
@@ -585,5 +598,6 @@ def fetch_s3(
     report.skipped_keys.sort()
     report.downloaded, report.skipped = len(report.downloaded_keys), len(report.skipped_keys)
     report.failed = dict(sorted(report.failed.items()))
+    report.permanent = sorted(set(report.permanent))
     logger.info("%s", report.summary())
     return report

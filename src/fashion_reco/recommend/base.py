@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
@@ -244,9 +245,7 @@ class Recommender(ABC):
         Every customer gets exactly ``k`` rows when at least ``k`` items pass the filters, otherwise all of them.
         """
         data = self._require_fitted()
-        k = int(self.config.k if k is None else k)
-        if k < 1:
-            raise RecommendError(f"k must be >= 1, got {k}")
+        k = check_k(self.config.k if k is None else k)
         ids = self._unique_ids(customer_ids)
         rows = data.customer_rows(ids)
         allowed = np.ones(data.n_items, dtype=bool)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
@@ -637,6 +638,7 @@ class BlendRecommender(Recommender):
 
         Without embeddings the behaviour (item–item co-occurrence) similarity is used instead.
         """
+        k = check_k(k)
         data = self._require_fitted()
         ids = as_id_array(item_ids)
         q = data.item_rows(ids, strict=True)
