@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -32,7 +32,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from typing_extensions import TypedDict, Unpack
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,6 +40,9 @@ else:  # pragma: no cover - Python 3.10: the same parser, as pydantic-settings u
 
 from fashion_reco.columns import EventType
 from fashion_reco.errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
