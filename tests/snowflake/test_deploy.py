@@ -87,11 +87,14 @@ def test_deploy_creates_everything_and_verifies_in_warehouse_embeddings(
 ) -> None:
     report, _ = first_deploy
     assert report.mode == "local" and report.udf_name == "DEPLOY_T_EMBED" and report.stage == "DEPLOY_T_STAGE"
+    # the artefact (metadata + weights) and, for the default torch-free runtime, its ONNX export
     assert {f.name for f in report.stage_files} == {
         "metadata.json",
+        "model.onnx",
         *(f.name for f in report.stage_files if f.name.startswith("weights-")),
     }
-    assert len(report.stage_files) == 2
+    assert len(report.stage_files) == 3
+    assert any(f.location.startswith("@DEPLOY_T_STAGE/onnx/") for f in report.stage_files)
     assert report.tables == {
         "DEPLOY_T_CATALOGUE": 12,
         "DEPLOY_T_IMAGES": 12,

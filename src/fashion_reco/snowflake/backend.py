@@ -26,7 +26,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -43,10 +43,12 @@ __all__ = [
     "LocalTestingBackend",
     "UdfSpec",
     "WarehouseBackend",
+    "array_function_name",
     "arrays_for_vectors",
     "backend_for",
     "sql_type",
     "table_ddl",
+    "vector_function_sql",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,20 +58,45 @@ log = logging.getLogger(__name__)
 class UdfSpec:
     """Everything needed to register the embedding UDF, whichever backend does it.
 
-    ``batch_handler`` maps a pandas Series of image bytes to a Series of 512-float lists (vectorised form);
-    ``row_handler`` maps one image's bytes to one list (scalar form, same computation).
+    ``batch_handler`` maps a pandas Series of inputs (image bytes, or staged-file URLs when ``input_type`` is
+    ``"string"``) to a Series of 512-float lists (vectorised form); ``row_handler`` maps one input to one list.
+    On an account the Python function is ``<name>_ARRAY`` (returns ARRAY) and ``<name>`` is a SQL function casting
+    it to ``VECTOR(FLOAT, dim)``; both are replaced with their grants kept (``COPY GRANTS``).
     """
 
     name: str
     batch_handler: Callable[..., Any]
-    row_handler: Callable[[bytes], Any]
+    row_handler: Callable[[Any], Any]
     imports: tuple[str, ...]  # staged model files (both backends)
     code_imports: tuple[str, ...] = ()  # the library's code for the warehouse (account only; local has it)
     packages: tuple[str, ...] = ()
     dim: int = 512
     max_batch_size: int = 64
     udf_stage: str | None = None  # where a permanent UDF's code lives (account only)
+    input_type: Literal["binary", "string"] = "binary"
+    artifact_repository: str | None = None
     comment: str = "fashion-reco image embedding (ResNet18, L2-normalised)"
+
+
+def array_function_name(name: str) -> str:
+    """The Python UDF behind the VECTOR function ``name``: ``<name>_ARRAY`` (validated, canonical)."""
+    return validate_identifier(f"{validate_identifier(name, 'function')}_ARRAY", "function")
+
+
+def vector_function_sql(name: str, dim: int, input_type: Literal["binary", "string"] = "binary") -> str:
+    """``CREATE OR REPLACE FUNCTION <name>(…) COPY GRANTS RETURNS VECTOR(FLOAT, dim)`` over ``<name>_ARRAY``."""
+    function = quote_identifier(name, "function")
+    inner = quote_identifier(array_function_name(name), "function")
+    argument, sql_input = ('"IMAGE"', "BINARY") if input_type == "binary" else ('"FILE_URL"', "VARCHAR")
+    vector = f"VECTOR(FLOAT, {int(dim)})"
+    return (
+        f"CREATE OR REPLACE FUNCTION {function}({argument} {sql_input})\n"
+        f"  COPY GRANTS\n"
+        f"  RETURNS {vector}\n"
+        "  IMMUTABLE\n"
+        "  COMMENT = 'fashion-reco image embedding as VECTOR (casts the vectorised ARRAY UDF)'\n"
+        f"  AS 'CAST({inner}({argument}) AS {vector})'"
+    )
 
 
 class WarehouseBackend(ABC):
@@ -189,25 +216,35 @@ class AccountBackend(WarehouseBackend):
         return column.cast(VectorType(float, dim))
 
     def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
-        """Keyword arguments of ``session.udf.register`` for the permanent vectorised UDF (unit-tested)."""
-        from snowflake.snowpark.types import BinaryType, PandasSeriesType, VectorType
+        """Keyword arguments of ``session.udf.register`` for the permanent vectorised ARRAY UDF (unit-tested)."""
+        from snowflake.snowpark.types import ArrayType, BinaryType, FloatType, PandasSeriesType, StringType
 
         if spec.udf_stage is None:
             raise SnowflakeError("a permanent UDF needs a stage for its code", key=spec.name)
-        return {
+        arguments: dict[str, Any] = {
             "func": spec.batch_handler,
-            "name": validate_identifier(spec.name, "function"),
-            "input_types": [PandasSeriesType(BinaryType())],
-            "return_type": PandasSeriesType(VectorType(float, spec.dim)),
+            "name": array_function_name(spec.name),
+            "input_types": [PandasSeriesType(BinaryType() if spec.input_type == "binary" else StringType())],
+            "return_type": PandasSeriesType(ArrayType(FloatType())),
             "imports": [*spec.imports, *spec.code_imports],
             "packages": list(spec.packages),
             "max_batch_size": spec.max_batch_size,
             "is_permanent": True,
             "stage_location": stage_location(spec.udf_stage, "udf"),
             "replace": True,
+            "copy_grants": True,
             "immutable": True,
             "comment": spec.comment,
         }
+        if spec.artifact_repository:
+            arguments["artifact_repository"] = validate_identifier(spec.artifact_repository, "table")
+        return arguments
+
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        """Register ``<name>_ARRAY`` (vectorised Python) and ``<name>`` (SQL, casts to VECTOR); grants kept."""
+        udf = self.session.udf.register(**self.udf_arguments(spec))
+        self.run_sql(vector_function_sql(spec.name, spec.dim, spec.input_type))
+        return udf
 
 
 # -- local testing --------------------------------------------------------------------------------------------------
@@ -293,17 +330,27 @@ class LocalTestingBackend(WarehouseBackend):
         return column
 
     def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
-        """Keyword arguments of ``session.udf.register`` for the temporary scalar UDF."""
-        from snowflake.snowpark.types import BinaryType, VectorType
+        """Keyword arguments of ``session.udf.register`` for the temporary scalar UDF (VECTOR-typed ``<name>``)."""
+        from snowflake.snowpark.types import BinaryType, StringType, VectorType
 
         return {
             "func": spec.row_handler,
             "name": validate_identifier(spec.name, "function"),
-            "input_types": [BinaryType()],
+            "input_types": [BinaryType() if spec.input_type == "binary" else StringType()],
             "return_type": VectorType(float, spec.dim),
             "imports": list(spec.imports),
             "replace": True,
         }
+
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        """Register ``<name>`` (VECTOR) and ``<name>_ARRAY`` (ARRAY), both scalar: local testing calls per row."""
+        from snowflake.snowpark.types import ArrayType, FloatType
+
+        arguments = self.udf_arguments(spec)
+        self.session.udf.register(
+            **{**arguments, "name": array_function_name(spec.name), "return_type": ArrayType(FloatType())}
+        )
+        return self.session.udf.register(**arguments)
 
 
 def backend_for(session: Session) -> WarehouseBackend:

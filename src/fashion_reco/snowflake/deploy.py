@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -27,14 +28,21 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from fashion_reco.atomic import atomic_write_bytes, atomic_write_text
+from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from fashion_reco.columns import Columns
 from fashion_reco.config import SnowflakeConfig
-from fashion_reco.errors import SnowflakeError
+from fashion_reco.errors import ConfigError, SnowflakeError
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
 from fashion_reco.snowflake.identifiers import validate_identifier
+from fashion_reco.snowflake.packages import check_packages, udf_packages_for
 from fashion_reco.snowflake.sql import profile_rows
-from fashion_reco.snowflake.stage import StagedFile, artefact_fingerprint, stage_model, verify_staged
+from fashion_reco.snowflake.stage import (
+    StagedFile,
+    artefact_fingerprint,
+    stage_model,
+    upload_directory,
+    verify_staged,
+)
 from fashion_reco.snowflake.tables import (
     TABLES,
     WriteResult,
@@ -52,7 +60,14 @@ from fashion_reco.snowflake.udf import register_embedding_udf
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-__all__ = ["DeploymentReport", "deploy", "deploy_recommender", "verify_udf_embeddings"]
+__all__ = [
+    "DeploymentReport",
+    "deploy",
+    "deploy_recommender",
+    "preflight",
+    "stage_onnx",
+    "verify_udf_embeddings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +107,47 @@ def _item_ids(catalogue: Any) -> list[str]:
     if not isinstance(items, pd.DataFrame) or Columns.ITEM_ID not in items.columns:
         raise SnowflakeError("catalogue must be a Catalogue (or a frame with item_id)", key="catalogue")
     return [str(i) for i in items[Columns.ITEM_ID]]
+
+
+def preflight(session: Session, backend: WarehouseBackend, config: SnowflakeConfig) -> None:
+    """Checks that must pass before anything is created on an account: the Python runtime and the packages.
+
+    Snowpark ships handlers pickled for the Python it runs in, so ``runtime_version`` must equal this Python's
+    ``major.minor``; the requested packages must exist in Snowflake's channel (one error lists every one that does
+    not). Local testing has no channel: nothing to check.
+    """
+    if backend.is_local:
+        return
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if config.runtime_version != here:
+        raise ConfigError(
+            f"snowflake.runtime_version is {config.runtime_version} but this Python is {here}: Snowpark pickles "
+            "the handlers for the Python that registers them; deploy from a Python "
+            f'{config.runtime_version} environment or set runtime_version = "{here}"',
+            key="snowflake.runtime_version",
+        )
+    if config.check_packages and not config.artifact_repository:
+        check_packages(session, udf_packages_for(config), config.runtime_version, what="embedding UDF")
+
+
+def stage_onnx(
+    session: Session, model_dir: str | Path, stage: str, *, backend: WarehouseBackend | None = None
+) -> tuple[list[StagedFile], dict[str, Any]]:
+    """Export the model's embedding trunk to ONNX and stage it at ``@stage/onnx/<sha12>/model.onnx``.
+
+    Returns the staged file and the model's image policy (what counts as a usable image) for the handler.
+    """
+    from fashion_reco.model.image_model import ImageModel
+    from fashion_reco.model.onnx_export import export_onnx
+    from fashion_reco.snowflake.onnx_udf import ONNX_FILE
+
+    model = ImageModel.load(model_dir)
+    canonical = (backend or backend_for(session)).ensure_stage(stage)
+    with tempfile.TemporaryDirectory(prefix="fashion-reco-onnx-") as tmp:
+        path = export_onnx(model, Path(tmp) / ONNX_FILE)
+        digest = sha256_file(path)[:12]
+        staged = upload_directory(session, tmp, canonical, f"onnx/{digest}")
+    return staged, model.policy.model_dump()
 
 
 def verify_udf_embeddings(
@@ -164,10 +220,16 @@ def deploy(
     )  # validated before writing
     matrix = np.asarray(embeddings, dtype=np.float32)
 
+    preflight(session, backend, config)
     staged = stage_model(session, model_dir, config.stage, backend=backend)
+    udf_files, policy = [f.location for f in staged], None
+    if config.udf_runtime == "onnx":
+        onnx_staged, policy = stage_onnx(session, model_dir, config.stage, backend=backend)
+        staged = [*staged, *onnx_staged]
+        udf_files = [f.location for f in onnx_staged]
     if verify_stage:
         verify_staged(session, staged)
-    register_embedding_udf(session, backend, model_files=[f.location for f in staged], config=config)
+    register_embedding_udf(session, backend, model_files=udf_files, config=config, policy=policy)
 
     def write(base: str, rows: pd.DataFrame) -> WriteResult:
         result = write_table(session, names[base], rows, spec=base, backend=backend)

@@ -52,7 +52,14 @@ Runtime = Literal["onnx", "torch"]
 
 # What each UDF runtime imports inside the warehouse, as channel names with lower bounds (never exact local pins).
 DEFAULT_PACKAGES: dict[str, tuple[str, ...]] = {
-    "onnx": ("onnxruntime>=1.16", "numpy>=1.24", "pandas>=1.5", "pillow>=9.4", "pydantic>=2.5"),
+    "onnx": (
+        "onnxruntime>=1.16",
+        "numpy>=1.24",
+        "pandas>=1.5",
+        "pillow>=9.4",
+        "pydantic>=2.5",
+        "snowflake-snowpark-python>=1.11",  # SnowflakeFile, for the handler that reads staged photos
+    ),
     "torch": (
         "pytorch>=2.0",
         "torchvision>=0.15",

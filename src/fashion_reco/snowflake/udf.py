@@ -31,10 +31,9 @@ import tempfile
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -75,7 +74,7 @@ _CACHE: OrderedDict[str, ImageModel] = OrderedDict()
 _CACHE_SIZE = 2
 _LOCK = threading.Lock()
 
-# Distribution (as installed here) → name in Snowflake's Anaconda channel, for what the handler imports.
+# Distribution (as installed here) → name in Snowflake's Anaconda channel, for what the torch handler imports.
 UDF_DISTRIBUTIONS: dict[str, str] = {
     "torch": "pytorch",
     "torchvision": "torchvision",
@@ -166,17 +165,11 @@ def embed_row_handler(model_dir: str | Path | None = None) -> Callable[[bytes], 
     return embed_image
 
 
-def udf_packages(pin: bool = True) -> list[str]:
-    """Snowflake package specs for the handler's imports, pinned to the versions installed here."""
-    specs = []
-    for distribution, conda_name in UDF_DISTRIBUTIONS.items():
-        try:
-            installed = version(distribution)
-        except PackageNotFoundError:
-            installed = None
-        local = installed.split("+")[0] if installed else None
-        specs.append(f"{conda_name}=={local}" if pin and local else conda_name)
-    return specs
+def udf_packages(runtime: str = "torch") -> list[str]:
+    """Channel package specs for the handler of ``runtime`` (the defaults; never the versions installed here)."""
+    from fashion_reco.snowflake.packages import DEFAULT_PACKAGES
+
+    return list(DEFAULT_PACKAGES[runtime])
 
 
 def build_code_zip(dest_dir: str | Path) -> Path:
@@ -201,11 +194,12 @@ def build_code_zip(dest_dir: str | Path) -> Path:
     return target
 
 
-def _stage_code(session: Session, stage: str) -> list[str]:
+def _stage_code(session: Session, stage: str, runtime: str) -> list[str]:
+    from fashion_reco.snowflake.onnx_udf import build_runtime_zip
     from fashion_reco.snowflake.stage import upload_directory
 
     with tempfile.TemporaryDirectory(prefix="fashion-reco-code-") as tmp:
-        archive = build_code_zip(tmp)
+        archive = build_runtime_zip(tmp) if runtime == "onnx" else build_code_zip(tmp)
         staged = upload_directory(session, tmp, stage, f"code/{archive.stem.rsplit('-', 1)[1]}")
     return [f.location for f in staged]
 
@@ -218,28 +212,57 @@ def register_embedding_udf(
     config: SnowflakeConfig,
     packages: Sequence[str] | None = None,
     code_imports: Sequence[str] | None = None,
+    policy: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    input_type: Literal["binary", "string"] = "binary",
 ) -> UserDefinedFunction:
-    """Register ``config.udf_name`` over the staged model files (``@stage/models/<fp>/…``, from ``upload_model``).
+    """Register ``name`` (default ``config.udf_name``) over the staged model files.
 
-    Account: vectorised and permanent, with the library's code staged beside the model (``code_imports`` to
-    override) and ``packages`` (default :func:`udf_packages`). Local testing: scalar, same handler, same imports.
+    ``config.udf_runtime = "onnx"``: the files must include the staged ``model.onnx`` (``export_onnx``), the code
+    import is the torch-free runtime zip; ``"torch"``: ``metadata.json`` + weights, the code import is the whole
+    library. Account: ``<name>_ARRAY`` vectorised and permanent plus the VECTOR SQL function ``<name>``, packages
+    ``packages`` or :func:`~fashion_reco.snowflake.packages.udf_packages_for`. Local testing: scalar, same handler,
+    same imports. ``input_type="string"`` registers the variant that reads staged files from their URLs.
     """
     from fashion_reco.snowflake.backend import UdfSpec, backend_for
+    from fashion_reco.snowflake.onnx_udf import ONNX_FILE, onnx_embed_files_handler, onnx_embed_handler
+    from fashion_reco.snowflake.packages import udf_packages_for
 
     backend = backend or backend_for(session)
-    if not model_files or not any(str(f).endswith("/metadata.json") for f in model_files):
-        raise SnowflakeError("the staged model files must include metadata.json", key="model_files")
+    runtime = config.udf_runtime
+    needed = ONNX_FILE if runtime == "onnx" else "metadata.json"
+    if not model_files or not any(str(f).endswith(f"/{needed}") for f in model_files):
+        raise SnowflakeError(
+            f"the staged model files must include {needed} (udf_runtime {runtime!r})", key="model_files"
+        )
+    if runtime == "torch" and input_type != "binary":
+        raise SnowflakeError(
+            "the torch runtime embeds image bytes only; use udf_runtime 'onnx'", key="input_type"
+        )
     if not backend.is_local and code_imports is None:
-        code_imports = _stage_code(session, config.stage)
+        code_imports = _stage_code(session, config.stage, runtime)
+    if runtime == "onnx":
+        make = onnx_embed_handler if input_type == "binary" else onnx_embed_files_handler
+        batch = make(policy=policy)
+
+        def row(value):  # no annotations: Snowpark would re-derive the SQL types from them
+            return batch(pd.Series([value], dtype=object)).iloc[0]
+
+        handlers: tuple[Callable[..., Any], Callable[..., Any]] = (batch, row)
+    else:
+        handlers = (embed_handler(), embed_row_handler())
     spec = UdfSpec(
-        name=config.udf_name,
-        batch_handler=embed_handler(),
-        row_handler=embed_row_handler(),
+        name=name or config.udf_name,
+        batch_handler=handlers[0],
+        row_handler=handlers[1],
         imports=tuple(model_files),
         code_imports=tuple(code_imports or ()),
-        packages=tuple(packages if packages is not None else udf_packages()),
+        packages=tuple(packages if packages is not None else udf_packages_for(config)),
         dim=EMBEDDING_DIM,
         max_batch_size=config.max_batch_size,
         udf_stage=config.stage,
+        input_type=input_type,
+        artifact_repository=config.artifact_repository,
+        comment=f"fashion-reco image embedding ({runtime} runtime, L2-normalised)",
     )
     return backend.register_udf(spec)
