@@ -97,7 +97,7 @@ def test_deploy_creates_everything_and_verifies_in_warehouse_embeddings(
     assert any(f.location.startswith("@DEPLOY_T_STAGE/onnx/") for f in report.stage_files)
     assert report.tables == {
         "DEPLOY_T_CATALOGUE": 12,
-        "DEPLOY_T_IMAGES": 12,
+        "DEPLOY_T_PHOTOS": 12,
         "DEPLOY_T_IMAGE_EMBEDDINGS": 12,
         "DEPLOY_T_CUSTOMERS": 3,
         "DEPLOY_T_CLICKSTREAM": 5,
@@ -177,7 +177,14 @@ def test_a_model_that_disagrees_with_local_embeddings_is_caught(
     item = catalogue.item_ids[4]
     wrong = local_embeddings[4] + 1e-3
     with pytest.raises(SnowflakeError, match="differs from the local one") as info:
-        verify_udf_embeddings(local_session, "DEPLOY_T_IMAGES", "DEPLOY_T_EMBED", {item: wrong}, 1e-4)
+        verify_udf_embeddings(
+            local_session,
+            "DEPLOY_T_PHOTOS",
+            "DEPLOY_T_EMBED_FILE",
+            {item: wrong},
+            1e-4,
+            photo_stage=SnowflakeConfig().photo_stage,
+        )
     assert info.value.item_id == item
 
 

@@ -5,9 +5,11 @@
 1. **stage**: create the stage when missing, upload every file of the model artefact to
    ``@<stage>/models/<fingerprint>/`` and read each one back to compare SHA-256s;
 2. **UDF**: register ``<udf_name>`` over the staged files (vectorised on an account, scalar in local testing);
-3. **tables**: upsert CATALOGUE, IMAGES, IMAGE_EMBEDDINGS and, when given, CUSTOMERS, CLICKSTREAM,
+3. **photos**: PUT the catalogue's photos to the photo stage under content-hash names (one parallel PUT, skipping
+   those already there; directory table refreshed);
+4. **tables**: upsert CATALOGUE, PHOTOS, IMAGE_EMBEDDINGS and, when given, CUSTOMERS, CLICKSTREAM,
    CUSTOMER_PROFILES and RECOMMENDATIONS (keyed writes: re-running never duplicates a row);
-4. **verify**: embed a sample of the IMAGES rows *inside the warehouse* through the UDF and compare them with the
+5. **verify**: embed a sample of the staged photos *inside the warehouse* through the file UDF and compare them with the
    local embeddings; a difference above ``tolerance`` raises :class:`SnowflakeError` naming the item.
 
 Running it twice with the same inputs leaves the same stage files, the same UDF and the same rows.
@@ -35,6 +37,7 @@ from fashion_reco.errors import ConfigError, SnowflakeError
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
 from fashion_reco.snowflake.identifiers import validate_identifier
 from fashion_reco.snowflake.packages import check_packages, udf_packages_for
+from fashion_reco.snowflake.photos import PhotoUpload, photo_rows, upload_photos
 from fashion_reco.snowflake.sql import profile_rows
 from fashion_reco.snowflake.stage import (
     StagedFile,
@@ -50,7 +53,6 @@ from fashion_reco.snowflake.tables import (
     clickstream_rows,
     customers_rows,
     embedding_rows,
-    image_rows,
     recommendation_rows,
     table_name,
     write_table,
@@ -82,6 +84,8 @@ class DeploymentReport(BaseModel):
     model_fingerprint: str
     stage_files: list[StagedFile]
     udf_name: str
+    file_udf_name: str
+    photos: PhotoUpload
     tables: dict[str, int] = Field(description="table name -> row count after the deployment")
     writes: list[WriteResult]
     verified_items: list[str]
@@ -156,9 +160,18 @@ def verify_udf_embeddings(
     udf_name: str,
     expected: Mapping[str, np.ndarray],
     tolerance: float,
+    *,
+    photo_stage: str | None = None,
 ) -> float:
-    """Embed the IMAGES rows of ``expected``'s items through the UDF in the warehouse; returns the max |diff|."""
+    """Embed ``expected``'s items through the UDF in the warehouse; returns the max |diff| to the local embeddings.
+
+    Without ``photo_stage`` the UDF gets the IMAGES table's ``IMAGE`` bytes; with it, the PHOTOS table's staged files
+    (``BUILD_SCOPED_FILE_URL(@photo_stage, RELATIVE_PATH)``) go to the file variant ``udf_name``.
+    """
     from snowflake.snowpark import functions as F
+
+    from fashion_reco.snowflake.photos import scoped_url
+    from fashion_reco.snowflake.session import is_local_session
 
     if not expected:
         return 0.0
@@ -166,9 +179,13 @@ def verify_udf_embeddings(
     # cache_result(): the sample becomes a (temporary) table of its own before the UDF runs over it. Snowpark 1.56's
     # local testing engine evaluates a UDF over a *filtered* frame against the wrong rows; over a table it is right.
     sample = table.filter(F.col("ITEM_ID").isin(list(expected))).cache_result()
+    argument = (
+        F.col("IMAGE")
+        if photo_stage is None
+        else scoped_url(photo_stage, "RELATIVE_PATH", local=is_local_session(session))
+    )
     rows = sample.select(
-        F.col("ITEM_ID"),
-        F.call_function(validate_identifier(udf_name, "function"), F.col("IMAGE")).alias("E"),
+        F.col("ITEM_ID"), F.call_function(validate_identifier(udf_name, "function"), argument).alias("E")
     ).collect()
     got = {row["ITEM_ID"]: row["E"] for row in rows}
     worst = 0.0
@@ -230,6 +247,18 @@ def deploy(
     if verify_stage:
         verify_staged(session, staged)
     register_embedding_udf(session, backend, model_files=udf_files, config=config, policy=policy)
+    file_udf = validate_identifier(f"{udf_name}_FILE", "function")
+    register_embedding_udf(
+        session,
+        backend,
+        model_files=udf_files,
+        config=config,
+        policy=policy,
+        name=file_udf,
+        input_type="string",
+    )
+    photos = photo_rows(catalogue)
+    upload = upload_photos(session, photos, config.photo_stage, parallel=config.put_parallel, backend=backend)
 
     def write(base: str, rows: pd.DataFrame) -> WriteResult:
         result = write_table(session, names[base], rows, spec=base, backend=backend)
@@ -245,7 +274,7 @@ def deploy(
 
     writes = [
         write("CATALOGUE", catalogue_rows(catalogue)),
-        write("IMAGES", images := image_rows(catalogue)),
+        write("PHOTOS", photos.drop(columns=["SOURCE"])),
         write("IMAGE_EMBEDDINGS", embedding_table),
     ]
     if customers is not None:
@@ -257,9 +286,14 @@ def deploy(
         writes.append(write("RECOMMENDATIONS", recommendation_rows(recommendations)))
 
     position = {item_id: i for i, item_id in enumerate(ids)}
-    sample = sorted(images["ITEM_ID"])[: max(0, verify_sample)]
+    sample = sorted(photos["ITEM_ID"])[: max(0, verify_sample)]
     max_diff = verify_udf_embeddings(
-        session, names["IMAGES"], udf_name, {i: matrix[position[i]] for i in sample}, tolerance
+        session,
+        names["PHOTOS"],
+        file_udf,
+        {i: matrix[position[i]] for i in sample},
+        tolerance,
+        photo_stage=config.photo_stage,
     )
     return DeploymentReport(
         mode="local" if backend.is_local else "account",
@@ -267,6 +301,8 @@ def deploy(
         model_fingerprint=fingerprint,
         stage_files=staged,
         udf_name=udf_name,
+        file_udf_name=file_udf,
+        photos=upload,
         tables={w.table: w.rows for w in writes},
         writes=writes,
         verified_items=sample,

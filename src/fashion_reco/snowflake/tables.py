@@ -9,7 +9,8 @@ local testing engine run, so re-running a deploy never duplicates a row. ``RECOM
 table              key                                columns
 =================  =================================  ==========================================================
 CATALOGUE          ITEM_ID                            LABEL, IMAGE_PATH, IMAGE_URI, SPLIT, ATTRIBUTES (VARIANT)
-IMAGES             ITEM_ID                            IMAGE (BINARY), IMAGE_SHA256
+IMAGES             ITEM_ID                            IMAGE (BINARY), IMAGE_SHA256 (optional: deploy stages photos)
+PHOTOS             ITEM_ID                            RELATIVE_PATH (on the photo stage), IMAGE_SHA256, SIZE_BYTES
 IMAGE_EMBEDDINGS   ITEM_ID                            EMBEDDING (VECTOR(FLOAT, 512); ARRAY locally), MODEL_SHA
 CUSTOMERS          CUSTOMER_ID                        AGE_BAND, GENDER, PREFERRED_LABELS, SIGNUP_DATE, ATTRIBUTES
 CUSTOMER_PROFILES  CUSTOMER_ID                        EMBEDDING (as IMAGE_EMBEDDINGS), N_EVENTS
@@ -110,6 +111,16 @@ def _specs() -> dict[str, TableSpec]:
         TableSpec(
             "IMAGES",
             schema(("ITEM_ID", text, False), ("IMAGE", BinaryType(), False), ("IMAGE_SHA256", text, False)),
+            ("ITEM_ID",),
+        ),
+        TableSpec(
+            "PHOTOS",
+            schema(
+                ("ITEM_ID", text, False),
+                ("RELATIVE_PATH", text, False),
+                ("IMAGE_SHA256", text, False),
+                ("SIZE_BYTES", LongType(), True),
+            ),
             ("ITEM_ID",),
         ),
         TableSpec(

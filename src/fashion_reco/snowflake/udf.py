@@ -56,6 +56,7 @@ __all__ = [
     "EMBEDDING_DIM",
     "UDF_DISTRIBUTIONS",
     "build_code_zip",
+    "embed_files_handler",
     "embed_handler",
     "embed_row_handler",
     "embed_series",
@@ -165,6 +166,22 @@ def embed_row_handler(model_dir: str | Path | None = None) -> Callable[[bytes], 
     return embed_image
 
 
+def embed_files_handler(
+    model_dir: str | Path | None = None, reader: Callable[[str], bytes | None] | None = None
+) -> Callable[[pd.Series], pd.Series]:
+    """The torch runtime's file variant: Series of staged-file URLs → Series of 512-float lists (via SnowflakeFile)."""
+    from fashion_reco.snowflake.onnx_udf import _read_staged
+
+    batch = embed_handler(model_dir)
+    read = reader or _read_staged
+
+    def embed_files(urls):  # no annotations: Snowpark would re-derive the SQL types from them
+        blobs = [None if _is_null(u) else read(str(u)) for u in urls]
+        return batch(pd.Series(blobs, index=urls.index, dtype=object))
+
+    return embed_files
+
+
 def udf_packages(runtime: str = "torch") -> list[str]:
     """Channel package specs for the handler of ``runtime`` (the defaults; never the versions installed here)."""
     from fashion_reco.snowflake.packages import DEFAULT_PACKAGES
@@ -235,26 +252,21 @@ def register_embedding_udf(
         raise SnowflakeError(
             f"the staged model files must include {needed} (udf_runtime {runtime!r})", key="model_files"
         )
-    if runtime == "torch" and input_type != "binary":
-        raise SnowflakeError(
-            "the torch runtime embeds image bytes only; use udf_runtime 'onnx'", key="input_type"
-        )
     if not backend.is_local and code_imports is None:
         code_imports = _stage_code(session, config.stage, runtime)
+    batch: Callable[[pd.Series], pd.Series]
     if runtime == "onnx":
-        make = onnx_embed_handler if input_type == "binary" else onnx_embed_files_handler
-        batch = make(policy=policy)
-
-        def row(value):  # no annotations: Snowpark would re-derive the SQL types from them
-            return batch(pd.Series([value], dtype=object)).iloc[0]
-
-        handlers: tuple[Callable[..., Any], Callable[..., Any]] = (batch, row)
+        batch = (onnx_embed_handler if input_type == "binary" else onnx_embed_files_handler)(policy=policy)
     else:
-        handlers = (embed_handler(), embed_row_handler())
+        batch = embed_handler() if input_type == "binary" else embed_files_handler()
+
+    def row(value):  # no annotations: Snowpark would re-derive the SQL types from them
+        return batch(pd.Series([value], dtype=object)).iloc[0]
+
     spec = UdfSpec(
         name=name or config.udf_name,
-        batch_handler=handlers[0],
-        row_handler=handlers[1],
+        batch_handler=batch,
+        row_handler=row,
         imports=tuple(model_files),
         code_imports=tuple(code_imports or ()),
         packages=tuple(packages if packages is not None else udf_packages_for(config)),
