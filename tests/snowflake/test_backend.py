@@ -234,3 +234,28 @@ def test_vector_cosine_similarity_runs_in_a_local_dataframe_query(local_session)
         .collect()
     )
     assert [(r["ID"], round(r["S"], 6)) for r in rows] == [("y", 0.0), ("z", 0.96)]
+
+
+def test_account_writes_large_sources_through_write_pandas_not_bound_values(recording_session) -> None:
+    """10,000 embeddings are ~100 MB as bound values; they go through write_pandas (PUT + COPY) instead."""
+    from fashion_reco.snowflake.backend import INLINE_BYTES, estimated_bytes
+    from fashion_reco.snowflake.tables import TABLES, embedding_rows
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    recording_session.create_dataframe = lambda rows, schema=None: calls.append(("bound", {"n": len(rows)}))
+    recording_session.write_pandas = lambda frame, name, **kw: calls.append(
+        ("write_pandas", {"name": name, **kw})
+    )
+    backend = AccountBackend(recording_session)
+    schema = TABLES["IMAGE_EMBEDDINGS"].schema
+    small = embedding_rows(["a", "b"], np.zeros((2, 512)))
+    big = embedding_rows(
+        [f"i{n}" for n in range(10_000)], np.random.default_rng(0).normal(size=(10_000, 512))
+    )
+    assert estimated_bytes(small) < INLINE_BYTES < 1_000_000 < estimated_bytes(big)
+    backend.source_frame(small, [], schema)
+    backend.source_frame(big, [], schema)
+    assert calls[0] == ("bound", {"n": 0})
+    kind, args = calls[1]
+    assert kind == "write_pandas" and args["table_type"] == "temporary" and args["auto_create_table"] is True
+    assert args["name"].startswith("FASHION_RECO_SOURCE_") and args["use_logical_type"] is True

@@ -54,7 +54,9 @@ def test_geometry_is_bit_identical_to_torchvision(twelve_photos: list[Path], siz
 
 @settings(max_examples=40, deadline=None)
 @given(
-    height=st.integers(8, 70),  # photos have at least min_image_side (16) pixels; torch asserts on 1-pixel sides
+    height=st.integers(
+        8, 70
+    ),  # photos have at least min_image_side (16) pixels; torch asserts on 1-pixel sides
     width=st.integers(8, 70),
     out_h=st.integers(8, 90),
     out_w=st.integers(8, 90),

@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from fashion_reco.errors import SnowflakeError
 from fashion_reco.snowflake.identifiers import quote_identifier, stage_location, validate_identifier
 
 if TYPE_CHECKING:
-    from snowflake.snowpark import Column, Row, Session
+    from snowflake.snowpark import Column, DataFrame, Row, Session
     from snowflake.snowpark.types import DataType, StructType
     from snowflake.snowpark.udf import UserDefinedFunction
 
@@ -46,12 +48,25 @@ __all__ = [
     "array_function_name",
     "arrays_for_vectors",
     "backend_for",
+    "estimated_bytes",
     "sql_type",
     "table_ddl",
     "vector_function_sql",
 ]
 
 log = logging.getLogger(__name__)
+
+# Above this estimated size a write's rows go through write_pandas (stage + COPY), not bound values.
+INLINE_BYTES = 256_000
+
+
+def estimated_bytes(frame: pd.DataFrame) -> int:
+    """Rough size of ``frame``'s values as bound parameters: JSON text of a sample of rows, scaled to all rows."""
+    if frame.empty:
+        return 0
+    sample = frame.head(64)
+    text = sample.to_json(orient="values", date_format="iso", default_handler=str)
+    return int(len(text) / len(sample) * len(frame))
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,10 @@ class WarehouseBackend(ABC):
     def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
         """Register the embedding UDF (replacing an older one of the same name)."""
         return self.session.udf.register(**self.udf_arguments(spec))
+
+    def source_frame(self, frame: pd.DataFrame, rows: list[list[Any]], schema: StructType) -> DataFrame:
+        """The rows to MERGE from, as a Snowpark DataFrame (bound values: fine for small writes)."""
+        return self.session.create_dataframe(rows, schema=schema)
 
 
 def arrays_for_vectors(
@@ -239,6 +258,23 @@ class AccountBackend(WarehouseBackend):
         if spec.artifact_repository:
             arguments["artifact_repository"] = validate_identifier(spec.artifact_repository, "table")
         return arguments
+
+    def source_frame(self, frame: pd.DataFrame, rows: list[list[Any]], schema: StructType) -> DataFrame:
+        """Small writes: bound values. Above :data:`INLINE_BYTES` (estimated), ``write_pandas`` into a temporary
+        table (Parquet files PUT to the table stage, then one ``COPY INTO``), so no request carries the rows in its
+        statement or bindings (Snowflake advises statements of about 1 MB)."""
+        if estimated_bytes(frame) <= INLINE_BYTES:
+            return super().source_frame(frame, rows, schema)
+        temporary = f"FASHION_RECO_SOURCE_{uuid.uuid4().hex[:12].upper()}"
+        return self.session.write_pandas(
+            frame.reset_index(drop=True),
+            temporary,
+            auto_create_table=True,
+            table_type="temporary",
+            overwrite=True,
+            quote_identifiers=True,
+            use_logical_type=True,
+        )
 
     def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
         """Register ``<name>_ARRAY`` (vectorised Python) and ``<name>`` (SQL, casts to VECTOR); grants kept."""

@@ -493,9 +493,8 @@ def _merge(
 
     target = session.table(name)
     fields = [f for f in spec.schema.fields if f.name in frame.columns]
-    source = session.create_dataframe(
-        _python_rows(frame, [f.name for f in fields]), schema=_source_schema(spec, frame.columns)
-    )
+    columns = [f.name for f in fields]
+    source = backend.source_frame(frame[columns], _python_rows(frame, columns), _source_schema(spec, columns))
     values = {
         f.name: backend.as_vector(source[f.name], f.datatype.dimension)
         if isinstance(f.datatype, VectorType)
