@@ -133,11 +133,12 @@ def test_handler_refuses_bad_input(shop: dict) -> None:
         batch_recommend(empty, payload, K)
 
 
-def test_procedure_in_local_testing_merges_the_same_lists(local_session, shop: dict) -> None:
+@pytest.fixture(scope="module")
+def batch_tables(local_session, shop: dict) -> dict[str, str]:
+    """The shop's tables written to the local session (names BATCH_T_<BASE>)."""
     names = {
         base: f"BATCH_T_{base}" for base in ("CATALOGUE", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CLICKSTREAM")
     }
-    names["RECOMMENDATIONS"] = "BATCH_T_RECOMMENDATIONS"
     frames = _warehouse_frames(shop)
     for base, rows in (
         ("CATALOGUE", frames.catalogue),
@@ -146,6 +147,14 @@ def test_procedure_in_local_testing_merges_the_same_lists(local_session, shop: d
         ("CLICKSTREAM", frames.clickstream),
     ):
         write_table(local_session, names[base], rows, spec=base)
+    return {**names, "RECOMMENDATIONS": "BATCH_T_RECOMMENDATIONS"}
+
+
+def test_procedure_in_local_testing_merges_the_same_lists(
+    local_session, shop: dict, batch_tables: dict[str, str]
+) -> None:
+    names = batch_tables
+    frames = _warehouse_frames(shop)
     # a stale, longer list for c0 must disappear (replaced per customer)
     stale = pd.DataFrame(
         {"customer_id": ["c0"] * 9, "item_id": ["x"] * 9, "score": [0.0] * 9, "rank": range(1, 10)}
@@ -222,3 +231,51 @@ def test_account_procedure_registration_arguments(recording_session, shop: dict)
         "scipy",
     } <= names  # snowpark pinned by us, not by 1.56
     assert not any("==" in p for p in kwargs["packages"])
+
+
+def test_deploy_batch_on_an_account_creates_function_view_task_in_order(
+    recording_session, shop: dict
+) -> None:
+    from fashion_reco.snowflake.batch import deploy_batch
+
+    registered: list[dict] = []
+    recording_session.sproc = type(
+        "S", (), {"register": lambda self, **kw: registered.append(kw) or "proc"}
+    )()
+    config = SnowflakeConfig(mode="account", warehouse="RECO_WH", check_packages=False, table_prefix="R_")
+    import fashion_reco.snowflake.udf as udf_module
+
+    original = udf_module._stage_code
+    udf_module._stage_code = lambda session, stage, runtime: [
+        "@FASHION_RECO_MODELS/code/x/fashion_reco-x.zip"
+    ]
+    try:
+        result = deploy_batch(
+            recording_session, BlendScorer.from_recommender(shop["model"]), config, run_now=False
+        )
+    finally:
+        udf_module._stage_code = original
+    assert (
+        result.procedure == "FASHION_RECO_BATCH_RECOMMEND" and result.task == "FASHION_RECO_NIGHTLY_RECOMMEND"
+    )
+    statements = recording_session.statements
+    assert statements[0].startswith('CREATE OR REPLACE FUNCTION "R_MORE_LIKE_THIS"("QUERY_ITEM" VARCHAR')
+    assert statements[1].startswith('CREATE OR REPLACE VIEW "R_SIMILAR_ITEMS"\n  COPY GRANTS')
+    assert statements[2].startswith('CREATE OR REPLACE TASK "FASHION_RECO_NIGHTLY_RECOMMEND"')
+    assert 'AS CALL "FASHION_RECO_BATCH_RECOMMEND"(12)' in statements[2]
+    assert statements[3] == 'ALTER TASK "FASHION_RECO_NIGHTLY_RECOMMEND" RESUME'
+    assert all(len(s.encode()) < 1_000_000 for s in statements)
+    with pytest.raises(ConfigError, match=r"snowflake\.warehouse"):
+        deploy_batch(
+            recording_session, BlendScorer.from_recommender(shop["model"]), SnowflakeConfig(mode="account")
+        )
+
+
+def test_deploy_batch_in_local_testing_runs_the_procedure(
+    local_session, shop: dict, batch_tables: dict[str, str]
+) -> None:
+    from fashion_reco.snowflake.batch import deploy_batch
+
+    config = SnowflakeConfig(table_prefix="BATCH_T_", procedure_name="BATCH_T_DEPLOYED")
+    result = deploy_batch(local_session, BlendScorer.from_recommender(shop["model"]), config, k=K)
+    assert result.task is None and result.first_run is not None and result.first_run["rows"] == 8 * K

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from fashion_reco.errors import ConfigError, SnowflakeError
 from fashion_reco.snowflake.identifiers import quote_identifier, stage_location, validate_identifier
@@ -40,11 +41,13 @@ if TYPE_CHECKING:
     from fashion_reco.recommend.blend import BlendRecommender
 
 __all__ = [
+    "BatchDeployment",
     "BlendScorer",
     "Scorer",
     "ScoringPayload",
     "WarehouseFrames",
     "batch_recommend",
+    "deploy_batch",
     "procedure_handler",
     "read_frames",
     "register_procedure",
@@ -329,3 +332,71 @@ def task_sql(
 def resume_task_sql(task: str) -> str:
     """``ALTER TASK … RESUME`` (tasks start suspended)."""
     return f"ALTER TASK {quote_identifier(task, 'table')} RESUME"
+
+
+class BatchDeployment(BaseModel):
+    """What :func:`deploy_batch` created, and the first run's summary when it ran the procedure."""
+
+    model_config = ConfigDict(frozen=True)
+
+    procedure: str
+    task: str | None
+    more_like_this_function: str | None
+    more_like_this_view: str | None
+    first_run: dict[str, Any] | None
+
+
+def deploy_batch(
+    session: Session,
+    scorer: BlendScorer,
+    config: SnowflakeConfig,
+    *,
+    k: int = 12,
+    similar_k: int = 10,
+    run_now: bool = True,
+    schedule: bool = True,
+) -> BatchDeployment:
+    """Register the batch procedure; on an account also the "more like this" function and view, and the task.
+
+    The tables must exist (``deploy``). Account mode checks the procedure's packages first (one error listing what
+    the channel lacks) and needs ``snowflake.warehouse`` for the task. ``run_now`` calls the procedure once.
+    """
+    from fashion_reco.snowflake.backend import backend_for
+    from fashion_reco.snowflake.packages import check_packages, procedure_packages
+    from fashion_reco.snowflake.sql import more_like_this_function_sql, more_like_this_view_sql
+    from fashion_reco.snowflake.tables import table_name
+
+    backend = backend_for(session)
+    names = {
+        base: table_name(base, config.table_prefix)
+        for base in ("CATALOGUE", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CLICKSTREAM", "RECOMMENDATIONS")
+    }
+    procedure = validate_identifier(config.procedure_name, "function")
+    function = view = task = None
+    if not backend.is_local:
+        if schedule and not config.warehouse:
+            raise ConfigError("scheduling the task needs snowflake.warehouse", key="snowflake.warehouse")
+        if config.check_packages and not config.artifact_repository:
+            check_packages(
+                session, procedure_packages(config), config.runtime_version, what="batch procedure"
+            )
+    register_procedure(session, scorer, names, config)
+    if not backend.is_local:
+        function = table_name("MORE_LIKE_THIS", config.table_prefix)
+        view = table_name("SIMILAR_ITEMS", config.table_prefix)
+        backend.run_sql(more_like_this_function_sql(function, names["CATALOGUE"], names["IMAGE_EMBEDDINGS"]))
+        backend.run_sql(
+            more_like_this_view_sql(view, names["CATALOGUE"], names["IMAGE_EMBEDDINGS"], similar_k)
+        )
+        if schedule:
+            task = validate_identifier(config.task_name, "table")
+            backend.run_sql(task_sql(task, procedure, str(config.warehouse), config.task_schedule, k))
+            backend.run_sql(resume_task_sql(task))
+    first_run = json.loads(str(session.call(procedure, k))) if run_now else None
+    return BatchDeployment(
+        procedure=procedure,
+        task=task,
+        more_like_this_function=function,
+        more_like_this_view=view,
+        first_run=first_run,
+    )
