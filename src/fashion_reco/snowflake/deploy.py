@@ -218,12 +218,16 @@ def deploy(
     tolerance: float = 1e-4,
     verify_stage: bool = True,
     event_weights: Mapping[str, float] | None = None,
+    target: Literal["udf", "registry"] = "udf",
 ) -> DeploymentReport:
     """Stage the model, register the UDF, upsert the tables and verify in-warehouse embeddings (module docstring).
 
     ``catalogue`` is a ``Catalogue`` and ``embeddings`` its ``[N, 512]`` local embeddings in catalogue order;
     ``customers`` (``Customers`` or frame), ``interactions`` (``Interactions`` or frame) and ``recommendations``
     (``customer_id, item_id, score, rank, reason``) are optional.
+
+    ``target="registry"`` logs the image model to the Snowflake Model Registry instead (account only, extra
+    ``snowflake-ml``) and verifies ``predict`` there; nothing else is created (see :mod:`.registry`).
     """
     started = time.perf_counter()
     config = config or SnowflakeConfig()
@@ -238,6 +242,20 @@ def deploy(
     matrix = np.asarray(embeddings, dtype=np.float32)
 
     preflight(session, backend, config)
+    if target == "registry":
+        return _deploy_to_registry(
+            session,
+            backend,
+            model_dir,
+            catalogue,
+            matrix,
+            ids,
+            config,
+            fingerprint,
+            verify_sample,
+            tolerance,
+            started,
+        )
     staged = stage_model(session, model_dir, config.stage, backend=backend)
     udf_files, policy = [f.location for f in staged], None
     if config.udf_runtime == "onnx":
@@ -307,6 +325,73 @@ def deploy(
         writes=writes,
         verified_items=sample,
         max_abs_diff=max_diff,
+        tolerance=tolerance,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _deploy_to_registry(
+    session: Session,
+    backend: WarehouseBackend,
+    model_dir: str | Path,
+    catalogue: Any,
+    matrix: np.ndarray,
+    ids: list[str],
+    config: SnowflakeConfig,
+    fingerprint: str,
+    verify_sample: int,
+    tolerance: float,
+    started: float,
+) -> DeploymentReport:
+    """The registry target: log the ONNX image model as a CustomModel, run ``predict`` on a sample there."""
+    from fashion_reco.model.image_model import ImageModel
+    from fashion_reco.model.onnx_export import export_onnx
+    from fashion_reco.snowflake.onnx_udf import ONNX_FILE
+    from fashion_reco.snowflake.registry import OUTPUT_COLUMN, _snowflake_ml, log_image_model
+
+    _snowflake_ml()  # a clear error before anything is done when the extra is missing
+    if backend.is_local:
+        raise ConfigError(
+            "the Model Registry target needs a real account (snowflake.mode = 'account')",
+            key="snowflake.mode",
+        )
+    model = ImageModel.load(model_dir)
+    photos = photo_rows(catalogue)
+    sample = photos.sort_values("ITEM_ID").head(max(1, verify_sample))
+    blobs = [Path(p).read_bytes() for p in sample["SOURCE"]]
+    name = validate_identifier(f"{config.table_prefix}IMAGE_MODEL", "table")
+    with tempfile.TemporaryDirectory(prefix="fashion-reco-registry-") as tmp:
+        onnx = export_onnx(model, Path(tmp) / ONNX_FILE)
+        version = log_image_model(
+            session,
+            onnx,
+            model_name=name,
+            version_name=f"V_{fingerprint.upper()}",
+            policy=model.policy.model_dump(),
+            sample_images=blobs[:2],
+        )
+    out = version.run(pd.DataFrame({"IMAGE": blobs}), function_name="predict")
+    position = {item_id: i for i, item_id in enumerate(ids)}
+    worst = 0.0
+    for item_id, value in zip(sample["ITEM_ID"], out[OUTPUT_COLUMN], strict=True):
+        diff = float(np.abs(np.asarray(value, dtype=np.float32) - matrix[position[item_id]]).max())
+        if not diff <= tolerance:
+            raise SnowflakeError(
+                f"registry embedding differs from the local one by {diff:.3g}", item_id=item_id
+            )
+        worst = max(worst, diff)
+    return DeploymentReport(
+        mode="account",
+        stage=validate_identifier(config.stage.removeprefix("@"), "stage"),
+        model_fingerprint=fingerprint,
+        stage_files=[],
+        udf_name=f"MODEL({name}, V_{fingerprint.upper()})!PREDICT",
+        file_udf_name="",
+        photos=PhotoUpload(stage="", files=0, uploaded=0, skipped=0),
+        tables={},
+        writes=[],
+        verified_items=list(sample["ITEM_ID"]),
+        max_abs_diff=worst,
         tolerance=tolerance,
         seconds=round(time.perf_counter() - started, 3),
     )
