@@ -279,3 +279,17 @@ def test_deploy_batch_in_local_testing_runs_the_procedure(
     config = SnowflakeConfig(table_prefix="BATCH_T_", procedure_name="BATCH_T_DEPLOYED")
     result = deploy_batch(local_session, BlendScorer.from_recommender(shop["model"]), config, k=K)
     assert result.task is None and result.first_run is not None and result.first_run["rows"] == 8 * K
+
+
+def test_no_secret_travels_with_the_procedure(recording_session, shop: dict) -> None:
+    registered: list[dict] = []
+    recording_session.sproc = type(
+        "S", (), {"register": lambda self, **kw: registered.append(kw) or "proc"}
+    )()
+    config = SnowflakeConfig(mode="account", account="org-acct", user="u", password="hunter2-very-secret")
+    scorer = BlendScorer.from_recommender(shop["model"])
+    register_procedure(recording_session, scorer, {"RECOMMENDATIONS": "R"}, config, code_imports=[])
+    (kwargs,) = registered
+    closure = [c.cell_contents for c in kwargs["func"].__closure__ or ()]
+    text = json.dumps({k: v for k, v in kwargs.items() if k != "func"}, default=str) + repr(closure)
+    assert "hunter2" not in text and "hunter2" not in scorer.payload.to_json()
