@@ -286,7 +286,7 @@ def test_no_secret_travels_with_the_procedure(recording_session, shop: dict) -> 
     recording_session.sproc = type(
         "S", (), {"register": lambda self, **kw: registered.append(kw) or "proc"}
     )()
-    config = SnowflakeConfig(mode="account", account="org-acct", user="u", password="hunter2-very-secret")
+    config = SnowflakeConfig(mode="account", account="org-acct", user="u", password="hunter2-very-secret")  # noqa: S106 - a test secret
     scorer = BlendScorer.from_recommender(shop["model"])
     register_procedure(recording_session, scorer, {"RECOMMENDATIONS": "R"}, config, code_imports=[])
     (kwargs,) = registered
