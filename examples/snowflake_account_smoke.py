@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         database=args.database,
         warehouse=args.warehouse,
         role=args.role,
-        schema=schema,
+        schema_=schema,
         table_prefix="SMOKE_",
     )
     items = load_clothing().to_frame()
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     catalogue = Catalogue.from_frame(items)
     torch.manual_seed(0)
     model = ImageModel.untrained(sorted(set(catalogue.labels)), ModelConfig(image_size=64))
-    embeddings = model.embed([str(p) for p in items["image_path"]], num_workers=0)
+    embeddings = np.asarray(model.embed([str(p) for p in items["image_path"]], num_workers=0))
     customers = generate_customers(catalogue, n=30, seed=5)
     clicks = generate_clickstream(catalogue, customers, item_embeddings=embeddings, days=30, seed=5)
     context = FitContext.from_catalogue(catalogue, embeddings, customers=customers)

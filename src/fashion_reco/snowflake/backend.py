@@ -177,7 +177,7 @@ def sql_type(datatype: DataType) -> str:
     from snowflake.snowpark import types as T
 
     if isinstance(datatype, T.VectorType):
-        element = "INT" if datatype.element_type == "int" else "FLOAT"
+        element = "INT" if getattr(datatype, "element_type", "float") == "int" else "FLOAT"
         return f"VECTOR({element}, {int(datatype.dimension)})"
     simple: list[tuple[type, str]] = [
         (T.StringType, "VARCHAR"),

@@ -212,9 +212,9 @@ def read_frames(session: Session, names: Mapping[str, str]) -> WarehouseFrames:
 
     table = {base: session.table(validate_identifier(name, "table")) for base, name in names.items()}
     embedded = table["IMAGE_EMBEDDINGS"].select(F.col("ITEM_ID").alias("E_ITEM"))
-    clicks = table["CLICKSTREAM"]
+    events = table["CLICKSTREAM"]
     clicks = (
-        clicks.join(embedded, clicks["ITEM_ID"] == embedded["E_ITEM"], how="leftsemi")
+        events.join(embedded, events["ITEM_ID"] == embedded["E_ITEM"], how="leftsemi")
         .drop_duplicates("EVENT_ID")
         .select("EVENT_ID", "CUSTOMER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "QUANTITY")
     )

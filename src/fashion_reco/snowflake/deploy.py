@@ -178,7 +178,7 @@ def verify_udf_embeddings(
     table = session.table(validate_identifier(images_table, "table"))
     # cache_result(): the sample becomes a (temporary) table of its own before the UDF runs over it. Snowpark 1.56's
     # local testing engine evaluates a UDF over a *filtered* frame against the wrong rows; over a table it is right.
-    sample = table.filter(F.col("ITEM_ID").isin(list(expected))).cache_result()
+    sample = table.filter(F.col("ITEM_ID").isin(*expected)).cache_result()
     argument = (
         F.col("IMAGE")
         if photo_stage is None

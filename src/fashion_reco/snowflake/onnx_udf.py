@@ -205,12 +205,11 @@ def _read_staged(url: str) -> bytes | None:
     """Bytes of a staged file given a scoped URL or stage path (``SnowflakeFile``); ``None`` when unreadable."""
     from snowflake.snowpark.files import SnowflakeFile
 
+    # A missing file or a revoked URL makes this row's embedding NULL, not the whole query fail.
     try:
         with SnowflakeFile.open(url, "rb", require_scoped_url=False) as handle:
-            return handle.read()
-    except (
-        Exception
-    ) as exc:  # missing file, revoked URL: the row's embedding is NULL, not the query's failure
+            return bytes(handle.read())
+    except Exception as exc:
         log.warning("cannot read staged file %s: %s", url.split("?")[0], type(exc).__name__)
         return None
 

@@ -73,7 +73,7 @@ def custom_model_class(policy: Mapping[str, Any] | None = None) -> type:
     custom_model, _ = _snowflake_ml()
     rules = dict(policy or {})
 
-    class FashionRecoImageModel(custom_model.CustomModel):  # type: ignore[misc, name-defined]
+    class FashionRecoImageModel(custom_model.CustomModel):  # type: ignore[name-defined]
         """fashion-reco image embeddings: IMAGE (bytes) → EMBEDDING (512 floats)."""
 
         def __init__(self, context: Any) -> None:

@@ -148,7 +148,7 @@ def similar_items_frame(
     item, emb = validate_identifier(item_column, "column"), validate_identifier(embedding_column, "column")
     queries = table.select(F.col(item).alias("Q_ITEM"), F.col(emb).alias("Q_EMB"))
     if item_ids is not None:
-        queries = queries.filter(F.col("Q_ITEM").isin([str(i) for i in item_ids]))
+        queries = queries.filter(F.col("Q_ITEM").isin(*[str(i) for i in item_ids]))
     candidates = table.select(F.col(item).alias("C_ITEM"), F.col(emb).alias("C_EMB"))
     scored = (
         queries.cross_join(candidates)
@@ -327,7 +327,7 @@ def more_like_this_frame(
 
     queries, candidates = side("Q"), side("C")
     if item_ids is not None:
-        queries = queries.filter(F.col("Q_ITEM").isin([str(i) for i in item_ids]))
+        queries = queries.filter(F.col("Q_ITEM").isin(*[str(i) for i in item_ids]))
     pairs = queries.join(
         candidates,
         (queries["Q_LABEL"] == candidates["C_LABEL"]) & (queries["Q_ITEM"] != candidates["C_ITEM"]),

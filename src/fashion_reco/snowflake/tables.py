@@ -513,8 +513,10 @@ def _merge(
     for key in spec.keys:
         clause = target[key] == source[key]
         join = clause if join is None else join & clause
+    if join is None:  # pragma: no cover - every declared table has a key
+        raise SnowflakeError("a keyed write needs at least one key column", key=name)
     update = {c: v for c, v in values.items() if c not in spec.keys}
-    actions = [when_matched().update(update)] if update else []
+    actions: list[Any] = [when_matched().update(update)] if update else []
     actions.append(when_not_matched().insert(values))
     result = target.merge(source, join, actions)
     return WriteResult(

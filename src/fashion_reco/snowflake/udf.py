@@ -43,7 +43,7 @@ import safetensors.torch  # noqa: F401
 from PIL import Image
 
 from fashion_reco.errors import SnowflakeError
-from fashion_reco.model.image_model import ImageModel
+from fashion_reco.model.image_model import EmbedResult, ImageModel
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
@@ -132,6 +132,7 @@ def embed_series(images: pd.Series, model_dir: str | Path | None = None) -> pd.S
     if present:
         model = load_model(model_dir)
         result = model.embed_bytes([bytes(values[i]) for i in present], return_failed=True)
+        assert isinstance(result, EmbedResult)  # noqa: S101 - return_failed=True always gives one
         for position, row in zip(result.indices, result.embeddings, strict=True):
             out[present[int(position)]] = row.tolist()
         for bad in result.failed:
