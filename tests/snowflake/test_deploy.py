@@ -248,3 +248,41 @@ def test_deploy_recommender_writes_a_self_contained_record(
         deploy_recommender(
             SimpleNamespace(config=config, image_model=None, catalogue=None), session=local_session
         )
+
+
+def test_deploy_recommender_registers_the_batch_procedure_which_reproduces_the_uploaded_lists(
+    local_session, tiny_model: ImageModel, catalogue: Catalogue, local_embeddings: np.ndarray, shoppers
+) -> None:
+    from fashion_reco.config import BlendConfig
+    from fashion_reco.recommend.base import FitContext
+    from fashion_reco.recommend.blend import BlendRecommender
+    from fashion_reco.snowflake.sql import collect_frame
+
+    customers, interactions, _ = shoppers
+    blend = BlendRecommender(BlendConfig(tune=False, k=3)).fit(
+        interactions, FitContext.from_catalogue(catalogue, local_embeddings, customers=customers)
+    )
+    config = RecommenderConfig(
+        snowflake={"table_prefix": "BR_T_", "stage": "BR_T_STAGE", "procedure_name": "BR_T_BATCH"},
+        blend={"k": 3},
+    )
+    fitted = SimpleNamespace(
+        config=config,
+        image_model=tiny_model,
+        catalogue=catalogue,
+        item_embeddings=local_embeddings,
+        customers=customers,
+        interactions=interactions,
+        recommender=blend,
+        recommend=lambda ids, k: blend.recommend(ids, k=k),
+    )
+    report = deploy_recommender(fitted, session=local_session)
+    assert report.batch is not None and report.batch.procedure == "BR_T_BATCH" and report.batch.task is None
+    assert "batch procedure BR_T_BATCH" in report.summary()
+    uploaded = collect_frame(local_session.table("BR_T_RECOMMENDATIONS")).sort_values(["CUSTOMER_ID", "RANK"])
+    json.loads(local_session.call("BR_T_BATCH", 3))
+    recomputed = collect_frame(local_session.table("BR_T_RECOMMENDATIONS")).sort_values(
+        ["CUSTOMER_ID", "RANK"]
+    )
+    assert len(recomputed) == len(uploaded) == 9
+    assert np.allclose(recomputed["SCORE"].to_numpy(), uploaded["SCORE"].to_numpy(), rtol=1e-5)

@@ -34,7 +34,9 @@ from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_fi
 from fashion_reco.columns import Columns
 from fashion_reco.config import SnowflakeConfig
 from fashion_reco.errors import ConfigError, SnowflakeError
+from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
+from fashion_reco.snowflake.batch import BatchDeployment, BlendScorer, deploy_batch
 from fashion_reco.snowflake.identifiers import validate_identifier
 from fashion_reco.snowflake.packages import check_packages, udf_packages_for
 from fashion_reco.snowflake.photos import PhotoUpload, photo_rows, upload_photos
@@ -94,6 +96,9 @@ class DeploymentReport(BaseModel):
     )
     tolerance: float
     seconds: float
+    batch: BatchDeployment | None = Field(
+        None, description="the batch procedure (and, on an account, function, view and task) when deployed"
+    )
 
     def summary(self) -> str:
         """One paragraph: where things are and whether the in-warehouse check passed."""
@@ -101,8 +106,10 @@ class DeploymentReport(BaseModel):
         return (
             f"{'local testing session' if self.mode == 'local' else 'Snowflake account'}: "
             f"{len(self.stage_files)} model files on @{self.stage} (model {self.model_fingerprint}), "
-            f"UDF {self.udf_name}; tables: {tables}; in-warehouse embeddings of {len(self.verified_items)} items "
+            f"UDF {self.udf_name}; {self.photos.files} photos on @{self.photos.stage} ({self.photos.uploaded} "
+            f"uploaded); tables: {tables}; in-warehouse embeddings of {len(self.verified_items)} items "
             f"match local (max |diff| {self.max_abs_diff:.2e} <= {self.tolerance:.0e})"
+            + (f"; batch procedure {self.batch.procedure}" if self.batch is not None else "")
         )
 
 
@@ -404,9 +411,14 @@ def deploy_recommender(
     config: SnowflakeConfig | None = None,
     work_dir: str | Path | None = None,
     k: int | None = None,
+    batch: bool = True,
 ) -> DeploymentReport:
     """Deploy a fitted ``FashionRecommender``: its image model, catalogue, embeddings, customers, clickstream and
     top-``k`` recommendations for every known customer (``k`` defaults to ``config.blend.k``).
+
+    With ``batch`` (default) and a fitted blend, the batch-recommendation procedure is registered too (and, on an
+    account with ``snowflake.warehouse`` set, the "more like this" function and view and the nightly task), so the
+    warehouse can recompute RECOMMENDATIONS itself (:func:`~fashion_reco.snowflake.batch.deploy_batch`).
 
     Without a session, one is opened from ``config`` (local testing by default). With ``work_dir``, the model
     artefact is written there and, for a local testing session (which vanishes with the process), every deployed
@@ -445,6 +457,17 @@ def deploy_recommender(
             config=config,
             backend=backend,
         )
+        scorer_model = getattr(recommender, "recommender", None)
+        if batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None:
+            batch_report = deploy_batch(
+                session,
+                BlendScorer.from_recommender(scorer_model),
+                config,
+                k=k or recommender.config.blend.k,
+                run_now=False,
+                schedule=bool(config.warehouse),
+            )
+            report = report.model_copy(update={"batch": batch_report})
         if work_dir is not None:
             if backend.is_local:
                 tables = root / "tables"
