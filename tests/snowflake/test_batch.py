@@ -293,3 +293,53 @@ def test_no_secret_travels_with_the_procedure(recording_session, shop: dict) -> 
     closure = [c.cell_contents for c in kwargs["func"].__closure__ or ()]
     text = json.dumps({k: v for k, v in kwargs.items() if k != "func"}, default=str) + repr(closure)
     assert "hunter2" not in text and "hunter2" not in scorer.payload.to_json()
+
+
+_TORCHLESS_PROCEDURE = """
+import sys, json
+class Block:  # torch, torchvision and onnxruntime cannot be imported (a finder, not sys.modules placeholders)
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "torchvision", "onnxruntime"}:
+            raise ImportError(f"{name} is not available in the procedure's runtime")
+sys.meta_path.insert(0, Block())
+import numpy as np, pandas as pd
+from fashion_reco.snowflake.batch import BlendScorer, ScoringPayload, WarehouseFrames, batch_recommend
+from fashion_reco.snowflake.tables import catalogue_rows, clickstream_rows, embedding_rows
+payload = ScoringPayload.from_json(sys.argv[1])
+rng = np.random.default_rng(0)
+items = pd.DataFrame({"item_id": [f"i{n}" for n in range(6)], "label": ["a", "a", "b", "b", "c", "c"]})
+events = pd.DataFrame({"customer_id": ["x", "x", "y", "z"], "item_id": ["i0", "i2", "i2", "i5"],
+                       "event_type": ["view", "purchase", "view", "add_to_cart"],
+                       "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"])})
+vectors = rng.normal(size=(6, 512))
+frames = WarehouseFrames(clickstream_rows(events), None, embedding_rows(items["item_id"], vectors), catalogue_rows(items))
+out = batch_recommend(frames, payload, 2)
+print(json.dumps({"rows": len(out), "torch": "torch" in sys.modules,
+                  "modules": sorted({m.split('.')[0] for m in sys.modules})}))
+"""
+
+
+def test_the_procedure_runtime_needs_neither_torch_nor_onnxruntime(shop: dict) -> None:
+    """What the procedure imports, in a fresh interpreter where torch and onnxruntime cannot be imported."""
+    import subprocess
+    import sys
+
+    from fashion_reco.snowflake.packages import PROCEDURE_PACKAGES, parse_spec
+
+    payload = BlendScorer.from_recommender(shop["model"]).payload.to_json()
+    run = subprocess.run(
+        [sys.executable, "-c", _TORCHLESS_PROCEDURE, payload],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["rows"] == 6 and result["torch"] is False
+    channel = {parse_spec(s).name for s in PROCEDURE_PACKAGES}
+    third_party = {"numpy", "pandas", "scipy", "pydantic", "pydantic_settings", "snowflake"} & set(
+        result["modules"]
+    )
+    names = {"pydantic_settings": "pydantic-settings", "snowflake": "snowflake-snowpark-python"}
+    assert {names.get(m, m) for m in third_party} <= channel
