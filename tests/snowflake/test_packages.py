@@ -111,3 +111,36 @@ def test_check_fails_once_listing_everything_missing(local_session, packages_vie
     assert "pandas" not in re.sub(
         r"snowflake\.\w+|Snowflake's", "", message.split("(nothing was created):")[1]
     )
+
+
+def test_deploy_preflight_checks_udf_and_procedure_packages_in_one_error(local_session) -> None:
+    """The account preflight, run over a local table standing in for INFORMATION_SCHEMA.PACKAGES."""
+    from fashion_reco.snowflake.backend import AccountBackend
+    from fashion_reco.snowflake.deploy import preflight
+
+    rows = [
+        {"PACKAGE_NAME": name, "VERSION": v, "LANGUAGE": "python", "RUNTIME_VERSION": "3.11"}
+        for name, versions in channel_snapshot().versions.items()
+        for v in versions
+        if name not in {"lightgbm", "onnxruntime"}
+    ]
+    local_session.create_dataframe(pd.DataFrame(rows)).write.save_as_table(
+        "INFORMATION_SCHEMA.PACKAGES", mode="overwrite"
+    )
+    config = SnowflakeConfig(mode="account", account="org-acct")
+    with pytest.raises(SnowflakeError) as info:
+        preflight(local_session, AccountBackend(local_session), config, also_check=list(PROCEDURE_PACKAGES))
+    message = str(info.value)
+    assert "for the embedding UDF and batch procedure" in message and "2 package(s)" in message
+    assert (
+        "onnxruntime>=1.16: not in the channel" in message
+        and "lightgbm>=3.3.5: not in the channel" in message
+    )
+    preflight(
+        local_session, AccountBackend(local_session), config.model_copy(update={"check_packages": False})
+    )
+    preflight(
+        local_session,
+        AccountBackend(local_session),
+        config.model_copy(update={"artifact_repository": "snowflake.snowpark.pypi_shared_repository"}),
+    )

@@ -22,7 +22,7 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,7 +38,7 @@ from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
 from fashion_reco.snowflake.batch import BatchDeployment, BlendScorer, deploy_batch
 from fashion_reco.snowflake.identifiers import validate_identifier
-from fashion_reco.snowflake.packages import check_packages, udf_packages_for
+from fashion_reco.snowflake.packages import check_packages, procedure_packages, udf_packages_for
 from fashion_reco.snowflake.photos import PhotoUpload, photo_rows, upload_photos
 from fashion_reco.snowflake.sql import profile_rows
 from fashion_reco.snowflake.stage import (
@@ -120,12 +120,15 @@ def _item_ids(catalogue: Any) -> list[str]:
     return [str(i) for i in items[Columns.ITEM_ID]]
 
 
-def preflight(session: Session, backend: WarehouseBackend, config: SnowflakeConfig) -> None:
+def preflight(
+    session: Session, backend: WarehouseBackend, config: SnowflakeConfig, also_check: Sequence[str] = ()
+) -> None:
     """Checks that must pass before anything is created on an account: the Python runtime and the packages.
 
     Snowpark ships handlers pickled for the Python it runs in, so ``runtime_version`` must equal this Python's
     ``major.minor``; the requested packages must exist in Snowflake's channel (one error lists every one that does
-    not). Local testing has no channel: nothing to check.
+    not; ``also_check`` adds more specs — the batch procedure's — to the same single check). Local testing has no
+    channel: nothing to check.
     """
     if backend.is_local:
         return
@@ -138,7 +141,9 @@ def preflight(session: Session, backend: WarehouseBackend, config: SnowflakeConf
             key="snowflake.runtime_version",
         )
     if config.check_packages and not config.artifact_repository:
-        check_packages(session, udf_packages_for(config), config.runtime_version, what="embedding UDF")
+        specs = list(dict.fromkeys([*udf_packages_for(config), *also_check]))
+        what = "embedding UDF and batch procedure" if also_check else "embedding UDF"
+        check_packages(session, specs, config.runtime_version, what=what)
 
 
 def stage_onnx(
@@ -226,6 +231,7 @@ def deploy(
     verify_stage: bool = True,
     event_weights: Mapping[str, float] | None = None,
     target: Literal["udf", "registry"] = "udf",
+    also_check: Sequence[str] = (),
 ) -> DeploymentReport:
     """Stage the model, register the UDF, upsert the tables and verify in-warehouse embeddings (module docstring).
 
@@ -233,7 +239,8 @@ def deploy(
     ``customers`` (``Customers`` or frame), ``interactions`` (``Interactions`` or frame) and ``recommendations``
     (``customer_id, item_id, score, rank, reason``) are optional.
 
-    ``target="registry"`` logs the image model to the Snowflake Model Registry instead (account only, extra
+    ``also_check``: more package specs (e.g. the batch procedure's) to check with the UDF's before anything is
+    created. ``target="registry"`` logs the image model to the Snowflake Model Registry instead (account only, extra
     ``snowflake-ml``) and verifies ``predict`` there; nothing else is created (see :mod:`.registry`).
     """
     started = time.perf_counter()
@@ -248,7 +255,7 @@ def deploy(
     )  # validated before writing
     matrix = np.asarray(embeddings, dtype=np.float32)
 
-    preflight(session, backend, config)
+    preflight(session, backend, config, also_check)
     if target == "registry":
         return _deploy_to_registry(
             session,
@@ -446,6 +453,8 @@ def deploy_recommender(
     with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
         root = Path(work_dir) if work_dir is not None else Path(tmp)
         model_dir = recommender.image_model.save(root / "image_model")
+        scorer_model = getattr(recommender, "recommender", None)
+        with_batch = batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None
         report = deploy(
             session,
             model_dir,
@@ -456,9 +465,9 @@ def deploy_recommender(
             recommendations=recommendations,
             config=config,
             backend=backend,
+            also_check=procedure_packages(config) if with_batch else (),
         )
-        scorer_model = getattr(recommender, "recommender", None)
-        if batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None:
+        if with_batch and isinstance(scorer_model, BlendRecommender):
             batch_report = deploy_batch(
                 session,
                 BlendScorer.from_recommender(scorer_model),
