@@ -1,7 +1,7 @@
 """The one seam between what Snowpark's local testing engine can do and what only a real account can.
 
 Everything else in this layer (DataFrames, ``Table.merge``, ``session.file.put/get``, scalar UDFs with staged
-imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in five methods:
+imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in six methods:
 
 =====================  ==========================================  ==============================================
 method                 :class:`AccountBackend` (real account)      :class:`LocalTestingBackend` (in process)
@@ -11,8 +11,12 @@ method                 :class:`AccountBackend` (real account)      :class:`Local
 ``create_table``       ``CREATE TABLE IF NOT EXISTS`` DDL with     empty DataFrame saved with ``mode="ignore"``;
                        real ``VECTOR(FLOAT, n)`` columns           VECTOR columns become ARRAY
 ``as_vector``          ``CAST(col AS VECTOR(FLOAT, n))``           the column unchanged (an ARRAY of floats)
-``register_udf``       permanent *vectorised* UDF (pandas batches  temporary scalar UDF (local testing calls UDFs
-                       of ``max_batch_size``) on the stage         one row at a time) with the same staged imports
+``register_udf``       permanent *vectorised* ``<name>_ARRAY``     temporary scalar UDFs ``<name>`` (VECTOR) and
+                       (pandas batches, returns ARRAY) + SQL       ``<name>_ARRAY`` (local testing calls UDFs one
+                       function ``<name>`` casting to VECTOR;      row at a time) with the same staged imports
+                       both ``COPY GRANTS``
+``source_frame``       bound values; above ~256 KB ``write_pandas`` ``create_dataframe``
+                       into a temporary table (PUT + COPY)
 =====================  ==========================================  ==============================================
 
 The local backend also installs an emulation of ``VECTOR_COSINE_SIMILARITY`` (``snowflake.snowpark.mock.patch``)
