@@ -164,3 +164,39 @@ def test_embeddings_from_staged_files_match(
         photo_stage=config.photo_stage,
     )
     assert worst <= 1e-5
+
+
+def test_file_udf_works_with_several_sessions_open(
+    local_session, tiny_model_dir: Path, twelve_photos: list[Path], local_embeddings: np.ndarray
+) -> None:
+    """SnowflakeFile asks for *the* active session; with two open, the local handler must use its own session."""
+    from fashion_reco.config import SnowflakeConfig
+    from fashion_reco.snowflake.deploy import stage_onnx, verify_udf_embeddings
+    from fashion_reco.snowflake.session import create_session
+    from fashion_reco.snowflake.tables import write_table
+    from fashion_reco.snowflake.udf import register_embedding_udf
+
+    other = create_session(SnowflakeConfig(mode="local"))
+    try:
+        config = SnowflakeConfig(stage="PHOTO_2S_STAGE", photo_stage="PHOTO_2S_PHOTOS")
+        backend = LocalTestingBackend(other)
+        staged, policy = stage_onnx(other, tiny_model_dir, config.stage, backend=backend)
+        register_embedding_udf(
+            other,
+            backend,
+            model_files=[f.location for f in staged],
+            config=config,
+            policy=policy,
+            name="PHOTO_2S_EMBED_FILE",
+            input_type="string",
+        )
+        rows = photo_rows(_catalogue(twelve_photos[:3]))
+        upload_photos(other, rows, config.photo_stage, backend=backend)
+        write_table(other, "PHOTO_2S_T", rows.drop(columns=["SOURCE"]), spec="PHOTOS")
+        expected = dict(zip(rows["ITEM_ID"], local_embeddings[:3], strict=True))
+        worst = verify_udf_embeddings(
+            other, "PHOTO_2S_T", "PHOTO_2S_EMBED_FILE", expected, 1e-5, photo_stage=config.photo_stage
+        )
+        assert worst <= 1e-5
+    finally:
+        other.close()

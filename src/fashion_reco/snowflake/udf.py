@@ -212,6 +212,19 @@ def build_code_zip(dest_dir: str | Path) -> Path:
     return target
 
 
+def _session_reader(session: Session) -> Callable[[str], bytes | None]:
+    """A staged-file reader bound to ``session`` (``session.file.get_stream``); ``None`` for an unreadable file."""
+
+    def read(url: str) -> bytes | None:
+        try:
+            return bytes(session.file.get_stream(url).read())
+        except Exception as exc:  # a missing file gives a NULL embedding, not a failed query
+            log.warning("cannot read staged file %s: %s", url.split("?")[0], type(exc).__name__)
+            return None
+
+    return read
+
+
 def _stage_code(session: Session, stage: str, runtime: str) -> list[str]:
     from fashion_reco.snowflake.onnx_udf import build_runtime_zip
     from fashion_reco.snowflake.stage import upload_directory
@@ -255,11 +268,17 @@ def register_embedding_udf(
         )
     if not backend.is_local and code_imports is None:
         code_imports = _stage_code(session, config.stage, runtime)
+    # Local testing: read staged files through this session (SnowflakeFile asks for *the* active session, which is
+    # ambiguous when a process holds several). On an account the handler uses SnowflakeFile inside the warehouse.
+    reader = _session_reader(session) if backend.is_local else None
     batch: Callable[[pd.Series], pd.Series]
     if runtime == "onnx":
-        batch = (onnx_embed_handler if input_type == "binary" else onnx_embed_files_handler)(policy=policy)
+        if input_type == "binary":
+            batch = onnx_embed_handler(policy=policy)
+        else:
+            batch = onnx_embed_files_handler(policy=policy, reader=reader)
     else:
-        batch = embed_handler() if input_type == "binary" else embed_files_handler()
+        batch = embed_handler() if input_type == "binary" else embed_files_handler(reader=reader)
 
     def row(value):  # no annotations: Snowpark would re-derive the SQL types from them
         return batch(pd.Series([value], dtype=object)).iloc[0]
