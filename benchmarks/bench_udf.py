@@ -132,7 +132,7 @@ def geometry_table(paths: list[Any], model: ImageModel, repeats: int) -> list[li
 
     def pillow(img: Any) -> np.ndarray:
         h, w = resized_size(img.height, img.width, side)
-        return center_crop(np.asarray(img.resize((w, h), Image.BILINEAR)), crop).transpose(2, 0, 1)
+        return center_crop(np.asarray(img.resize((w, h), Image.Resampling.BILINEAR)), crop).transpose(2, 0, 1)
 
     ways = {
         "torchvision geometry_transform (reference)": lambda: [transform(i).numpy() for i in images],
