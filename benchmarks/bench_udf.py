@@ -7,7 +7,13 @@ Real photo bytes, 128 px (the library's default), one saved untrained model (ran
 * **embed_bytes** — ``ImageModel.embed_bytes(all bytes)`` in batches of 64 (decoding in this process);
 * **embed (files)** — ``ImageModel.embed(paths)``, decoding in DataLoader workers;
 * **network alone, batch 1 / 16 / 64** — the same network on photos decoded beforehand, in batches of the handler's
-  sizes: what the batch size costs the network itself, so that the rest of a handler row's gap is the handler's.
+  sizes: what the batch size costs the network itself, so that the rest of a handler row's gap is the handler's;
+* **ONNX handler, batch 16 / 64** — the warehouse's default, torch-free runtime (``onnx_embed_handler`` over the
+  ``export_onnx`` file: onnxruntime + numpy + Pillow) on the same pandas batches.
+
+A second table times the per-photo geometry (resize the shorter side, centre crop) three ways: torchvision's
+``geometry_transform`` (the reference the model was trained with), ``pixels.geometry`` (numpy replica used by the
+ONNX runtime, bit-identical) and Pillow's ``Image.resize`` + crop (the naive torch-free choice, off by a grey level).
 
     .venv/bin/python benchmarks/bench_udf.py [--quick] [--photos N]
 """
@@ -27,7 +33,11 @@ import numpy as np
 import pandas as pd
 from bench_embedding import build_model, model_only, photos, predecode
 
+from fashion_reco.data.images import load_image
 from fashion_reco.model.image_model import ImageModel
+from fashion_reco.model.onnx_export import export_onnx
+from fashion_reco.snowflake.onnx_udf import onnx_embed_handler
+from fashion_reco.snowflake.pixels import center_crop, geometry, resized_size
 from fashion_reco.snowflake.udf import embed_handler
 
 SECTION = "udf"
@@ -86,6 +96,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             name = f"network alone, batch {b}"
             counts[name] = n if b > 1 else max(1, n // 4)
             methods[name] = keep(f"n{b}", lambda b=b, k=counts[name]: model_only(local, tensors[:k], b))
+        onnx = onnx_embed_handler(export_onnx(local, Path(tmp) / "model.onnx"))
+        onnx(pd.Series(blobs[:1], dtype=object))  # loads the ONNX session into the per-process cache
+        for b in BATCHES[1:]:
+            name = f"ONNX handler, batch {b}"
+            counts[name] = n
+            methods[name] = keep(f"o{b}", lambda b=b: handler_rows(onnx, blobs, b))
         methods["embed_bytes (batch 64)"] = keep("bytes", lambda: local.embed_bytes(blobs))
         methods["embed (files, workers)"] = keep("files", lambda: local.embed(paths))
         counts.update({name: n for name in methods if name not in counts})
@@ -97,10 +113,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         times = bl.interleaved(methods, args.repeats, warmup=0)
     reference = results["bytes"]
     agree = {name: float(np.abs(arr - reference[: len(arr)]).max()) for name, arr in results.items()}
-    body = render(m, where, counts, size, str(local.device), times, agree, cold_s, args)
+    geometry_rows = geometry_table(paths, local, args.repeats)
+    body = render(m, where, counts, size, str(local.device), times, agree, cold_s, args, geometry_rows)
     bl.write_section(args.docs, SECTION, body)
     print(body)
     return {"times": times, "agree": agree, "cold_s": cold_s, "docs": str(args.docs)}
+
+
+def geometry_table(paths: list[Any], model: ImageModel, repeats: int) -> list[list[Any]]:
+    """µs per photo and max pixel difference vs torchvision for the three geometry implementations."""
+    from PIL import Image
+
+    spec = model.preprocess
+    side, crop = spec.resize_size, spec.image_size
+    images = [load_image(p, target_side=side) for p in paths]
+    arrays = [np.asarray(img) for img in images]
+    transform = spec.geometry_transform()
+
+    def pillow(img: Any) -> np.ndarray:
+        h, w = resized_size(img.height, img.width, side)
+        return center_crop(np.asarray(img.resize((w, h), Image.Resampling.BILINEAR)), crop).transpose(2, 0, 1)
+
+    ways = {
+        "torchvision geometry_transform (reference)": lambda: [transform(i).numpy() for i in images],
+        "pixels.geometry (numpy, ONNX runtime)": lambda: [geometry(a, side, crop) for a in arrays],
+        "Pillow resize + crop (naive)": lambda: [pillow(i) for i in images],
+    }
+    outputs = {name: fn() for name, fn in ways.items()}
+    times = bl.interleaved(ways, repeats, warmup=1)
+    reference = outputs["torchvision geometry_transform (reference)"]
+    rows = []
+    for name, ts in times.items():
+        diff = max(
+            int(np.abs(a.astype(int) - b.astype(int)).max())
+            for a, b in zip(outputs[name], reference, strict=True)
+        )
+        same = sum(bool(np.array_equal(a, b)) for a, b in zip(outputs[name], reference, strict=True))
+        med = float(np.median(ts)) / len(images) * 1e6
+        ref = float(np.median(times["torchvision geometry_transform (reference)"])) / len(images) * 1e6
+        rows.append([name, f"{med:.0f}", f"{med / ref:.2f}×", diff, f"{same}/{len(images)}"])
+    return rows
 
 
 def render(
@@ -113,10 +165,12 @@ def render(
     agree: dict[str, float],
     cold_s: float,
     args: Any,
+    geometry_rows: list[list[Any]],
 ) -> str:
     keys = {
         **{f"UDF handler, batch {b}": f"h{b}" for b in BATCHES},
         **{f"network alone, batch {b}": f"n{b}" for b in BATCHES},
+        **{f"ONNX handler, batch {b}": f"o{b}" for b in BATCHES[1:]},
         "embed_bytes (batch 64)": "bytes",
         "embed (files, workers)": "files",
     }
@@ -160,6 +214,21 @@ def render(
         "- `embed_bytes` decodes and transforms each photo in the calling process, on one torch thread "
         "(`single_threaded_torch`); `embed` on files decodes in DataLoader workers (single-threaded too) while the "
         "main process runs the network.",
+        "- The ONNX handler is what the warehouse runs by default (no torch there): its max |Δ| column is its "
+        "difference to the torch embeddings.",
+        "",
+        "Per-photo geometry (resize shorter side, centre crop) on the same photos:",
+        "",
+        bl.table(
+            [
+                "implementation",
+                "µs / photo (median)",
+                "vs torchvision",
+                "max |Δ| grey levels",
+                "identical photos",
+            ],
+            geometry_rows,
+        ),
         "",
         bl.machine_lines(m),
     ]

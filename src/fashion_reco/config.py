@@ -470,6 +470,62 @@ class SnowflakeConfig(_Section):
         description="Most rows per call of the vectorised UDF on an account (local testing calls it row by "
         "row); bounds the UDF's memory.",
     )
+    udf_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What runs the image model inside the warehouse: `onnx` (the ONNX export with onnxruntime, "
+        "numpy and Pillow; small, no torch) or `torch` (the PyTorch network; needs pytorch/torchvision from the "
+        "channel and a Snowpark-optimised warehouse).",
+    )
+    runtime_version: str = Field(
+        "3.11",
+        pattern=r"^3\.\d{1,2}$",
+        description="Python version of the UDF and stored procedure (`RUNTIME_VERSION`); must equal the Python "
+        "you deploy from, because Snowpark ships the handlers pickled.",
+    )
+    packages: list[str] | None = Field(
+        None,
+        description="Package specs for the UDF (`numpy`, `pillow>=10`, `onnxruntime==1.17.1`); unset: the "
+        "defaults for `udf_runtime` (fashion_reco.snowflake.packages.DEFAULT_PACKAGES), checked against "
+        "INFORMATION_SCHEMA.PACKAGES before anything is created.",
+    )
+    procedure_packages: list[str] | None = Field(
+        None,
+        description="Package specs for the batch-recommendation stored procedure; unset: "
+        "fashion_reco.snowflake.packages.PROCEDURE_PACKAGES.",
+    )
+    artifact_repository: str | None = Field(
+        None,
+        description="Snowflake artifact repository to resolve `packages` from (e.g. "
+        "`snowflake.snowpark.pypi_shared_repository` for PyPI); unset: Snowflake's Anaconda channel. Packages "
+        "from a repository are not checked against INFORMATION_SCHEMA.PACKAGES.",
+    )
+    check_packages: bool = Field(
+        True,
+        description="Check the requested packages against INFORMATION_SCHEMA.PACKAGES before creating anything "
+        "(account mode, Anaconda channel only).",
+    )
+    photo_stage: str = Field(
+        "FASHION_RECO_PHOTOS",
+        description="Internal stage (with a directory table) holding the catalogue's photos, named by content "
+        "hash; the UDF reads them from there.",
+    )
+    put_parallel: int = Field(
+        8,
+        ge=1,
+        le=99,
+        description="Threads per PUT when uploading photos and artefacts (Snowflake's PARALLEL).",
+    )
+    procedure_name: str = Field(
+        "FASHION_RECO_BATCH_RECOMMEND",
+        description="Stored procedure that computes RECOMMENDATIONS inside the warehouse.",
+    )
+    task_name: str = Field(
+        "FASHION_RECO_NIGHTLY_RECOMMEND", description="Task that calls the procedure on `task_schedule`."
+    )
+    task_schedule: str = Field(
+        "USING CRON 0 3 * * * UTC",
+        description="Task schedule (`USING CRON <expr> <tz>` or `<n> MINUTE`).",
+    )
 
     model_config = ConfigDict(
         extra="forbid", populate_by_name=True, validate_assignment=True, allow_inf_nan=False

@@ -75,3 +75,9 @@ def tiny_model_dir(tiny_model: ImageModel, tmp_path_factory: pytest.TempPathFact
 def local_embeddings(tiny_model: ImageModel, twelve_photos: list[Path]) -> np.ndarray:
     """The reference: ``ImageModel.embed`` on the photo files."""
     return tiny_model.embed([str(p) for p in twelve_photos], num_workers=0)
+
+
+@pytest.fixture(scope="session")
+def photo_bytes(twelve_photos: list[Path]) -> list[bytes]:
+    """The twelve photos' file bytes, as a UDF receives them."""
+    return [p.read_bytes() for p in twelve_photos]

@@ -13,6 +13,7 @@ from snowflake.snowpark.types import (
     ArrayType,
     BinaryType,
     DoubleType,
+    FloatType,
     LongType,
     PandasSeriesType,
     StringType,
@@ -30,6 +31,7 @@ from fashion_reco.snowflake.backend import (
     backend_for,
     emulated_cosine_similarity,
     table_ddl,
+    vector_function_sql,
 )
 
 SCHEMA = StructType(
@@ -110,24 +112,52 @@ def test_account_backend_sql_text(recording_session) -> None:
     ]
 
 
-def test_account_backend_registers_a_permanent_vectorised_udf(recording_session) -> None:
+def test_account_backend_registers_a_permanent_vectorised_array_udf_and_a_vector_sql_function(
+    recording_session,
+) -> None:
     session = recording_session
     spec = _spec()
-    assert AccountBackend(session).register_udf(spec) == "udf:FASHION_RECO_EMBED_IMAGE"
+    assert AccountBackend(session).register_udf(spec) == "udf:FASHION_RECO_EMBED_IMAGE_ARRAY"
     (kwargs,) = session.registered
     assert kwargs["func"] is spec.batch_handler
+    assert kwargs["name"] == "FASHION_RECO_EMBED_IMAGE_ARRAY"
     assert kwargs["input_types"] == [PandasSeriesType(BinaryType())]
-    assert kwargs["return_type"] == PandasSeriesType(VectorType(float, 512))
+    # the documented way: a vectorised UDF returns ARRAY, a SQL function casts it to VECTOR
+    assert kwargs["return_type"] == PandasSeriesType(ArrayType(FloatType()))
     assert kwargs["max_batch_size"] == 32
     assert kwargs["is_permanent"] is True and kwargs["replace"] is True and kwargs["immutable"] is True
+    assert kwargs["copy_grants"] is True  # readers keep USAGE across redeploys
     assert kwargs["stage_location"] == "@FASHION_RECO_MODELS/udf"
     assert kwargs["imports"] == [
         "@FASHION_RECO_MODELS/models/abc/metadata.json",
         "@FASHION_RECO_MODELS/code/def/fashion_reco-def.zip",
     ]
     assert kwargs["packages"] == ["torch==2.4.0", "pandas"]
+    assert "artifact_repository" not in kwargs
+    assert session.statements == [
+        'CREATE OR REPLACE FUNCTION "FASHION_RECO_EMBED_IMAGE"("IMAGE" BINARY)\n'
+        "  COPY GRANTS\n"
+        "  RETURNS VECTOR(FLOAT, 512)\n"
+        "  IMMUTABLE\n"
+        "  COMMENT = 'fashion-reco image embedding as VECTOR (casts the vectorised ARRAY UDF)'\n"
+        '  AS \'CAST("FASHION_RECO_EMBED_IMAGE_ARRAY"("IMAGE") AS VECTOR(FLOAT, 512))\''
+    ]
     with pytest.raises(SnowflakeError, match="needs a stage"):
         AccountBackend(session).register_udf(_spec(udf_stage=None))
+
+
+def test_account_backend_passes_the_artifact_repository_and_the_file_variant(recording_session) -> None:
+    spec = _spec(artifact_repository="snowflake.snowpark.pypi_shared_repository", input_type="string")
+    kwargs = AccountBackend(recording_session).udf_arguments(spec)
+    assert kwargs["artifact_repository"] == "SNOWFLAKE.SNOWPARK.PYPI_SHARED_REPOSITORY"
+    assert kwargs["input_types"] == [PandasSeriesType(StringType())]
+    sql = vector_function_sql("db.sch.embed_file", 512, "string")
+    assert sql.startswith(
+        'CREATE OR REPLACE FUNCTION "DB"."SCH"."EMBED_FILE"("FILE_URL" VARCHAR)\n  COPY GRANTS'
+    )
+    assert '"DB"."SCH"."EMBED_FILE_ARRAY"("FILE_URL")' in sql
+    with pytest.raises(IdentifierError):
+        vector_function_sql("embed; DROP TABLE X", 512)
 
 
 def test_account_backend_casts_to_vector(recording_session) -> None:
@@ -168,6 +198,7 @@ def test_local_backend_registers_a_scalar_udf_with_staged_imports(local_session)
     assert kwargs["func"] is spec.row_handler
     assert kwargs["input_types"] == [BinaryType()]
     assert kwargs["return_type"] == VectorType(float, 512)
+    assert kwargs["name"] == "FASHION_RECO_EMBED_IMAGE"
     assert kwargs["imports"] == ["@FASHION_RECO_MODELS/models/abc/metadata.json"]
     assert "is_permanent" not in kwargs and "max_batch_size" not in kwargs
 
@@ -203,3 +234,28 @@ def test_vector_cosine_similarity_runs_in_a_local_dataframe_query(local_session)
         .collect()
     )
     assert [(r["ID"], round(r["S"], 6)) for r in rows] == [("y", 0.0), ("z", 0.96)]
+
+
+def test_account_writes_large_sources_through_write_pandas_not_bound_values(recording_session) -> None:
+    """10,000 embeddings are ~100 MB as bound values; they go through write_pandas (PUT + COPY) instead."""
+    from fashion_reco.snowflake.backend import INLINE_BYTES, estimated_bytes
+    from fashion_reco.snowflake.tables import TABLES, embedding_rows
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    recording_session.create_dataframe = lambda rows, schema=None: calls.append(("bound", {"n": len(rows)}))
+    recording_session.write_pandas = lambda frame, name, **kw: calls.append(
+        ("write_pandas", {"name": name, **kw})
+    )
+    backend = AccountBackend(recording_session)
+    schema = TABLES["IMAGE_EMBEDDINGS"].schema
+    small = embedding_rows(["a", "b"], np.zeros((2, 512)))
+    big = embedding_rows(
+        [f"i{n}" for n in range(10_000)], np.random.default_rng(0).normal(size=(10_000, 512))
+    )
+    assert estimated_bytes(small) < INLINE_BYTES < 1_000_000 < estimated_bytes(big)
+    backend.source_frame(small, [], schema)
+    backend.source_frame(big, [], schema)
+    assert calls[0] == ("bound", {"n": 0})
+    kind, args = calls[1]
+    assert kind == "write_pandas" and args["table_type"] == "temporary" and args["auto_create_table"] is True
+    assert args["name"].startswith("FASHION_RECO_SOURCE_") and args["use_logical_type"] is True

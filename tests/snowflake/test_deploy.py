@@ -87,14 +87,17 @@ def test_deploy_creates_everything_and_verifies_in_warehouse_embeddings(
 ) -> None:
     report, _ = first_deploy
     assert report.mode == "local" and report.udf_name == "DEPLOY_T_EMBED" and report.stage == "DEPLOY_T_STAGE"
+    # the artefact (metadata + weights) and, for the default torch-free runtime, its ONNX export
     assert {f.name for f in report.stage_files} == {
         "metadata.json",
+        "model.onnx",
         *(f.name for f in report.stage_files if f.name.startswith("weights-")),
     }
-    assert len(report.stage_files) == 2
+    assert len(report.stage_files) == 3
+    assert any(f.location.startswith("@DEPLOY_T_STAGE/onnx/") for f in report.stage_files)
     assert report.tables == {
         "DEPLOY_T_CATALOGUE": 12,
-        "DEPLOY_T_IMAGES": 12,
+        "DEPLOY_T_PHOTOS": 12,
         "DEPLOY_T_IMAGE_EMBEDDINGS": 12,
         "DEPLOY_T_CUSTOMERS": 3,
         "DEPLOY_T_CLICKSTREAM": 5,
@@ -174,7 +177,14 @@ def test_a_model_that_disagrees_with_local_embeddings_is_caught(
     item = catalogue.item_ids[4]
     wrong = local_embeddings[4] + 1e-3
     with pytest.raises(SnowflakeError, match="differs from the local one") as info:
-        verify_udf_embeddings(local_session, "DEPLOY_T_IMAGES", "DEPLOY_T_EMBED", {item: wrong}, 1e-4)
+        verify_udf_embeddings(
+            local_session,
+            "DEPLOY_T_PHOTOS",
+            "DEPLOY_T_EMBED_FILE",
+            {item: wrong},
+            1e-4,
+            photo_stage=SnowflakeConfig().photo_stage,
+        )
     assert info.value.item_id == item
 
 
@@ -238,3 +248,41 @@ def test_deploy_recommender_writes_a_self_contained_record(
         deploy_recommender(
             SimpleNamespace(config=config, image_model=None, catalogue=None), session=local_session
         )
+
+
+def test_deploy_recommender_registers_the_batch_procedure_which_reproduces_the_uploaded_lists(
+    local_session, tiny_model: ImageModel, catalogue: Catalogue, local_embeddings: np.ndarray, shoppers
+) -> None:
+    from fashion_reco.config import BlendConfig
+    from fashion_reco.recommend.base import FitContext
+    from fashion_reco.recommend.blend import BlendRecommender
+    from fashion_reco.snowflake.sql import collect_frame
+
+    customers, interactions, _ = shoppers
+    blend = BlendRecommender(BlendConfig(tune=False, k=3)).fit(
+        interactions, FitContext.from_catalogue(catalogue, local_embeddings, customers=customers)
+    )
+    config = RecommenderConfig(
+        snowflake={"table_prefix": "BR_T_", "stage": "BR_T_STAGE", "procedure_name": "BR_T_BATCH"},
+        blend={"k": 3},
+    )
+    fitted = SimpleNamespace(
+        config=config,
+        image_model=tiny_model,
+        catalogue=catalogue,
+        item_embeddings=local_embeddings,
+        customers=customers,
+        interactions=interactions,
+        recommender=blend,
+        recommend=lambda ids, k: blend.recommend(ids, k=k),
+    )
+    report = deploy_recommender(fitted, session=local_session)
+    assert report.batch is not None and report.batch.procedure == "BR_T_BATCH" and report.batch.task is None
+    assert "batch procedure BR_T_BATCH" in report.summary()
+    uploaded = collect_frame(local_session.table("BR_T_RECOMMENDATIONS")).sort_values(["CUSTOMER_ID", "RANK"])
+    json.loads(local_session.call("BR_T_BATCH", 3))
+    recomputed = collect_frame(local_session.table("BR_T_RECOMMENDATIONS")).sort_values(
+        ["CUSTOMER_ID", "RANK"]
+    )
+    assert len(recomputed) == len(uploaded) == 9
+    assert np.allclose(recomputed["SCORE"].to_numpy(), uploaded["SCORE"].to_numpy(), rtol=1e-5)

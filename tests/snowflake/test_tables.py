@@ -55,6 +55,7 @@ def test_declared_schemas_and_names() -> None:
     assert set(TABLES) == {
         "CATALOGUE",
         "IMAGES",
+        "PHOTOS",
         "IMAGE_EMBEDDINGS",
         "CUSTOMERS",
         "CUSTOMER_PROFILES",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from snowflake.snowpark import functions as F
-from snowflake.snowpark.types import BinaryType, PandasSeriesType, VectorType
+from snowflake.snowpark.types import ArrayType, BinaryType, FloatType, PandasSeriesType
 
 from fashion_reco.config import SnowflakeConfig
 from fashion_reco.errors import ArtefactError, SnowflakeError
@@ -33,11 +33,6 @@ from fashion_reco.snowflake.udf import (
 )
 
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(scope="module")
-def photo_bytes(twelve_photos: list[Path]) -> list[bytes]:
-    return [p.read_bytes() for p in twelve_photos]
 
 
 @pytest.mark.parametrize(("batch", "n_photos"), [(1, 3), (5, 12), (12, 12)])
@@ -93,7 +88,7 @@ def test_import_directory_outside_snowflake_is_a_clear_error(monkeypatch: pytest
 def test_udf_inside_the_local_session_equals_local_embed(
     local_session, tiny_model_dir: Path, twelve_photos: list[Path], local_embeddings: np.ndarray
 ) -> None:
-    config = SnowflakeConfig(stage="UDF_TEST_STAGE", udf_name="UDF_TEST_EMBED")
+    config = SnowflakeConfig(stage="UDF_TEST_STAGE", udf_name="UDF_TEST_EMBED", udf_runtime="torch")
     backend = LocalTestingBackend(local_session)
     files = upload_model(local_session, tiny_model_dir, config.stage, backend=backend)
     register_embedding_udf(local_session, backend, model_files=files, config=config)
@@ -117,7 +112,9 @@ def test_udf_inside_the_local_session_equals_local_embed(
 def test_registration_needs_the_staged_metadata(local_session) -> None:
     with pytest.raises(SnowflakeError, match=r"metadata\.json"):
         register_embedding_udf(
-            local_session, model_files=["@S/models/x/weights-0.safetensors"], config=SnowflakeConfig()
+            local_session,
+            model_files=["@S/models/x/weights-0.safetensors"],
+            config=SnowflakeConfig(udf_runtime="torch"),
         )
 
 
@@ -129,7 +126,11 @@ def test_account_registration_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = SnowflakeConfig(
-        mode="account", stage="RECO.PUBLIC.MODELS", udf_name="RECO.PUBLIC.EMBED_IMAGE", max_batch_size=48
+        mode="account",
+        stage="RECO.PUBLIC.MODELS",
+        udf_name="RECO.PUBLIC.EMBED_IMAGE",
+        max_batch_size=48,
+        udf_runtime="torch",
     )
     files = [
         "@RECO.PUBLIC.MODELS/models/abc/metadata.json",
@@ -143,14 +144,15 @@ def test_account_registration_arguments(
         code_imports=["@RECO.PUBLIC.MODELS/code/fff/fashion_reco-fff.zip"],
     )
     (kwargs,) = recording_session.registered
-    assert kwargs["name"] == "RECO.PUBLIC.EMBED_IMAGE"
+    assert kwargs["name"] == "RECO.PUBLIC.EMBED_IMAGE_ARRAY"
     assert kwargs["input_types"] == [PandasSeriesType(BinaryType())]
-    assert kwargs["return_type"] == PandasSeriesType(VectorType(float, 512))
+    assert kwargs["return_type"] == PandasSeriesType(ArrayType(FloatType()))
+    assert kwargs["copy_grants"] is True
     assert kwargs["max_batch_size"] == 48
     assert kwargs["is_permanent"] and kwargs["stage_location"] == "@RECO.PUBLIC.MODELS/udf"
     assert kwargs["imports"] == [*files, "@RECO.PUBLIC.MODELS/code/fff/fashion_reco-fff.zip"]
-    assert f"pytorch=={version('torch').split('+')[0]}" in kwargs["packages"]
-    assert {p.split("==")[0] for p in kwargs["packages"]} >= {
+    assert not any(version("torch").split("+")[0] in p for p in kwargs["packages"])  # never the local pins
+    assert {p.split(">=")[0] for p in kwargs["packages"]} >= {
         "pytorch",
         "torchvision",
         "safetensors",
@@ -197,7 +199,7 @@ def test_udf_packages_cover_everything_the_handler_imports() -> None:
     assert "snowflake-snowpark-python" not in needed  # the handler never needs Snowpark on the server
     assert needed <= set(udf_module.UDF_DISTRIBUTIONS), needed - set(udf_module.UDF_DISTRIBUTIONS)
     assert {"torch", "torchvision", "safetensors", "pillow", "numpy", "pandas"} <= needed
-    assert udf_packages(pin=False)[:2] == ["pytorch", "torchvision"]
+    assert [p.split(">=")[0] for p in udf_packages("torch")[:2]] == ["pytorch", "torchvision"]
 
 
 _ACCOUNT_PROBE = """

@@ -25,7 +25,7 @@ DISTRIBUTION = {
     "s3transfer": "boto3",
     "tomli": "tomli",
 }
-OPTIONAL = ("boto3", "botocore", "faiss", "optuna", "implicit", "onnx", "onnxruntime", "sklearn", "moto")
+OPTIONAL = ("boto3", "botocore", "faiss", "optuna", "implicit", "sklearn", "moto")
 
 
 def _project() -> dict:

@@ -1,7 +1,7 @@
 """The one seam between what Snowpark's local testing engine can do and what only a real account can.
 
 Everything else in this layer (DataFrames, ``Table.merge``, ``session.file.put/get``, scalar UDFs with staged
-imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in five methods:
+imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in six methods:
 
 =====================  ==========================================  ==============================================
 method                 :class:`AccountBackend` (real account)      :class:`LocalTestingBackend` (in process)
@@ -11,8 +11,12 @@ method                 :class:`AccountBackend` (real account)      :class:`Local
 ``create_table``       ``CREATE TABLE IF NOT EXISTS`` DDL with     empty DataFrame saved with ``mode="ignore"``;
                        real ``VECTOR(FLOAT, n)`` columns           VECTOR columns become ARRAY
 ``as_vector``          ``CAST(col AS VECTOR(FLOAT, n))``           the column unchanged (an ARRAY of floats)
-``register_udf``       permanent *vectorised* UDF (pandas batches  temporary scalar UDF (local testing calls UDFs
-                       of ``max_batch_size``) on the stage         one row at a time) with the same staged imports
+``register_udf``       permanent *vectorised* ``<name>_ARRAY``     temporary scalar UDFs ``<name>`` (VECTOR) and
+                       (pandas batches, returns ARRAY) + SQL       ``<name>_ARRAY`` (local testing calls UDFs one
+                       function ``<name>`` casting to VECTOR;      row at a time) with the same staged imports
+                       both ``COPY GRANTS``
+``source_frame``       bound values; above ~256 KB ``write_pandas`` ``create_dataframe``
+                       into a temporary table (PUT + COPY)
 =====================  ==========================================  ==============================================
 
 The local backend also installs an emulation of ``VECTOR_COSINE_SIMILARITY`` (``snowflake.snowpark.mock.patch``)
@@ -23,18 +27,20 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from fashion_reco.errors import SnowflakeError
 from fashion_reco.snowflake.identifiers import quote_identifier, stage_location, validate_identifier
 
 if TYPE_CHECKING:
-    from snowflake.snowpark import Column, Row, Session
+    from snowflake.snowpark import Column, DataFrame, Row, Session
     from snowflake.snowpark.types import DataType, StructType
     from snowflake.snowpark.udf import UserDefinedFunction
 
@@ -43,33 +49,73 @@ __all__ = [
     "LocalTestingBackend",
     "UdfSpec",
     "WarehouseBackend",
+    "array_function_name",
     "arrays_for_vectors",
     "backend_for",
+    "estimated_bytes",
     "sql_type",
     "table_ddl",
+    "vector_function_sql",
 ]
 
 log = logging.getLogger(__name__)
+
+# Above this estimated size a write's rows go through write_pandas (stage + COPY), not bound values.
+INLINE_BYTES = 256_000
+
+
+def estimated_bytes(frame: pd.DataFrame) -> int:
+    """Rough size of ``frame``'s values as bound parameters: JSON text of a sample of rows, scaled to all rows."""
+    if frame.empty:
+        return 0
+    sample = frame.head(64)
+    text = sample.to_json(orient="values", date_format="iso", default_handler=str)
+    return int(len(text) / len(sample) * len(frame))
 
 
 @dataclass(frozen=True)
 class UdfSpec:
     """Everything needed to register the embedding UDF, whichever backend does it.
 
-    ``batch_handler`` maps a pandas Series of image bytes to a Series of 512-float lists (vectorised form);
-    ``row_handler`` maps one image's bytes to one list (scalar form, same computation).
+    ``batch_handler`` maps a pandas Series of inputs (image bytes, or staged-file URLs when ``input_type`` is
+    ``"string"``) to a Series of 512-float lists (vectorised form); ``row_handler`` maps one input to one list.
+    On an account the Python function is ``<name>_ARRAY`` (returns ARRAY) and ``<name>`` is a SQL function casting
+    it to ``VECTOR(FLOAT, dim)``; both are replaced with their grants kept (``COPY GRANTS``).
     """
 
     name: str
     batch_handler: Callable[..., Any]
-    row_handler: Callable[[bytes], Any]
+    row_handler: Callable[[Any], Any]
     imports: tuple[str, ...]  # staged model files (both backends)
     code_imports: tuple[str, ...] = ()  # the library's code for the warehouse (account only; local has it)
     packages: tuple[str, ...] = ()
     dim: int = 512
     max_batch_size: int = 64
     udf_stage: str | None = None  # where a permanent UDF's code lives (account only)
+    input_type: Literal["binary", "string"] = "binary"
+    artifact_repository: str | None = None
     comment: str = "fashion-reco image embedding (ResNet18, L2-normalised)"
+
+
+def array_function_name(name: str) -> str:
+    """The Python UDF behind the VECTOR function ``name``: ``<name>_ARRAY`` (validated, canonical)."""
+    return validate_identifier(f"{validate_identifier(name, 'function')}_ARRAY", "function")
+
+
+def vector_function_sql(name: str, dim: int, input_type: Literal["binary", "string"] = "binary") -> str:
+    """``CREATE OR REPLACE FUNCTION <name>(…) COPY GRANTS RETURNS VECTOR(FLOAT, dim)`` over ``<name>_ARRAY``."""
+    function = quote_identifier(name, "function")
+    inner = quote_identifier(array_function_name(name), "function")
+    argument, sql_input = ('"IMAGE"', "BINARY") if input_type == "binary" else ('"FILE_URL"', "VARCHAR")
+    vector = f"VECTOR(FLOAT, {int(dim)})"
+    return (
+        f"CREATE OR REPLACE FUNCTION {function}({argument} {sql_input})\n"
+        f"  COPY GRANTS\n"
+        f"  RETURNS {vector}\n"
+        "  IMMUTABLE\n"
+        "  COMMENT = 'fashion-reco image embedding as VECTOR (casts the vectorised ARRAY UDF)'\n"
+        f"  AS 'CAST({inner}({argument}) AS {vector})'"
+    )
 
 
 class WarehouseBackend(ABC):
@@ -104,6 +150,10 @@ class WarehouseBackend(ABC):
         """Register the embedding UDF (replacing an older one of the same name)."""
         return self.session.udf.register(**self.udf_arguments(spec))
 
+    def source_frame(self, frame: pd.DataFrame, rows: list[list[Any]], schema: StructType) -> DataFrame:
+        """The rows to MERGE from, as a Snowpark DataFrame (bound values: fine for small writes)."""
+        return self.session.create_dataframe(rows, schema=schema)
+
 
 def arrays_for_vectors(
     schema: StructType, columns: Sequence[str] | None = None, *, nullable: bool | None = None
@@ -131,7 +181,7 @@ def sql_type(datatype: DataType) -> str:
     from snowflake.snowpark import types as T
 
     if isinstance(datatype, T.VectorType):
-        element = "INT" if datatype.element_type == "int" else "FLOAT"
+        element = "INT" if getattr(datatype, "element_type", "float") == "int" else "FLOAT"
         return f"VECTOR({element}, {int(datatype.dimension)})"
     simple: list[tuple[type, str]] = [
         (T.StringType, "VARCHAR"),
@@ -189,25 +239,52 @@ class AccountBackend(WarehouseBackend):
         return column.cast(VectorType(float, dim))
 
     def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
-        """Keyword arguments of ``session.udf.register`` for the permanent vectorised UDF (unit-tested)."""
-        from snowflake.snowpark.types import BinaryType, PandasSeriesType, VectorType
+        """Keyword arguments of ``session.udf.register`` for the permanent vectorised ARRAY UDF (unit-tested)."""
+        from snowflake.snowpark.types import ArrayType, BinaryType, FloatType, PandasSeriesType, StringType
 
         if spec.udf_stage is None:
             raise SnowflakeError("a permanent UDF needs a stage for its code", key=spec.name)
-        return {
+        arguments: dict[str, Any] = {
             "func": spec.batch_handler,
-            "name": validate_identifier(spec.name, "function"),
-            "input_types": [PandasSeriesType(BinaryType())],
-            "return_type": PandasSeriesType(VectorType(float, spec.dim)),
+            "name": array_function_name(spec.name),
+            "input_types": [PandasSeriesType(BinaryType() if spec.input_type == "binary" else StringType())],
+            "return_type": PandasSeriesType(ArrayType(FloatType())),
             "imports": [*spec.imports, *spec.code_imports],
             "packages": list(spec.packages),
             "max_batch_size": spec.max_batch_size,
             "is_permanent": True,
             "stage_location": stage_location(spec.udf_stage, "udf"),
             "replace": True,
+            "copy_grants": True,
             "immutable": True,
             "comment": spec.comment,
         }
+        if spec.artifact_repository:
+            arguments["artifact_repository"] = validate_identifier(spec.artifact_repository, "table")
+        return arguments
+
+    def source_frame(self, frame: pd.DataFrame, rows: list[list[Any]], schema: StructType) -> DataFrame:
+        """Small writes: bound values. Above :data:`INLINE_BYTES` (estimated), ``write_pandas`` into a temporary
+        table (Parquet files PUT to the table stage, then one ``COPY INTO``), so no request carries the rows in its
+        statement or bindings (Snowflake advises statements of about 1 MB)."""
+        if estimated_bytes(frame) <= INLINE_BYTES:
+            return super().source_frame(frame, rows, schema)
+        temporary = f"FASHION_RECO_SOURCE_{uuid.uuid4().hex[:12].upper()}"
+        return self.session.write_pandas(
+            frame.reset_index(drop=True),
+            temporary,
+            auto_create_table=True,
+            table_type="temporary",
+            overwrite=True,
+            quote_identifiers=True,
+            use_logical_type=True,
+        )
+
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        """Register ``<name>_ARRAY`` (vectorised Python) and ``<name>`` (SQL, casts to VECTOR); grants kept."""
+        udf = self.session.udf.register(**self.udf_arguments(spec))
+        self.run_sql(vector_function_sql(spec.name, spec.dim, spec.input_type))
+        return udf
 
 
 # -- local testing --------------------------------------------------------------------------------------------------
@@ -293,17 +370,27 @@ class LocalTestingBackend(WarehouseBackend):
         return column
 
     def udf_arguments(self, spec: UdfSpec) -> dict[str, Any]:
-        """Keyword arguments of ``session.udf.register`` for the temporary scalar UDF."""
-        from snowflake.snowpark.types import BinaryType, VectorType
+        """Keyword arguments of ``session.udf.register`` for the temporary scalar UDF (VECTOR-typed ``<name>``)."""
+        from snowflake.snowpark.types import BinaryType, StringType, VectorType
 
         return {
             "func": spec.row_handler,
             "name": validate_identifier(spec.name, "function"),
-            "input_types": [BinaryType()],
+            "input_types": [BinaryType() if spec.input_type == "binary" else StringType()],
             "return_type": VectorType(float, spec.dim),
             "imports": list(spec.imports),
             "replace": True,
         }
+
+    def register_udf(self, spec: UdfSpec) -> UserDefinedFunction:
+        """Register ``<name>`` (VECTOR) and ``<name>_ARRAY`` (ARRAY), both scalar: local testing calls per row."""
+        from snowflake.snowpark.types import ArrayType, FloatType
+
+        arguments = self.udf_arguments(spec)
+        self.session.udf.register(
+            **{**arguments, "name": array_function_name(spec.name), "return_type": ArrayType(FloatType())}
+        )
+        return self.session.udf.register(**arguments)
 
 
 def backend_for(session: Session) -> WarehouseBackend:

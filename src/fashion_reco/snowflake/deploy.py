@@ -5,9 +5,11 @@
 1. **stage**: create the stage when missing, upload every file of the model artefact to
    ``@<stage>/models/<fingerprint>/`` and read each one back to compare SHA-256s;
 2. **UDF**: register ``<udf_name>`` over the staged files (vectorised on an account, scalar in local testing);
-3. **tables**: upsert CATALOGUE, IMAGES, IMAGE_EMBEDDINGS and, when given, CUSTOMERS, CLICKSTREAM,
+3. **photos**: PUT the catalogue's photos to the photo stage under content-hash names (one parallel PUT, skipping
+   those already there; directory table refreshed);
+4. **tables**: upsert CATALOGUE, PHOTOS, IMAGE_EMBEDDINGS and, when given, CUSTOMERS, CLICKSTREAM,
    CUSTOMER_PROFILES and RECOMMENDATIONS (keyed writes: re-running never duplicates a row);
-4. **verify**: embed a sample of the IMAGES rows *inside the warehouse* through the UDF and compare them with the
+5. **verify**: embed a sample of the staged photos *inside the warehouse* through the file UDF and compare them with the
    local embeddings; a difference above ``tolerance`` raises :class:`SnowflakeError` naming the item.
 
 Running it twice with the same inputs leaves the same stage files, the same UDF and the same rows.
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,14 +30,24 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from fashion_reco.atomic import atomic_write_bytes, atomic_write_text
+from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from fashion_reco.columns import Columns
 from fashion_reco.config import SnowflakeConfig
-from fashion_reco.errors import SnowflakeError
+from fashion_reco.errors import ConfigError, SnowflakeError
+from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
+from fashion_reco.snowflake.batch import BatchDeployment, BlendScorer, deploy_batch
 from fashion_reco.snowflake.identifiers import validate_identifier
+from fashion_reco.snowflake.packages import check_packages, procedure_packages, udf_packages_for
+from fashion_reco.snowflake.photos import PhotoUpload, photo_rows, upload_photos
 from fashion_reco.snowflake.sql import profile_rows
-from fashion_reco.snowflake.stage import StagedFile, artefact_fingerprint, stage_model, verify_staged
+from fashion_reco.snowflake.stage import (
+    StagedFile,
+    artefact_fingerprint,
+    stage_model,
+    upload_directory,
+    verify_staged,
+)
 from fashion_reco.snowflake.tables import (
     TABLES,
     WriteResult,
@@ -42,7 +55,6 @@ from fashion_reco.snowflake.tables import (
     clickstream_rows,
     customers_rows,
     embedding_rows,
-    image_rows,
     recommendation_rows,
     table_name,
     write_table,
@@ -52,7 +64,14 @@ from fashion_reco.snowflake.udf import register_embedding_udf
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
-__all__ = ["DeploymentReport", "deploy", "deploy_recommender", "verify_udf_embeddings"]
+__all__ = [
+    "DeploymentReport",
+    "deploy",
+    "deploy_recommender",
+    "preflight",
+    "stage_onnx",
+    "verify_udf_embeddings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +86,8 @@ class DeploymentReport(BaseModel):
     model_fingerprint: str
     stage_files: list[StagedFile]
     udf_name: str
+    file_udf_name: str
+    photos: PhotoUpload
     tables: dict[str, int] = Field(description="table name -> row count after the deployment")
     writes: list[WriteResult]
     verified_items: list[str]
@@ -75,6 +96,9 @@ class DeploymentReport(BaseModel):
     )
     tolerance: float
     seconds: float
+    batch: BatchDeployment | None = Field(
+        None, description="the batch procedure (and, on an account, function, view and task) when deployed"
+    )
 
     def summary(self) -> str:
         """One paragraph: where things are and whether the in-warehouse check passed."""
@@ -82,8 +106,10 @@ class DeploymentReport(BaseModel):
         return (
             f"{'local testing session' if self.mode == 'local' else 'Snowflake account'}: "
             f"{len(self.stage_files)} model files on @{self.stage} (model {self.model_fingerprint}), "
-            f"UDF {self.udf_name}; tables: {tables}; in-warehouse embeddings of {len(self.verified_items)} items "
+            f"UDF {self.udf_name}; {self.photos.files} photos on @{self.photos.stage} ({self.photos.uploaded} "
+            f"uploaded); tables: {tables}; in-warehouse embeddings of {len(self.verified_items)} items "
             f"match local (max |diff| {self.max_abs_diff:.2e} <= {self.tolerance:.0e})"
+            + (f"; batch procedure {self.batch.procedure}" if self.batch is not None else "")
         )
 
 
@@ -94,25 +120,84 @@ def _item_ids(catalogue: Any) -> list[str]:
     return [str(i) for i in items[Columns.ITEM_ID]]
 
 
+def preflight(
+    session: Session, backend: WarehouseBackend, config: SnowflakeConfig, also_check: Sequence[str] = ()
+) -> None:
+    """Checks that must pass before anything is created on an account: the Python runtime and the packages.
+
+    Snowpark ships handlers pickled for the Python it runs in, so ``runtime_version`` must equal this Python's
+    ``major.minor``; the requested packages must exist in Snowflake's channel (one error lists every one that does
+    not; ``also_check`` adds more specs — the batch procedure's — to the same single check). Local testing has no
+    channel: nothing to check.
+    """
+    if backend.is_local:
+        return
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if config.runtime_version != here:
+        raise ConfigError(
+            f"snowflake.runtime_version is {config.runtime_version} but this Python is {here}: Snowpark pickles "
+            "the handlers for the Python that registers them; deploy from a Python "
+            f'{config.runtime_version} environment or set runtime_version = "{here}"',
+            key="snowflake.runtime_version",
+        )
+    if config.check_packages and not config.artifact_repository:
+        specs = list(dict.fromkeys([*udf_packages_for(config), *also_check]))
+        what = "embedding UDF and batch procedure" if also_check else "embedding UDF"
+        check_packages(session, specs, config.runtime_version, what=what)
+
+
+def stage_onnx(
+    session: Session, model_dir: str | Path, stage: str, *, backend: WarehouseBackend | None = None
+) -> tuple[list[StagedFile], dict[str, Any]]:
+    """Export the model's embedding trunk to ONNX and stage it at ``@stage/onnx/<sha12>/model.onnx``.
+
+    Returns the staged file and the model's image policy (what counts as a usable image) for the handler.
+    """
+    from fashion_reco.model.image_model import ImageModel
+    from fashion_reco.model.onnx_export import export_onnx
+    from fashion_reco.snowflake.onnx_udf import ONNX_FILE
+
+    model = ImageModel.load(model_dir)
+    canonical = (backend or backend_for(session)).ensure_stage(stage)
+    with tempfile.TemporaryDirectory(prefix="fashion-reco-onnx-") as tmp:
+        path = export_onnx(model, Path(tmp) / ONNX_FILE)
+        digest = sha256_file(path)[:12]
+        staged = upload_directory(session, tmp, canonical, f"onnx/{digest}")
+    return staged, model.policy.model_dump()
+
+
 def verify_udf_embeddings(
     session: Session,
     images_table: str,
     udf_name: str,
     expected: Mapping[str, np.ndarray],
     tolerance: float,
+    *,
+    photo_stage: str | None = None,
 ) -> float:
-    """Embed the IMAGES rows of ``expected``'s items through the UDF in the warehouse; returns the max |diff|."""
+    """Embed ``expected``'s items through the UDF in the warehouse; returns the max |diff| to the local embeddings.
+
+    Without ``photo_stage`` the UDF gets the IMAGES table's ``IMAGE`` bytes; with it, the PHOTOS table's staged files
+    (``BUILD_SCOPED_FILE_URL(@photo_stage, RELATIVE_PATH)``) go to the file variant ``udf_name``.
+    """
     from snowflake.snowpark import functions as F
+
+    from fashion_reco.snowflake.photos import scoped_url
+    from fashion_reco.snowflake.session import is_local_session
 
     if not expected:
         return 0.0
     table = session.table(validate_identifier(images_table, "table"))
     # cache_result(): the sample becomes a (temporary) table of its own before the UDF runs over it. Snowpark 1.56's
     # local testing engine evaluates a UDF over a *filtered* frame against the wrong rows; over a table it is right.
-    sample = table.filter(F.col("ITEM_ID").isin(list(expected))).cache_result()
+    sample = table.filter(F.col("ITEM_ID").isin(*expected)).cache_result()
+    argument = (
+        F.col("IMAGE")
+        if photo_stage is None
+        else scoped_url(photo_stage, "RELATIVE_PATH", local=is_local_session(session))
+    )
     rows = sample.select(
-        F.col("ITEM_ID"),
-        F.call_function(validate_identifier(udf_name, "function"), F.col("IMAGE")).alias("E"),
+        F.col("ITEM_ID"), F.call_function(validate_identifier(udf_name, "function"), argument).alias("E")
     ).collect()
     got = {row["ITEM_ID"]: row["E"] for row in rows}
     worst = 0.0
@@ -145,12 +230,18 @@ def deploy(
     tolerance: float = 1e-4,
     verify_stage: bool = True,
     event_weights: Mapping[str, float] | None = None,
+    target: Literal["udf", "registry"] = "udf",
+    also_check: Sequence[str] = (),
 ) -> DeploymentReport:
     """Stage the model, register the UDF, upsert the tables and verify in-warehouse embeddings (module docstring).
 
     ``catalogue`` is a ``Catalogue`` and ``embeddings`` its ``[N, 512]`` local embeddings in catalogue order;
     ``customers`` (``Customers`` or frame), ``interactions`` (``Interactions`` or frame) and ``recommendations``
     (``customer_id, item_id, score, rank, reason``) are optional.
+
+    ``also_check``: more package specs (e.g. the batch procedure's) to check with the UDF's before anything is
+    created. ``target="registry"`` logs the image model to the Snowflake Model Registry instead (account only, extra
+    ``snowflake-ml``) and verifies ``predict`` there; nothing else is created (see :mod:`.registry`).
     """
     started = time.perf_counter()
     config = config or SnowflakeConfig()
@@ -164,10 +255,42 @@ def deploy(
     )  # validated before writing
     matrix = np.asarray(embeddings, dtype=np.float32)
 
+    preflight(session, backend, config, also_check)
+    if target == "registry":
+        return _deploy_to_registry(
+            session,
+            backend,
+            model_dir,
+            catalogue,
+            matrix,
+            ids,
+            config,
+            fingerprint,
+            verify_sample,
+            tolerance,
+            started,
+        )
     staged = stage_model(session, model_dir, config.stage, backend=backend)
+    udf_files, policy = [f.location for f in staged], None
+    if config.udf_runtime == "onnx":
+        onnx_staged, policy = stage_onnx(session, model_dir, config.stage, backend=backend)
+        staged = [*staged, *onnx_staged]
+        udf_files = [f.location for f in onnx_staged]
     if verify_stage:
         verify_staged(session, staged)
-    register_embedding_udf(session, backend, model_files=[f.location for f in staged], config=config)
+    register_embedding_udf(session, backend, model_files=udf_files, config=config, policy=policy)
+    file_udf = validate_identifier(f"{udf_name}_FILE", "function")
+    register_embedding_udf(
+        session,
+        backend,
+        model_files=udf_files,
+        config=config,
+        policy=policy,
+        name=file_udf,
+        input_type="string",
+    )
+    photos = photo_rows(catalogue)
+    upload = upload_photos(session, photos, config.photo_stage, parallel=config.put_parallel, backend=backend)
 
     def write(base: str, rows: pd.DataFrame) -> WriteResult:
         result = write_table(session, names[base], rows, spec=base, backend=backend)
@@ -183,7 +306,7 @@ def deploy(
 
     writes = [
         write("CATALOGUE", catalogue_rows(catalogue)),
-        write("IMAGES", images := image_rows(catalogue)),
+        write("PHOTOS", photos.drop(columns=["SOURCE"])),
         write("IMAGE_EMBEDDINGS", embedding_table),
     ]
     if customers is not None:
@@ -195,9 +318,14 @@ def deploy(
         writes.append(write("RECOMMENDATIONS", recommendation_rows(recommendations)))
 
     position = {item_id: i for i, item_id in enumerate(ids)}
-    sample = sorted(images["ITEM_ID"])[: max(0, verify_sample)]
+    sample = sorted(photos["ITEM_ID"])[: max(0, verify_sample)]
     max_diff = verify_udf_embeddings(
-        session, names["IMAGES"], udf_name, {i: matrix[position[i]] for i in sample}, tolerance
+        session,
+        names["PHOTOS"],
+        file_udf,
+        {i: matrix[position[i]] for i in sample},
+        tolerance,
+        photo_stage=config.photo_stage,
     )
     return DeploymentReport(
         mode="local" if backend.is_local else "account",
@@ -205,10 +333,79 @@ def deploy(
         model_fingerprint=fingerprint,
         stage_files=staged,
         udf_name=udf_name,
+        file_udf_name=file_udf,
+        photos=upload,
         tables={w.table: w.rows for w in writes},
         writes=writes,
         verified_items=sample,
         max_abs_diff=max_diff,
+        tolerance=tolerance,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _deploy_to_registry(
+    session: Session,
+    backend: WarehouseBackend,
+    model_dir: str | Path,
+    catalogue: Any,
+    matrix: np.ndarray,
+    ids: list[str],
+    config: SnowflakeConfig,
+    fingerprint: str,
+    verify_sample: int,
+    tolerance: float,
+    started: float,
+) -> DeploymentReport:
+    """The registry target: log the ONNX image model as a CustomModel, run ``predict`` on a sample there."""
+    from fashion_reco.model.image_model import ImageModel
+    from fashion_reco.model.onnx_export import export_onnx
+    from fashion_reco.snowflake.onnx_udf import ONNX_FILE
+    from fashion_reco.snowflake.registry import OUTPUT_COLUMN, _snowflake_ml, log_image_model
+
+    _snowflake_ml()  # a clear error before anything is done when the extra is missing
+    if backend.is_local:
+        raise ConfigError(
+            "the Model Registry target needs a real account (snowflake.mode = 'account')",
+            key="snowflake.mode",
+        )
+    model = ImageModel.load(model_dir)
+    photos = photo_rows(catalogue)
+    sample = photos.sort_values("ITEM_ID").head(max(1, verify_sample))
+    blobs = [Path(p).read_bytes() for p in sample["SOURCE"]]
+    name = validate_identifier(f"{config.table_prefix}IMAGE_MODEL", "table")
+    with tempfile.TemporaryDirectory(prefix="fashion-reco-registry-") as tmp:
+        onnx = export_onnx(model, Path(tmp) / ONNX_FILE)
+        version = log_image_model(
+            session,
+            onnx,
+            model_name=name,
+            version_name=f"V_{fingerprint.upper()}",
+            policy=model.policy.model_dump(),
+            sample_images=blobs[:2],
+        )
+    out = version.run(pd.DataFrame({"IMAGE": blobs}), function_name="predict")
+    position = {item_id: i for i, item_id in enumerate(ids)}
+    worst = 0.0
+    for item_id, value in zip(sample["ITEM_ID"], out[OUTPUT_COLUMN], strict=True):
+        diff = float(np.abs(np.asarray(value, dtype=np.float32) - matrix[position[item_id]]).max())
+        if not diff <= tolerance:
+            raise SnowflakeError(
+                f"registry embedding differs from the local one by {diff:.3g}", item_id=item_id
+            )
+        worst = max(worst, diff)
+    return DeploymentReport(
+        mode="account",
+        stage=validate_identifier(config.stage.removeprefix("@"), "stage"),
+        model_fingerprint=fingerprint,
+        stage_files=[],
+        udf_name=f"MODEL({name}, V_{fingerprint.upper()})!PREDICT",
+        file_udf_name="",
+        photos=PhotoUpload(stage="", files=0, uploaded=0, skipped=0),
+        tables={},
+        writes=[],
+        verified_items=list(sample["ITEM_ID"]),
+        max_abs_diff=worst,
         tolerance=tolerance,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -221,9 +418,14 @@ def deploy_recommender(
     config: SnowflakeConfig | None = None,
     work_dir: str | Path | None = None,
     k: int | None = None,
+    batch: bool = True,
 ) -> DeploymentReport:
     """Deploy a fitted ``FashionRecommender``: its image model, catalogue, embeddings, customers, clickstream and
     top-``k`` recommendations for every known customer (``k`` defaults to ``config.blend.k``).
+
+    With ``batch`` (default) and a fitted blend, the batch-recommendation procedure is registered too (and, on an
+    account with ``snowflake.warehouse`` set, the "more like this" function and view and the nightly task), so the
+    warehouse can recompute RECOMMENDATIONS itself (:func:`~fashion_reco.snowflake.batch.deploy_batch`).
 
     Without a session, one is opened from ``config`` (local testing by default). With ``work_dir``, the model
     artefact is written there and, for a local testing session (which vanishes with the process), every deployed
@@ -251,6 +453,8 @@ def deploy_recommender(
     with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
         root = Path(work_dir) if work_dir is not None else Path(tmp)
         model_dir = recommender.image_model.save(root / "image_model")
+        scorer_model = getattr(recommender, "recommender", None)
+        with_batch = batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None
         report = deploy(
             session,
             model_dir,
@@ -261,7 +465,18 @@ def deploy_recommender(
             recommendations=recommendations,
             config=config,
             backend=backend,
+            also_check=procedure_packages(config) if with_batch else (),
         )
+        if with_batch and isinstance(scorer_model, BlendRecommender):
+            batch_report = deploy_batch(
+                session,
+                BlendScorer.from_recommender(scorer_model),
+                config,
+                k=k or recommender.config.blend.k,
+                run_now=False,
+                schedule=bool(config.warehouse),
+            )
+            report = report.model_copy(update={"batch": batch_report})
         if work_dir is not None:
             if backend.is_local:
                 tables = root / "tables"

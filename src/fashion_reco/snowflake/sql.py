@@ -35,6 +35,9 @@ __all__ = [
     "collect_frame",
     "customer_topk_frame",
     "customer_topk_sql",
+    "more_like_this_frame",
+    "more_like_this_function_sql",
+    "more_like_this_view_sql",
     "profile_rows",
     "similar_items_frame",
     "similar_items_sql",
@@ -145,7 +148,7 @@ def similar_items_frame(
     item, emb = validate_identifier(item_column, "column"), validate_identifier(embedding_column, "column")
     queries = table.select(F.col(item).alias("Q_ITEM"), F.col(emb).alias("Q_EMB"))
     if item_ids is not None:
-        queries = queries.filter(F.col("Q_ITEM").isin([str(i) for i in item_ids]))
+        queries = queries.filter(F.col("Q_ITEM").isin(*[str(i) for i in item_ids]))
     candidates = table.select(F.col(item).alias("C_ITEM"), F.col(emb).alias("C_EMB"))
     scored = (
         queries.cross_join(candidates)
@@ -256,3 +259,82 @@ def profile_rows(
             "N_EVENTS": counts.astype(np.int64),
         }
     )
+
+
+# -- "more like this": same-label candidates only -------------------------------------------------------------------
+def _same_label_pairs_sql(catalogue: str, embeddings: str, *, query_filter: str | None = None) -> str:
+    """Scored (query item, candidate) pairs of the same label: a join on LABEL, never an N×N cross join."""
+    cat, emb = quote_identifier(catalogue, "table"), quote_identifier(embeddings, "table")
+    where = f"\n  WHERE {query_filter}" if query_filter else ""
+    return (
+        '  SELECT q."ITEM_ID" AS "ITEM_ID", c."ITEM_ID" AS "SIMILAR_ITEM_ID",\n'  # noqa: S608 - names quoted
+        '         VECTOR_COSINE_SIMILARITY(qe."EMBEDDING", ce."EMBEDDING") AS "SCORE"\n'
+        f"  FROM {cat} AS q\n"
+        f'  JOIN {emb} AS qe ON qe."ITEM_ID" = q."ITEM_ID"\n'
+        f'  JOIN {cat} AS c ON c."LABEL" = q."LABEL" AND c."ITEM_ID" <> q."ITEM_ID"\n'
+        f'  JOIN {emb} AS ce ON ce."ITEM_ID" = c."ITEM_ID"' + where
+    )
+
+
+def more_like_this_view_sql(view: str, catalogue_table: str, embeddings_table: str, k: int) -> str:
+    """``CREATE OR REPLACE VIEW <view> COPY GRANTS`` of every item's top-``k`` same-label neighbours."""
+    k = _check_k(k)
+    body = _topk_sql(
+        _same_label_pairs_sql(catalogue_table, embeddings_table), '"ITEM_ID"', '"SIMILAR_ITEM_ID"', k
+    )
+    return f"CREATE OR REPLACE VIEW {quote_identifier(view, 'view')}\n  COPY GRANTS\nAS\n{body}"
+
+
+def more_like_this_function_sql(function: str, catalogue_table: str, embeddings_table: str) -> str:
+    """``<function>(ITEM VARCHAR, K NUMBER)`` → table of the item's top-``K`` same-label neighbours (SQL UDTF)."""
+    pairs = _same_label_pairs_sql(
+        catalogue_table, embeddings_table, query_filter='q."ITEM_ID" = "QUERY_ITEM"'
+    )
+    window = 'ROW_NUMBER() OVER (ORDER BY "SCORE" DESC, "SIMILAR_ITEM_ID")'
+    return (
+        f'CREATE OR REPLACE FUNCTION {quote_identifier(function, "function")}("QUERY_ITEM" VARCHAR, "K" NUMBER)\n'
+        "  COPY GRANTS\n"
+        '  RETURNS TABLE ("ITEM_ID" VARCHAR, "SIMILAR_ITEM_ID" VARCHAR, "SCORE" FLOAT, "RANK" NUMBER)\n'
+        "  COMMENT = 'fashion-reco: more like this (same label, VECTOR_COSINE_SIMILARITY)'\n"
+        "AS $$\n"
+        f'WITH scored AS (\n{pairs}\n)\nSELECT "ITEM_ID", "SIMILAR_ITEM_ID", "SCORE", {window} AS "RANK"\n'
+        f'FROM scored\nQUALIFY {window} <= "K"\n$$'
+    )
+
+
+def more_like_this_frame(
+    session: Session,
+    catalogue_table: str,
+    embeddings_table: str,
+    k: int,
+    *,
+    item_ids: Sequence[str] | None = None,
+) -> DataFrame:
+    """DataFrame form of :func:`more_like_this_view_sql` (optionally only for ``item_ids``)."""
+    from snowflake.snowpark import functions as F
+
+    k = _check_k(k)
+
+    def side(prefix: str) -> DataFrame:  # each side from its own table reads: no ambiguous self-join lineage
+        cat = session.table(validate_identifier(catalogue_table, "table")).select(
+            F.col("ITEM_ID").alias(f"{prefix}_ITEM"), F.col("LABEL").alias(f"{prefix}_LABEL")
+        )
+        emb = session.table(validate_identifier(embeddings_table, "table")).select(
+            F.col("ITEM_ID").alias(f"{prefix}_EID"), F.col("EMBEDDING").alias(f"{prefix}_EMB")
+        )
+        joined = cat.join(emb, cat[f"{prefix}_ITEM"] == emb[f"{prefix}_EID"])
+        return joined.select(f"{prefix}_ITEM", f"{prefix}_LABEL", f"{prefix}_EMB")
+
+    queries, candidates = side("Q"), side("C")
+    if item_ids is not None:
+        queries = queries.filter(F.col("Q_ITEM").isin(*[str(i) for i in item_ids]))
+    pairs = queries.join(
+        candidates,
+        (queries["Q_LABEL"] == candidates["C_LABEL"]) & (queries["Q_ITEM"] != candidates["C_ITEM"]),
+    )
+    scored = pairs.select(
+        F.col("Q_ITEM").alias("ITEM_ID"),
+        F.col("C_ITEM").alias("SIMILAR_ITEM_ID"),
+        F.call_function("VECTOR_COSINE_SIMILARITY", F.col("Q_EMB"), F.col("C_EMB")).alias("SCORE"),
+    )
+    return _ranked(scored, "ITEM_ID", "SIMILAR_ITEM_ID", k)

@@ -9,7 +9,8 @@ local testing engine run, so re-running a deploy never duplicates a row. ``RECOM
 table              key                                columns
 =================  =================================  ==========================================================
 CATALOGUE          ITEM_ID                            LABEL, IMAGE_PATH, IMAGE_URI, SPLIT, ATTRIBUTES (VARIANT)
-IMAGES             ITEM_ID                            IMAGE (BINARY), IMAGE_SHA256
+IMAGES             ITEM_ID                            IMAGE (BINARY), IMAGE_SHA256 (optional: deploy stages photos)
+PHOTOS             ITEM_ID                            RELATIVE_PATH (on the photo stage), IMAGE_SHA256, SIZE_BYTES
 IMAGE_EMBEDDINGS   ITEM_ID                            EMBEDDING (VECTOR(FLOAT, 512); ARRAY locally), MODEL_SHA
 CUSTOMERS          CUSTOMER_ID                        AGE_BAND, GENDER, PREFERRED_LABELS, SIGNUP_DATE, ATTRIBUTES
 CUSTOMER_PROFILES  CUSTOMER_ID                        EMBEDDING (as IMAGE_EMBEDDINGS), N_EVENTS
@@ -110,6 +111,16 @@ def _specs() -> dict[str, TableSpec]:
         TableSpec(
             "IMAGES",
             schema(("ITEM_ID", text, False), ("IMAGE", BinaryType(), False), ("IMAGE_SHA256", text, False)),
+            ("ITEM_ID",),
+        ),
+        TableSpec(
+            "PHOTOS",
+            schema(
+                ("ITEM_ID", text, False),
+                ("RELATIVE_PATH", text, False),
+                ("IMAGE_SHA256", text, False),
+                ("SIZE_BYTES", LongType(), True),
+            ),
             ("ITEM_ID",),
         ),
         TableSpec(
@@ -482,9 +493,8 @@ def _merge(
 
     target = session.table(name)
     fields = [f for f in spec.schema.fields if f.name in frame.columns]
-    source = session.create_dataframe(
-        _python_rows(frame, [f.name for f in fields]), schema=_source_schema(spec, frame.columns)
-    )
+    columns = [f.name for f in fields]
+    source = backend.source_frame(frame[columns], _python_rows(frame, columns), _source_schema(spec, columns))
     values = {
         f.name: backend.as_vector(source[f.name], f.datatype.dimension)
         if isinstance(f.datatype, VectorType)
@@ -503,8 +513,10 @@ def _merge(
     for key in spec.keys:
         clause = target[key] == source[key]
         join = clause if join is None else join & clause
+    if join is None:  # pragma: no cover - every declared table has a key
+        raise SnowflakeError("a keyed write needs at least one key column", key=name)
     update = {c: v for c, v in values.items() if c not in spec.keys}
-    actions = [when_matched().update(update)] if update else []
+    actions: list[Any] = [when_matched().update(update)] if update else []
     actions.append(when_not_matched().insert(values))
     result = target.merge(source, join, actions)
     return WriteResult(

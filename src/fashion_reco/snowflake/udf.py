@@ -31,10 +31,9 @@ import tempfile
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -44,7 +43,7 @@ import safetensors.torch  # noqa: F401
 from PIL import Image
 
 from fashion_reco.errors import SnowflakeError
-from fashion_reco.model.image_model import ImageModel
+from fashion_reco.model.image_model import EmbedResult, ImageModel
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
@@ -57,6 +56,7 @@ __all__ = [
     "EMBEDDING_DIM",
     "UDF_DISTRIBUTIONS",
     "build_code_zip",
+    "embed_files_handler",
     "embed_handler",
     "embed_row_handler",
     "embed_series",
@@ -75,7 +75,7 @@ _CACHE: OrderedDict[str, ImageModel] = OrderedDict()
 _CACHE_SIZE = 2
 _LOCK = threading.Lock()
 
-# Distribution (as installed here) → name in Snowflake's Anaconda channel, for what the handler imports.
+# Distribution (as installed here) → name in Snowflake's Anaconda channel, for what the torch handler imports.
 UDF_DISTRIBUTIONS: dict[str, str] = {
     "torch": "pytorch",
     "torchvision": "torchvision",
@@ -132,6 +132,7 @@ def embed_series(images: pd.Series, model_dir: str | Path | None = None) -> pd.S
     if present:
         model = load_model(model_dir)
         result = model.embed_bytes([bytes(values[i]) for i in present], return_failed=True)
+        assert isinstance(result, EmbedResult)  # noqa: S101 - return_failed=True always gives one
         for position, row in zip(result.indices, result.embeddings, strict=True):
             out[present[int(position)]] = row.tolist()
         for bad in result.failed:
@@ -166,17 +167,27 @@ def embed_row_handler(model_dir: str | Path | None = None) -> Callable[[bytes], 
     return embed_image
 
 
-def udf_packages(pin: bool = True) -> list[str]:
-    """Snowflake package specs for the handler's imports, pinned to the versions installed here."""
-    specs = []
-    for distribution, conda_name in UDF_DISTRIBUTIONS.items():
-        try:
-            installed = version(distribution)
-        except PackageNotFoundError:
-            installed = None
-        local = installed.split("+")[0] if installed else None
-        specs.append(f"{conda_name}=={local}" if pin and local else conda_name)
-    return specs
+def embed_files_handler(
+    model_dir: str | Path | None = None, reader: Callable[[str], bytes | None] | None = None
+) -> Callable[[pd.Series], pd.Series]:
+    """The torch runtime's file variant: Series of staged-file URLs → Series of 512-float lists (via SnowflakeFile)."""
+    from fashion_reco.snowflake.onnx_udf import _read_staged
+
+    batch = embed_handler(model_dir)
+    read = reader or _read_staged
+
+    def embed_files(urls):  # no annotations: Snowpark would re-derive the SQL types from them
+        blobs = [None if _is_null(u) else read(str(u)) for u in urls]
+        return batch(pd.Series(blobs, index=urls.index, dtype=object))
+
+    return embed_files
+
+
+def udf_packages(runtime: str = "torch") -> list[str]:
+    """Channel package specs for the handler of ``runtime`` (the defaults; never the versions installed here)."""
+    from fashion_reco.snowflake.packages import DEFAULT_PACKAGES
+
+    return list(DEFAULT_PACKAGES[runtime])
 
 
 def build_code_zip(dest_dir: str | Path) -> Path:
@@ -201,11 +212,25 @@ def build_code_zip(dest_dir: str | Path) -> Path:
     return target
 
 
-def _stage_code(session: Session, stage: str) -> list[str]:
+def _session_reader(session: Session) -> Callable[[str], bytes | None]:
+    """A staged-file reader bound to ``session`` (``session.file.get_stream``); ``None`` for an unreadable file."""
+
+    def read(url: str) -> bytes | None:
+        try:
+            return bytes(session.file.get_stream(url).read())
+        except Exception as exc:  # a missing file gives a NULL embedding, not a failed query
+            log.warning("cannot read staged file %s: %s", url.split("?")[0], type(exc).__name__)
+            return None
+
+    return read
+
+
+def _stage_code(session: Session, stage: str, runtime: str) -> list[str]:
+    from fashion_reco.snowflake.onnx_udf import build_runtime_zip
     from fashion_reco.snowflake.stage import upload_directory
 
     with tempfile.TemporaryDirectory(prefix="fashion-reco-code-") as tmp:
-        archive = build_code_zip(tmp)
+        archive = build_runtime_zip(tmp) if runtime == "onnx" else build_code_zip(tmp)
         staged = upload_directory(session, tmp, stage, f"code/{archive.stem.rsplit('-', 1)[1]}")
     return [f.location for f in staged]
 
@@ -218,28 +243,58 @@ def register_embedding_udf(
     config: SnowflakeConfig,
     packages: Sequence[str] | None = None,
     code_imports: Sequence[str] | None = None,
+    policy: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    input_type: Literal["binary", "string"] = "binary",
 ) -> UserDefinedFunction:
-    """Register ``config.udf_name`` over the staged model files (``@stage/models/<fp>/…``, from ``upload_model``).
+    """Register ``name`` (default ``config.udf_name``) over the staged model files.
 
-    Account: vectorised and permanent, with the library's code staged beside the model (``code_imports`` to
-    override) and ``packages`` (default :func:`udf_packages`). Local testing: scalar, same handler, same imports.
+    ``config.udf_runtime = "onnx"``: the files must include the staged ``model.onnx`` (``export_onnx``), the code
+    import is the torch-free runtime zip; ``"torch"``: ``metadata.json`` + weights, the code import is the whole
+    library. Account: ``<name>_ARRAY`` vectorised and permanent plus the VECTOR SQL function ``<name>``, packages
+    ``packages`` or :func:`~fashion_reco.snowflake.packages.udf_packages_for`. Local testing: scalar, same handler,
+    same imports. ``input_type="string"`` registers the variant that reads staged files from their URLs.
     """
     from fashion_reco.snowflake.backend import UdfSpec, backend_for
+    from fashion_reco.snowflake.onnx_udf import ONNX_FILE, onnx_embed_files_handler, onnx_embed_handler
+    from fashion_reco.snowflake.packages import udf_packages_for
 
     backend = backend or backend_for(session)
-    if not model_files or not any(str(f).endswith("/metadata.json") for f in model_files):
-        raise SnowflakeError("the staged model files must include metadata.json", key="model_files")
+    runtime = config.udf_runtime
+    needed = ONNX_FILE if runtime == "onnx" else "metadata.json"
+    if not model_files or not any(str(f).endswith(f"/{needed}") for f in model_files):
+        raise SnowflakeError(
+            f"the staged model files must include {needed} (udf_runtime {runtime!r})", key="model_files"
+        )
     if not backend.is_local and code_imports is None:
-        code_imports = _stage_code(session, config.stage)
+        code_imports = _stage_code(session, config.stage, runtime)
+    # Local testing: read staged files through this session (SnowflakeFile asks for *the* active session, which is
+    # ambiguous when a process holds several). On an account the handler uses SnowflakeFile inside the warehouse.
+    reader = _session_reader(session) if backend.is_local else None
+    batch: Callable[[pd.Series], pd.Series]
+    if runtime == "onnx":
+        if input_type == "binary":
+            batch = onnx_embed_handler(policy=policy)
+        else:
+            batch = onnx_embed_files_handler(policy=policy, reader=reader)
+    else:
+        batch = embed_handler() if input_type == "binary" else embed_files_handler(reader=reader)
+
+    def row(value):  # no annotations: Snowpark would re-derive the SQL types from them
+        return batch(pd.Series([value], dtype=object)).iloc[0]
+
     spec = UdfSpec(
-        name=config.udf_name,
-        batch_handler=embed_handler(),
-        row_handler=embed_row_handler(),
+        name=name or config.udf_name,
+        batch_handler=batch,
+        row_handler=row,
         imports=tuple(model_files),
         code_imports=tuple(code_imports or ()),
-        packages=tuple(packages if packages is not None else udf_packages()),
+        packages=tuple(packages if packages is not None else udf_packages_for(config)),
         dim=EMBEDDING_DIM,
         max_batch_size=config.max_batch_size,
         udf_stage=config.stage,
+        input_type=input_type,
+        artifact_repository=config.artifact_repository,
+        comment=f"fashion-reco image embedding ({runtime} runtime, L2-normalised)",
     )
     return backend.register_udf(spec)
