@@ -295,9 +295,26 @@ def evaluate(
         float | None,
         typer.Option(
             "--holdout-days",
-            help="Days at the end of --events held out as the test window (default: blend.test_days).",
+            help="Length in days of each test window at the end of --events (default: blend.test_days for one "
+            "fold; with --folds, 28, 7 or 1 days — the longest the log's span allows).",
         ),
     ] = None,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            min=1,
+            help="Rolling-origin folds over --events: consecutive test windows, fresh models fitted before each; "
+            "prints each fold, the pooled table and bootstrap intervals of the blend minus every baseline.",
+        ),
+    ] = 1,
+    filter_purchased: Annotated[
+        bool,
+        typer.Option(
+            "--filter-purchased/--keep-purchased",
+            help="With --events: never recommend items a customer already bought (off: repurchase counts).",
+        ),
+    ] = False,
     k: Annotated[int | None, typer.Option("-k", min=1, help="List length (default: blend.k).")] = None,
     relevance: Annotated[Relevance, typer.Option(help="Which test events count as hits.")] = Relevance.any,
     segment: Annotated[
@@ -313,12 +330,15 @@ def evaluate(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Offline metrics of the blend vs every baseline: on a later window (--test) or a time split (--events)."""
+    """Offline metrics of the blend vs every baseline: on a later window (--test), a time split (--events) or
+    rolling folds (--events --folds N; with --out, the fold table and the intervals land beside it)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
 
     if holdout_days is not None and events is None:
         raise ConfigError("--holdout-days splits the --events log; pass --events", key="--holdout-days")
+    if folds > 1 and events is None:
+        raise ConfigError("--folds splits the --events log; pass --events", key="--folds")
     if (test is None) == (events is None):
         raise ConfigError(
             "pass either --test (a later window) or --events (a log to split by time)", key="--events"
@@ -332,11 +352,16 @@ def evaluate(
             Interactions.from_csv(events, event_type_mapping=mapping),
             holdout_days,
             k=k,
+            folds=folds,
             relevance=relevance.value,
             segment=segment.value,
+            filter_already_purchased=filter_purchased,
         )
         typer.echo(result.summary())
         _print_frame(result.table, out)
+        if out is not None and folds > 1 and result.fold_table is not None and result.intervals is not None:
+            _print_frame(result.fold_table, out.with_name(f"{out.stem}.folds{out.suffix}"))
+            _print_frame(result.intervals, out.with_name(f"{out.stem}.intervals{out.suffix}"))
     elif test is not None:
         _print_frame(
             reco.evaluate(

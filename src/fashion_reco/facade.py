@@ -136,18 +136,22 @@ class FashionRecommender:
         *,
         relevance: str = "any",
         segment: str = "warm",
+        folds: int = 1,
+        filter_already_purchased: bool = False,
     ) -> TimeSplitEvaluation:
-        """Hold out the last ``test_days`` (default ``config.blend.test_days``) of ``interactions``, fit a fresh blend
-        and every baseline on the rest with this recommender's catalogue, embeddings and customers, and score them
-        on the held-out window (the fitted blend is left as it is)."""
+        """Rolling-origin evaluation of ``interactions`` (:func:`~fashion_reco.recommend.evaluation.evaluate_time_split`):
+        ``folds`` windows of ``test_days`` at the end, fresh models fitted before each with this recommender's
+        catalogue, embeddings and customers (the fitted model is left as it is)."""
         return evaluate_time_split(
             interactions,
-            self.config.blend.test_days if test_days is None else test_days,
+            test_days,
             self._fit_context(),
             self.config.blend,
             k,
+            folds=folds,
             relevance=relevance,
             segment=segment,
+            filter_already_purchased=filter_already_purchased,
         )
 
     # -- persistence ----------------------------------------------------------------------------------------------

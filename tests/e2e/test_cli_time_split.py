@@ -144,3 +144,28 @@ def test_a_holdout_longer_than_the_log_says_so(saved: dict) -> None:
         "evaluate", "--model", saved["bundle"], "--events", saved["events"], "--holdout-days", "400"
     )
     assert code == 2 and "leaves no training events" in stderr and "400" in stderr
+
+
+def test_folds_print_each_window_the_pooled_table_and_the_intervals(saved: dict, tmp_path: Path) -> None:
+    out = tmp_path / "pooled.csv"
+    code, stdout, stderr = run(
+        "evaluate", "--model", saved["bundle"], "--events", saved["events"], "--folds", 3, "--holdout-days", 4,
+        "--out", out,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "rolling-origin evaluation: 3 folds of 4 days" in stdout
+    assert all(f"fold {i}:" in stdout for i in (1, 2, 3))
+    assert "blend − baseline, MAP@" in stdout and "vs own_history_popular" in stdout
+    pooled = pd.read_csv(out)
+    folds = pd.read_csv(tmp_path / "pooled.folds.csv")
+    intervals = pd.read_csv(tmp_path / "pooled.intervals.csv")
+    assert pooled["model"].iloc[0] == "blend"
+    assert set(folds["fold"]) == {1, 2, 3}
+    assert pooled.set_index("model")["n_customers"].eq(folds.groupby("model")["n_customers"].sum()).all()
+    assert set(intervals["baseline"]) == set(pooled["model"]) - {"blend"}
+    assert (intervals["low"] <= intervals["high"]).all()
+
+
+def test_folds_need_an_event_log(saved: dict) -> None:
+    code, _, stderr = run("evaluate", "--model", saved["bundle"], "--test", saved["events"], "--folds", 2)
+    assert code != 0 and "--folds" in stderr
