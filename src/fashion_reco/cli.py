@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
-from fashion_reco.config import RecommenderConfig
+from fashion_reco.config import RecommenderConfig, config_error
 from fashion_reco.errors import ConfigError, FashionRecoError
 
 app = typer.Typer(
@@ -66,10 +67,11 @@ def _friendly(func: F) -> F:
         debug = bool(kwargs.get("debug"))
         try:
             return func(*args, **kwargs)
-        except FashionRecoError as exc:
+        except (FashionRecoError, ValidationError) as exc:
             if debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            shown = config_error(exc) if isinstance(exc, ValidationError) else exc
+            typer.echo(f"error: {_one_line(str(shown))}", err=True)
             raise typer.Exit(2) from None
         except (KeyboardInterrupt, typer.Exit):
             raise
@@ -77,11 +79,17 @@ def _friendly(func: F) -> F:
             if debug:
                 raise
             typer.echo(
-                f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True
+                f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))} (rerun with --debug for details)",
+                err=True,
             )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(text: str) -> str:
+    """A message on one line: inner line breaks become ``; `` (a CLI error is one line; --debug has the rest)."""
+    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
