@@ -213,6 +213,21 @@ class FeatureState:
             has_segments=env.n_segments > 0,
         )
 
+    def strongest_event(self, customer_rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Strongest event code the customer had on the item before the cut (2 bought, 1 cart, 0 view, -1 none)."""
+        rows = np.asarray(customer_rows, np.int64)
+        items = np.asarray(items, np.int64)
+        ok = (rows >= 0) & (items >= 0)
+        pos, found = _lookup(self.pair_keys, np.where(ok, rows * self.n_items + items, -1))
+        found &= ok
+        out = np.full(rows.shape, -1, dtype=np.int64)
+        if not found.any():
+            return out
+        since = self.pair_stats[pos[found]][:, -3:]
+        code = np.where(np.isfinite(since[:, 2]), 2, np.where(np.isfinite(since[:, 1]), 1, 0))
+        out[found] = code
+        return out
+
     # ------------------------------------------------------------------ names
     @property
     def names(self) -> list[str]:
