@@ -69,11 +69,12 @@ class DataConfig(_Section):
         description="Decompression-bomb limit on width × height (40 MP, far above a product photo); raise it only "
         "for trusted, very large studio shots.",
     )
-    on_bad_image: Literal["skip", "raise"] = Field(
+    on_bad_image: Literal["skip", "drop", "raise"] = Field(
         "skip",
-        description="A photo that cannot be decoded or fails the size checks while training: leave it out and list "
-        "it in the model's training record (`skip`), or stop with an `ImageError` naming the file (`raise`). "
-        "Embedding a catalogue fails on a bad photo either way (a missing row would misalign the item ids).",
+        description="A photo that cannot be decoded or fails the size checks, in training and embedding alike: "
+        "leave it out and list it in the fit summary, keeping the item recommendable without a visual signal "
+        "(`skip`); the same, but also drop the item from the fitted catalogue (`drop`); or stop with an "
+        "`ImageError` naming the file (`raise`).",
     )
     batch_size: int = Field(
         64,
