@@ -1,166 +1,98 @@
-"""A saved recommender as one directory: component artefacts plus a manifest written last (crash-safe).
+"""A saved ``FashionRecommender`` as one artefact folder, written and read by :mod:`fashion_reco.artefacts`.
 
 Layout::
 
-    fashion_reco.json          manifest (format, library version, config, file names + sha256) — written last
-    image_model/               ImageModel.save
-    recommender/               BlendRecommender.save (absent when fitted without interactions)
-    catalogue-<sha12>.parquet  the catalogue items
-    embeddings-<sha12>.npy     item embeddings (float32, allow_pickle=False)
+    fashion_reco.json               manifest (format, library version, config, every part with its sha256) — last
+    image_model-<sha12>/            ImageModel.save (a nested artefact, addressed by its metadata.json)
+    recommender-<sha12>/            BlendRecommender.save (absent when fitted without interactions)
+    catalogue-<sha12>.parquet       the catalogue items
+    embeddings-<sha12>.npy          item embeddings (float32, allow_pickle=False)
     interactions-<sha12>.parquet, customers-<sha12>.parquet (optional)
 
-Payload files are content-addressed, so writing a new bundle over an old one never overwrites a file the old
-manifest points at; a process killed at any moment leaves the previous bundle loadable.
+Every part — the two component folders included — is only reachable through ``fashion_reco.json``, whose atomic
+replacement is the single commit: a save that fails or is killed at any moment leaves the previous bundle loading
+exactly as before, and a folder holding anything but a bundle is refused rather than overwritten.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pydantic import BaseModel, ConfigDict
-
-from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_file
-from fashion_reco.errors import ArtefactError
+from fashion_reco.artefacts import ArtefactReader, ArtefactWriter, verify_artefact
+from fashion_reco.errors import ArtefactError, FashionRecoError, NotFittedError
 
 __all__ = [
     "BUNDLE_FORMAT",
-    "BundleManifest",
-    "read_array",
-    "read_frame",
-    "read_manifest",
-    "write_array",
-    "write_frame",
-    "write_manifest",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "load_recommender",
+    "save_recommender",
+    "verify_bundle",
 ]
 
-BUNDLE_FORMAT = "fashion-reco-bundle/1"
+BUNDLE_FORMAT = "fashion-reco-bundle"
+FORMAT_VERSION = 2
 MANIFEST = "fashion_reco.json"
-
-
-class BundleManifest(BaseModel):
-    """What a bundle holds: config, component folders and payload files with their checksums."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: str = BUNDLE_FORMAT
-    library_version: str
-    config: dict[str, Any]
-    image_model: str | None = None
-    recommender: str | None = None
-    files: dict[str, str] = {}
-    sha256: dict[str, str] = {}
-
-
-def _write_payload(directory: Path, stem: str, suffix: str, payload: bytes) -> tuple[str, str]:
-    digest = hashlib.sha256(payload).hexdigest()
-    name = f"{stem}-{digest[:12]}{suffix}"
-    target = directory / name
-    if not target.exists() or sha256_file(target) != digest:
-        atomic_write_bytes(target, payload)
-    return name, digest
-
-
-def write_array(directory: Path, stem: str, array: np.ndarray) -> tuple[str, str]:
-    """Save ``array`` as a content-addressed ``.npy`` file; returns (file name, sha256)."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return _write_payload(directory, stem, ".npy", buffer.getvalue())
-
-
-def write_frame(directory: Path, stem: str, frame: pd.DataFrame) -> tuple[str, str]:
-    """Save ``frame`` as a content-addressed parquet file; returns (file name, sha256)."""
-    buffer = io.BytesIO()
-    frame.reset_index(drop=True).to_parquet(buffer, index=False)
-    return _write_payload(directory, stem, ".parquet", buffer.getvalue())
-
-
-def write_manifest(directory: Path, manifest: BundleManifest) -> None:
-    """Write the manifest last, then delete payload files no manifest refers to any more."""
-    atomic_write_text(directory / MANIFEST, manifest.model_dump_json(indent=2))
-    keep = set(manifest.files.values())
-    for path in directory.iterdir():
-        if path.is_file() and path.suffix in (".npy", ".parquet") and path.name not in keep:
-            path.unlink(missing_ok=True)
-
-
-def read_manifest(directory: Path) -> BundleManifest:
-    """Read and check a bundle manifest, naming the file at fault."""
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise ArtefactError("not a fashion-reco bundle: manifest missing", file=path)
-    try:
-        manifest = BundleManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
-        raise ArtefactError(f"unreadable manifest: {exc}", file=path) from None
-    if manifest.format != BUNDLE_FORMAT:
-        raise ArtefactError(f"unsupported bundle format {manifest.format!r}", file=path)
-    return manifest
-
-
-def _checked(directory: Path, manifest: BundleManifest, key: str) -> Path:
-    name = manifest.files.get(key)
-    if name is None:
-        raise ArtefactError("bundle has no such component", file=directory / MANIFEST, key=key)
-    path = directory / name
-    if not path.is_file():
-        raise ArtefactError("file listed in the manifest is missing", file=path)
-    if sha256_file(path) != manifest.sha256.get(key):
-        raise ArtefactError("checksum mismatch: the file was modified or truncated", file=path)
-    return path
-
-
-def read_array(directory: Path, manifest: BundleManifest, key: str) -> np.ndarray:
-    """Load a verified array payload."""
-    return np.load(_checked(directory, manifest, key), allow_pickle=False)
-
-
-def read_frame(directory: Path, manifest: BundleManifest, key: str) -> pd.DataFrame:
-    """Load a verified DataFrame payload."""
-    return pd.read_parquet(_checked(directory, manifest, key))
+WHAT = "saved recommender"
 
 
 def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Path:
     """Save a fitted ``FashionRecommender`` (image model, recommender, catalogue, embeddings, history) to ``directory``."""
-    from fashion_reco.errors import NotFittedError
+    from fashion_reco.model.image_model import METADATA_FILE
+    from fashion_reco.recommend.persistence import MANIFEST as BLEND_MANIFEST
 
     if reco.image_model is None or reco.catalogue is None or reco.item_embeddings is None:
         raise NotFittedError("nothing to save: call fit() first")
-    directory.mkdir(parents=True, exist_ok=True)
-    reco.image_model.save(directory / "image_model")
-    if reco.recommender is not None:
-        reco.recommender.save(directory / "recommender")
-    files: dict[str, str] = {}
-    digests: dict[str, str] = {}
-    payloads: list[tuple[str, tuple[str, str]]] = [
-        ("catalogue", write_frame(directory, "catalogue", reco.catalogue.to_frame())),
-        ("embeddings", write_array(directory, "embeddings", reco.item_embeddings)),
-    ]
-    if reco.interactions is not None:
-        payloads.append(("interactions", write_frame(directory, "interactions", reco.interactions.frame)))
-    if reco.customers is not None:
-        payloads.append(("customers", write_frame(directory, "customers", reco.customers.frame)))
-    for key, (name, digest) in payloads:
-        files[key], digests[key] = name, digest
-    manifest = BundleManifest(
-        library_version=library_version,
-        config=reco.config.to_toml_dict(),
-        image_model="image_model",
-        recommender="recommender" if reco.recommender is not None else None,
-        files=files,
-        sha256=digests,
+    writer = ArtefactWriter(
+        directory, manifest=MANIFEST, format=BUNDLE_FORMAT, version=FORMAT_VERSION, what=WHAT
     )
-    write_manifest(directory, manifest)
-    return directory
+    writer.add_component("image_model", reco.image_model.save, manifest=METADATA_FILE)
+    if reco.recommender is not None:
+        writer.add_component("recommender", reco.recommender.save, manifest=BLEND_MANIFEST)
+    writer.add_frame("catalogue", reco.catalogue.to_frame())
+    writer.add_array("embeddings", reco.item_embeddings)
+    if reco.interactions is not None:
+        writer.add_frame("interactions", reco.interactions.frame)
+    if reco.customers is not None:
+        writer.add_frame("customers", reco.customers.frame)
+    report = getattr(reco, "fit_report_", None)
+    return writer.commit(
+        {
+            "library_version": library_version,
+            "config": reco.config.to_toml_dict(),
+            "fit_report": None if report is None else report.summary(),
+        }
+    )
+
+
+def open_bundle(directory: Path) -> ArtefactReader:
+    """Open and check the manifest of the bundle in ``directory``."""
+    return ArtefactReader.open(
+        directory, manifest=MANIFEST, format=BUNDLE_FORMAT, version=FORMAT_VERSION, what=WHAT
+    )
+
+
+def verify_bundle(directory: Path) -> dict[str, Any]:
+    """Verify the checksum of every file in the bundle, components included; returns the manifest."""
+    open_bundle(directory)
+    return verify_artefact(directory, manifest=MANIFEST)
 
 
 def load_recommender(directory: Path, cls: Any) -> Any:
     """Rebuild a ``FashionRecommender`` saved by :func:`save_recommender`, verifying every file."""
+    reader = open_bundle(directory)
+    try:
+        return _load(reader, cls)
+    except FashionRecoError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        raise ArtefactError(
+            f"inconsistent {WHAT}: {type(exc).__name__}: {exc}", file=reader.manifest_path
+        ) from None
+
+
+def _load(reader: ArtefactReader, cls: Any) -> Any:
     from fashion_reco.config import RecommenderConfig
     from fashion_reco.data.catalogue import Catalogue
     from fashion_reco.data.customers import Customers
@@ -168,18 +100,59 @@ def load_recommender(directory: Path, cls: Any) -> Any:
     from fashion_reco.model.image_model import ImageModel
     from fashion_reco.recommend.blend import BlendRecommender
 
-    manifest = read_manifest(directory)
-    config = manifest.config
-    reco = cls(
-        RecommenderConfig(**config),
-        image_model=ImageModel.load(directory / (manifest.image_model or "image_model")),
-    )
-    reco.catalogue = Catalogue.from_frame(read_frame(directory, manifest, "catalogue"))
-    reco.item_embeddings = read_array(directory, manifest, "embeddings")
-    if "interactions" in manifest.files:
-        reco.interactions = Interactions.from_frame(read_frame(directory, manifest, "interactions"))
-    if "customers" in manifest.files:
-        reco.customers = Customers.from_frame(read_frame(directory, manifest, "customers"))
-    if manifest.recommender:
-        reco.recommender = BlendRecommender.load(directory / manifest.recommender)
+    config = reader.meta.get("config")
+    try:
+        settings = RecommenderConfig(**config) if isinstance(config, dict) else None
+    except FashionRecoError as exc:
+        raise ArtefactError(f"invalid config: {exc}", file=reader.manifest_path, key="config") from None
+    except Exception as exc:  # pydantic ValidationError
+        raise ArtefactError(f"invalid config: {exc}", file=reader.manifest_path, key="config") from None
+    if settings is None:
+        raise ArtefactError("manifest has no config table", file=reader.manifest_path, key="config")
+    reco = cls(settings, image_model=ImageModel.load(reader.component("image_model")))
+
+    def build(key: str, make: Any) -> Any:
+        frame = reader.frame(key)
+        try:
+            return make(frame)
+        except FashionRecoError as exc:
+            raise ArtefactError(
+                f"invalid {key} table: {exc.reason}", file=reader.file_of(key), key=key
+            ) from None
+
+    reco.catalogue = build("catalogue", Catalogue.from_frame)
+    embeddings = reader.array("embeddings")
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(reco.catalogue) or embeddings.dtype.kind != "f":
+        raise ArtefactError(
+            f"embeddings {embeddings.dtype}{list(embeddings.shape)} do not fit the {len(reco.catalogue)} catalogue items",
+            file=reader.file_of("embeddings"),
+            key="embeddings",
+        )
+    reco.item_embeddings = embeddings
+    if reader.has("interactions"):
+        reco.interactions = build("interactions", Interactions.from_frame)
+    if reader.has("customers"):
+        reco.customers = build("customers", Customers.from_frame)
+    if reader.has("recommender"):
+        reco.recommender = BlendRecommender.load(reader.component("recommender"))
+    reco.fit_report_ = _fit_report(reader.meta.get("fit_report"))
     return reco
+
+
+def _fit_report(summary: Any) -> Any:
+    """The stored fit summary back as a ``FitReport`` (None for bundles saved without one)."""
+    from fashion_reco.fitting import FitReport
+
+    if not isinstance(summary, dict):
+        return None
+    photos = summary.get("unusable_photos") or []
+    return FitReport(
+        unusable_photos=tuple(
+            (str(p.get("item_id")), str(p.get("file")), str(p.get("reason")))
+            for p in photos
+            if isinstance(p, dict)
+        ),
+        dropped_items=tuple(str(i) for i in summary.get("dropped_items") or []),
+        future_events=int(summary.get("future_events") or 0),
+        now=None if summary.get("now") is None else str(summary.get("now")),
+    )

@@ -43,6 +43,7 @@ __all__ = [
     "BlendConfig",
     "DataConfig",
     "ModelConfig",
+    "RankerConfig",
     "RecommenderConfig",
     "SnowflakeConfig",
     "config_error",
@@ -96,11 +97,12 @@ class DataConfig(_Section):
         description="Decompression-bomb limit on width × height (40 MP, far above a product photo); raise it only "
         "for trusted, very large studio shots.",
     )
-    on_bad_image: Literal["skip", "raise"] = Field(
+    on_bad_image: Literal["skip", "drop", "raise"] = Field(
         "skip",
-        description="A photo that cannot be decoded or fails the size checks while training: leave it out and list "
-        "it in the model's training record (`skip`), or stop with an `ImageError` naming the file (`raise`). "
-        "Embedding a catalogue fails on a bad photo either way (a missing row would misalign the item ids).",
+        description="A photo that cannot be decoded or fails the size checks, in training and embedding alike: "
+        "leave it out and list it in the fit summary, keeping the item recommendable without a visual signal "
+        "(`skip`); the same, but also drop the item from the fitted catalogue (`drop`); or stop with an "
+        "`ImageError` naming the file (`raise`).",
     )
     batch_size: int = Field(
         64,
@@ -398,6 +400,111 @@ class BlendConfig(_Section):
         return self
 
 
+#: candidates per source of the ranker's first stage (0 switches a source off)
+DEFAULT_CANDIDATES: dict[str, int] = {
+    "history": 30,
+    "cooccurrence": 30,
+    "visual": 20,
+    "collaborative": 20,
+    "popular": 12,
+    "trending": 12,
+    "segment_popular": 12,
+    "profile": 12,
+}
+
+
+class RankerConfig(_Section):
+    """Two-stage personalised ranking: candidate sources, training windows and the LightGBM lambdarank ranker.
+
+    Defaults follow the published recipe of the H&M Personalized Fashion Recommendations winners (weekly windows,
+    a few past weeks of training, ~100 candidates per customer) and LightGBM's own defaults; none is tuned to the
+    synthetic data.
+    """
+
+    candidates: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_CANDIDATES),
+        description="Candidates per customer from each source (history, cooccurrence, visual, collaborative, "
+        "popular, trending, segment_popular, profile); 0 switches a source off. Visual needs embeddings, "
+        "collaborative the `cf` extra (implicit), profile item labels.",
+    )
+    collaborative_algorithm: Literal["als", "bpr"] = Field(
+        "als", description="implicit model behind the collaborative source."
+    )
+    history_half_life_days: float = Field(
+        14.0,
+        gt=0,
+        description="Recency decay of a customer's history in the history / co-occurrence sources.",
+    )
+    cooccurrence_window_days: float = Field(
+        90.0, gt=0, description="Only events this recent count when linking items bought or viewed together."
+    )
+    popularity_window_days: float = Field(
+        7.0, gt=0, description='Window of the bestseller sources ("last week\'s bestsellers").'
+    )
+    segment_column: str = Field(
+        "age_band",
+        description="Categorical customer column for the per-segment bestsellers and the profile prior.",
+    )
+    feature_windows: tuple[float, ...] = Field(
+        (7.0, 28.0, 90.0),
+        description="Windows (days) of the count features (customer × item, item, customer).",
+    )
+    window_days: float = Field(
+        7.0,
+        gt=0,
+        description="Length of each label window (what is bought in the window after a cut is the label); "
+        "shrunk to span / (n_windows + 3) for logs too short to hold the windows plus history.",
+    )
+    n_windows: int = Field(
+        3, ge=1, description="Past training windows, before the latest window used for early stopping."
+    )
+    label_event: Literal["view", "add_to_cart", "purchase"] = Field(
+        "purchase", description="Event type that counts as relevant in a label window."
+    )
+    max_customers_per_window: int = Field(
+        20_000, ge=1, description="Customers sampled per training window (those with a labelled event)."
+    )
+    min_train_customers: int = Field(
+        50,
+        ge=1,
+        description="Fewer customers with a relevant item among their candidates (training windows together) "
+        "than this and the ranker falls back to the blend, saying so in the fit summary.",
+    )
+    k: int = Field(12, ge=1, description="Cut-off of the early-stopping metric MAP@k.")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="LightGBM learning rate.")
+    num_leaves: int = Field(31, ge=2, description="LightGBM leaves per tree.")
+    min_data_in_leaf: int = Field(20, ge=1, description="LightGBM minimum rows per leaf.")
+    feature_fraction: float = Field(0.8, gt=0, le=1, description="LightGBM feature subsampling per tree.")
+    lambda_l2: float = Field(1.0, ge=0, description="LightGBM L2 regularisation.")
+    max_rounds: int = Field(
+        500, ge=1, description="Most boosting rounds (early stopping usually ends sooner)."
+    )
+    early_stopping_rounds: int = Field(
+        40,
+        ge=1,
+        description="Stop when MAP@k on the validation window has not improved for this many rounds.",
+    )
+    tune: bool = Field(
+        False, description="Optuna search over the LightGBM parameters above (needs the `tune` extra)."
+    )
+    tune_trials: int = Field(20, ge=1, description="Optuna trials when `tune` is on.")
+    explain: bool = Field(
+        True, description="Reasons from LightGBM's per-feature contributions (pred_contrib) of each row."
+    )
+    seed: int = Field(0, description="Seed of LightGBM, the customer sampling and the collaborative source.")
+    num_threads: int = Field(0, ge=0, description="Threads for LightGBM and implicit (0: their default).")
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_sources(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(DEFAULT_CANDIDATES))
+        if unknown:
+            raise ValueError(f"unknown candidate source {unknown[0]!r} (known: {sorted(DEFAULT_CANDIDATES)})")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("candidate counts must be >= 0")
+        return {**{k: 0 for k in DEFAULT_CANDIDATES}, **value}
+
+
 class SnowflakeConfig(_Section):
     """Where to deploy: the embedded local testing session (default) or a real account.
 
@@ -487,7 +594,7 @@ class _EnvSource(EnvSettingsSource):
 
 
 class RecommenderConfig(BaseSettings):
-    """The whole configuration tree: ``data``, ``model``, ``blend`` and ``snowflake`` sections."""
+    """The whole configuration tree: ``data``, ``model``, ``blend``, ``ranker`` and ``snowflake`` sections."""
 
     model_config = SettingsConfigDict(
         env_prefix="FASHION_RECO_",
@@ -500,6 +607,7 @@ class RecommenderConfig(BaseSettings):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     blend: BlendConfig = Field(default_factory=BlendConfig)
+    ranker: RankerConfig = Field(default_factory=RankerConfig)
     snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
 
     def __init__(self, **values: object) -> None:
@@ -551,7 +659,7 @@ class RecommenderConfig(BaseSettings):
         """Plain-JSON view of the configuration without secrets (safe to log or save beside a model)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"snowflake": {"password"}})
 
-    @field_validator("data", "model", "blend", "snowflake", mode="before")
+    @field_validator("data", "model", "blend", "ranker", "snowflake", mode="before")
     @classmethod
     def _none_is_default(cls, value: object) -> object:
         return {} if value is None else value

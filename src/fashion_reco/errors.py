@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FashionRecoError",
+    "FashionRecoWarning",
     "FetchError",
     "IdentifierError",
     "ImageError",
@@ -117,3 +118,8 @@ class SnowflakeError(FashionRecoError):
 
 class IdentifierError(SnowflakeError, ValueError):
     """A table, stage, column or function name that is not a safe Snowflake identifier."""
+
+
+class FashionRecoWarning(UserWarning):
+    """Input that was used after a repair the caller should know about (coerced column, excluded future events,
+    skipped photos), counted and named in the message."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fashion_reco import bundle
+from fashion_reco import bundle, fitting
 from fashion_reco._version import __version__
 from fashion_reco.config import RecommenderConfig
 from fashion_reco.data.catalogue import Catalogue
@@ -48,6 +48,7 @@ class FashionRecommender:
         self.interactions: Interactions | None = None
         self.customers: Customers | None = None
         self.recommender: BlendRecommender | None = None
+        self.fit_report_: fitting.FitReport | None = None
 
     # -- model ----------------------------------------------------------------------------------------------------
     def train(self, catalogue: Catalogue, *, progress: bool = True) -> ImageModel:
@@ -76,36 +77,57 @@ class FashionRecommender:
         *,
         item_embeddings: np.ndarray | None = None,
         progress: bool = True,
+        now: Any = None,
     ) -> FashionRecommender:
         """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised blend.
 
-        Pass ``item_embeddings`` (from :meth:`embed`, catalogue order) to skip re-embedding the photos.
+        Pass ``item_embeddings`` (from :meth:`embed`, catalogue order) to skip re-embedding the photos. Unusable
+        photos follow ``config.data.on_bad_image`` in training and embedding alike; events after ``now`` (default:
+        the wall clock) are left out with a warning. Both are listed in :attr:`fit_report_`.
         """
         if self.image_model is None:
             self.train(catalogue, progress=progress)
-        self.catalogue = catalogue
-        self.item_embeddings = (
-            self.embed(catalogue, progress=progress) if item_embeddings is None else item_embeddings
-        )
-        self.interactions = interactions
+        model = self._require_model()
+        unusable = fitting.training_failures(model, catalogue)
+        dropped: tuple[str, ...] = ()
+        if item_embeddings is None:
+            embedded = fitting.embed_catalogue(
+                model,
+                catalogue,
+                policy=ImagePolicy.from_data_config(self.config.data),
+                on_bad_image=self.config.data.on_bad_image,
+                batch_size=self.config.data.batch_size,
+                num_workers=self.config.data.num_workers,
+                progress=progress,
+            )
+            catalogue, embeddings, dropped = embedded.catalogue, embedded.embeddings, embedded.dropped
+            unusable = tuple({u[1]: u for u in (*unusable, *embedded.unusable)}.values())
+        else:
+            embeddings = fitting.check_embeddings(item_embeddings, catalogue)
+        interactions, n_future, now_text = fitting.exclude_future(interactions, now)
+        self.catalogue, self.item_embeddings, self.interactions = catalogue, embeddings, interactions
         self.customers = (
             customers
             if customers is None or isinstance(customers, Customers)
             else Customers.from_frame(customers)
         )
         self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, self._fit_context())
+        self.fit_report_ = fitting.FitReport(unusable, dropped, n_future, now_text)
         return self
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
         """ "More like this": top-k by cosine similarity of image embeddings → ``item_id, similar_item_id, score, rank``."""
-        return self._require_fitted().similar_items(item_ids, k=k, filter_items=filter_items)
+        return self._require_fitted().similar_items(item_ids, k=fitting.check_k(k), filter_items=filter_items)
 
     def recommend(
         self, customer_ids: Any, k: int = 12, filter_already_purchased: bool = True, filter_items: Any = None
     ) -> pd.DataFrame:
         """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``."""
         return self._require_fitted().recommend(
-            customer_ids, k=k, filter_already_purchased=filter_already_purchased, filter_items=filter_items
+            customer_ids,
+            k=fitting.check_k(k),
+            filter_already_purchased=filter_already_purchased,
+            filter_items=filter_items,
         )
 
     def evaluate(
@@ -124,7 +146,7 @@ class FashionRecommender:
         return evaluate_recommenders(
             self._require_fitted(),
             test_interactions,
-            k=self.config.blend.k if k is None else k,
+            k=self.config.blend.k if k is None else fitting.check_k(k),
             relevance=relevance,
             segment=segment,
         )
@@ -145,10 +167,10 @@ class FashionRecommender:
         catalogue, embeddings and customers (the fitted model is left as it is)."""
         return evaluate_time_split(
             interactions,
-            test_days,
+            None if test_days is None else fitting.check_positive(test_days, "test_days"),
             self._fit_context(),
             self.config.blend,
-            k,
+            None if k is None else fitting.check_k(k),
             folds=folds,
             relevance=relevance,
             segment=segment,

@@ -224,7 +224,7 @@ def test_load_names_the_bad_file(fitted, tmp_path) -> None:
     with pytest.raises(ArtefactError, match="shape"):
         BlendRecommender.load(reshaped)
 
-    with pytest.raises(ArtefactError, match="manifest missing"):
+    with pytest.raises(ArtefactError, match="folder not found"):
         BlendRecommender.load(tmp_path / "nowhere")
 
 

@@ -6,7 +6,8 @@ A :class:`Catalogue` is an immutable, validated wrapper over a DataFrame with co
 * ``image_path`` (str, absolute local path) and/or ``image_uri`` (``s3://``, ``https://`` …; every row needs one),
 * ``label`` (str, or missing for unlabelled items),
 * ``split`` (optional: ``train`` / ``validation`` / ``test``; ``val``/``valid`` are read as ``validation``),
-* any extra attribute columns (kept as they are; numeric text columns from a CSV become numbers).
+* any extra attribute columns (kept as they are; numeric text columns from a CSV become numbers; a column mixing
+  numbers and text becomes text, with a warning; one holding lists or objects pyarrow cannot store is refused).
 
 Build it from a folder of photos (:meth:`Catalogue.from_folder`), a CSV manifest (:meth:`Catalogue.from_manifest`),
 a DataFrame (:meth:`Catalogue.from_frame`) or an S3 prefix (:meth:`Catalogue.from_s3`). Every problem is a
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.columns import Columns
+from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
@@ -339,6 +341,8 @@ def _validate(
     for name in frame.columns:
         if name not in _RESERVED and frame[name].dtype == object:
             frame[name] = _infer_attribute(frame[name])
+    attributes = [c for c in frame.columns if c not in _RESERVED]
+    frame = storable_attributes(frame, attributes, rows=rows, file=file, error_cls=CatalogueError)
 
     ordered = [c for c in _RESERVED if c in frame] + [c for c in frame.columns if c not in _RESERVED]
     return frame[ordered]

@@ -2,7 +2,7 @@
 
 Optional columns: ``age_band`` (text such as ``25-34``), ``gender`` (text), ``preferred_labels`` (catalogue labels
 separated by ``;``, e.g. ``dress;skirt``), ``signup_date`` (parsed like interaction timestamps to tz-naive UTC).
-Any other columns are kept. Problems raise :class:`~fashion_reco.errors.InteractionsError` naming file, row and column.
+Any other columns are kept (a column mixing numbers and text is read as text, with a warning). Problems raise :class:`~fashion_reco.errors.InteractionsError` naming file, row and column.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.columns import Columns
+from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
@@ -133,5 +134,7 @@ def _validate(df: pd.DataFrame, rows: np.ndarray | None, file: Path | None) -> p
             )
         frame[SIGNUP_DATE] = parsed
 
-    ordered = [c for c in _FIRST if c in frame] + [c for c in frame.columns if c not in _FIRST]
+    others = [c for c in frame.columns if c not in _FIRST]
+    frame = storable_attributes(frame, others, rows=rows, file=file, error_cls=InteractionsError)
+    ordered = [c for c in _FIRST if c in frame] + others
     return frame[ordered]

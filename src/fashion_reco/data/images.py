@@ -74,9 +74,8 @@ class ImagePolicy(BaseModel):
     @classmethod
     def from_data_config(cls, config: Any) -> ImagePolicy:
         """Build from a :class:`fashion_reco.config.DataConfig` (``min_image_side``, ``max_image_pixels``, ``on_bad_image``)."""
-        return cls(
-            min_side=config.min_image_side, max_pixels=config.max_image_pixels, on_bad=config.on_bad_image
-        )
+        on_bad = "raise" if config.on_bad_image == "raise" else "skip"  # "drop" is skip + drop the item (fit)
+        return cls(min_side=config.min_image_side, max_pixels=config.max_image_pixels, on_bad=on_bad)
 
 
 class ImageValidationReport(BaseModel):

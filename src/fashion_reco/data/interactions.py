@@ -10,6 +10,7 @@ matrix rows/columns in the style of LightFM's ``Dataset`` and builds weighted, r
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.columns import Columns, EventTypes
+from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
@@ -26,7 +28,7 @@ from fashion_reco.data._tabular import (
     read_csv_table,
     text_column,
 )
-from fashion_reco.errors import InteractionsError
+from fashion_reco.errors import FashionRecoWarning, InteractionsError
 from fashion_reco.ids import MISSING_ID, Ids, as_id_array
 
 if TYPE_CHECKING:
@@ -149,6 +151,34 @@ class Interactions:
     def after(self, ts: Any) -> Interactions:
         """Events at or after ``ts``."""
         return self.filter((self._frame[Columns.TIMESTAMP] >= _as_naive_utc(ts)).to_numpy())
+
+    def exclude_future(self, now: Any = None) -> tuple[Interactions, int]:
+        """Drop events dated after ``now`` (default: the wall clock, UTC), with a warning that counts them.
+
+        An event from the future would otherwise become the model's "now" and age every real event away.
+        Returns the remaining log and the number of events removed.
+        """
+        reference = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else _as_naive_utc(now)
+        future = (self._frame[Columns.TIMESTAMP] > reference).to_numpy()
+        count = int(future.sum())
+        if not count:
+            return self, 0
+        latest = self._frame[Columns.TIMESTAMP].max()
+        where = f"{self._source}: " if self._source is not None else ""
+        if count == len(self):
+            raise InteractionsError(
+                f"all {count} events are dated after now ({reference:%Y-%m-%d %H:%M:%S} UTC; latest "
+                f"{latest:%Y-%m-%d %H:%M:%S}); check the log's clock or time zone, or pass now=",
+                file=self._source,
+                column=Columns.TIMESTAMP,
+            )
+        warnings.warn(
+            f"{where}{count} of {len(self)} event(s) are dated after now ({reference:%Y-%m-%d %H:%M:%S} UTC; latest "
+            f"{latest:%Y-%m-%d %H:%M:%S}) and were left out; check the log's clock or time zone, or pass now=",
+            FashionRecoWarning,
+            stacklevel=2,
+        )
+        return self.filter(~future), count
 
     def split_by_time(self, days: float) -> tuple[Interactions, Interactions]:
         """``(train, test)``: test holds the last ``days`` days of the log (``timestamp >= end - days``), train
@@ -358,8 +388,19 @@ def _validate(
                 row=row,
                 column=QUANTITY,
             )
+        infinite = np.isinf(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
+        row = first_row(infinite, rows)
+        if row is not None:
+            raise InteractionsError(
+                f"not a finite number: {raw.iloc[int(np.argmax(infinite))]!r}",
+                file=file,
+                row=row,
+                column=QUANTITY,
+            )
         frame[QUANTITY] = numbers.astype(np.float64) if numbers.isna().any() else numbers
 
+    extras = [c for c in frame.columns if c not in _FIRST]
+    frame = storable_attributes(frame, extras, rows=rows, file=file, error_cls=InteractionsError)
     order = np.argsort(frame[Columns.TIMESTAMP].to_numpy(), kind="stable")
     ordered = [c for c in _FIRST if c in frame] + [c for c in frame.columns if c not in _FIRST]
     return frame.iloc[order][ordered].reset_index(drop=True), rows[order]

@@ -17,16 +17,14 @@ input, ``indices`` their positions in the input, ``failed`` the :class:`BadImage
     dir/weights-<sha12>.safetensors   the network's state_dict (content-addressed)
     dir/metadata.json                  classes, preprocessing, architecture, metrics, history, weights sha256 + name
 
-``metadata.json`` is written last and atomically, so a process killed at any moment leaves the previous model
-loadable; weights files the new metadata no longer names are removed after the switch. ``load(dir)`` checks the
-metadata structure and the weights' sha256 and shapes, and raises :class:`ArtefactError` naming the faulty file.
+Both go through the library's one artefact writer (:mod:`fashion_reco.artefacts`): ``metadata.json`` is the
+manifest, written last and atomically, so a process killed at any moment leaves the previous model loadable;
+weights files the new metadata no longer names are removed after the switch. ``load(dir)`` checks the metadata
+structure and the weights' sha256 and shapes, and raises :class:`ArtefactError` naming the faulty file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import math
 import os
@@ -45,7 +43,7 @@ from torchvision.models import ResNet, resnet18
 from tqdm.auto import tqdm
 
 from fashion_reco._version import __version__
-from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
+from fashion_reco.artefacts import ArtefactReader, ArtefactWriter
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
 from fashion_reco.data.dataset import BadImage, default_num_workers, make_loader, single_threaded_torch
@@ -66,6 +64,18 @@ FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 _WEIGHTS_RE = re.compile(r"^weights-[0-9a-f]{12}\.safetensors$")
 SUPPORTED_ARCHITECTURES = ("resnet18",)
+WHAT = "image model"
+
+
+def _with_weights_entry(document: dict[str, Any]) -> dict[str, Any]:
+    """Artefacts saved before the shared artefact writer name their weights only in weights_file/weights_sha256."""
+    if "files" not in document and isinstance(document.get("weights_file"), str):
+        sha = document.get("weights_sha256")
+        document = {
+            **document,
+            "files": {"weights": {"file": document["weights_file"], "sha256": sha, "kind": "bytes"}},
+        }
+    return document
 
 
 class EmbedResult(NamedTuple):
@@ -408,18 +418,16 @@ class ImageModel:
     # -- persistence --------------------------------------------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the artefact (see the module docstring); returns the directory."""
+        """Write the artefact (see the module docstring) through the one artefact writer; returns the directory."""
         from safetensors.torch import save as save_safetensors
 
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
+        writer = ArtefactWriter(
+            directory, manifest=METADATA_FILE, format=ARTEFACT_FORMAT, version=FORMAT_VERSION, what=WHAT
+        )
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        payload = save_safetensors(state, metadata={"format": ARTEFACT_FORMAT})
-        digest = hashlib.sha256(payload).hexdigest()
-        weights_name = f"weights-{digest[:12]}.safetensors"
-        weights_path = target / weights_name
-        if not (weights_path.is_file() and sha256_file(weights_path) == digest):
-            atomic_write_bytes(weights_path, payload)
+        entry = writer.add_bytes(
+            "weights", save_safetensors(state, metadata={"format": ARTEFACT_FORMAT}), suffix=".safetensors"
+        )
         metadata = ImageModelMetadata(
             format=ARTEFACT_FORMAT,
             format_version=FORMAT_VERSION,
@@ -427,8 +435,8 @@ class ImageModel:
             embedding_dim=self.embedding_dim,
             classes=self.classes,
             preprocess=self.preprocess.to_dict(),
-            weights_file=weights_name,
-            weights_sha256=digest,
+            weights_file=entry["file"],
+            weights_sha256=entry["sha256"],
             library_version=__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             config=self.config.model_dump(mode="json"),
@@ -436,52 +444,29 @@ class ImageModel:
             history=self.history,
             training=self.training,
         )
-        text = json.dumps(_json_safe(metadata.model_dump(mode="json")), indent=2, allow_nan=False)
-        atomic_write_text(target / METADATA_FILE, text + "\n")  # the switch: last, atomic
-        for stale in target.glob("weights-*.safetensors"):
-            if stale.name != weights_name:
-                with contextlib.suppress(FileNotFoundError):
-                    stale.unlink()
-        for leftover in [*target.glob(".weights-*.tmp"), *target.glob(f".{METADATA_FILE}.*.tmp")]:
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()  # temp files of a save that was killed (single writer per directory)
-        fsync_dir(target)
-        return target
+        meta = _json_safe(metadata.model_dump(mode="json"))
+        return writer.commit({k: v for k, v in meta.items() if k not in ("format", "format_version")})
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> ImageModel:
         """Load and verify an artefact written by :meth:`save`; raises :class:`ArtefactError` naming the bad file."""
         from safetensors.torch import load as load_safetensors
 
-        root = Path(directory)
-        meta_path = root / METADATA_FILE
-        if not root.is_dir():
-            raise ArtefactError("model directory not found", file=root)
-        if not meta_path.is_file():
-            raise ArtefactError(
-                "missing metadata.json: not a saved ImageModel, or its first save never finished",
-                file=meta_path,
-            )
+        reader = ArtefactReader.open(
+            directory,
+            manifest=METADATA_FILE,
+            format=ARTEFACT_FORMAT,
+            version=FORMAT_VERSION,
+            what=WHAT,
+            upgrade=_with_weights_entry,
+        )
+        meta_path = reader.manifest_path
         try:
-            raw = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ArtefactError(f"metadata is not valid JSON: {exc}", file=meta_path) from None
-        if not isinstance(raw, dict):
-            raise ArtefactError("metadata must be a JSON object", file=meta_path)
-        try:
-            meta = ImageModelMetadata.model_validate(raw)
+            meta = ImageModelMetadata.model_validate(reader.meta)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ArtefactError(f"invalid metadata: {first['msg']}", file=meta_path, key=where) from None
-        if meta.format != ARTEFACT_FORMAT:
-            raise ArtefactError(f"not an image model artefact (format {meta.format!r})", file=meta_path)
-        if meta.format_version > FORMAT_VERSION:
-            raise ArtefactError(
-                f"artefact format version {meta.format_version} is newer than this library supports ({FORMAT_VERSION}); "
-                "upgrade fashion-reco",
-                file=meta_path,
-            )
         if meta.architecture not in SUPPORTED_ARCHITECTURES:
             raise ArtefactError(
                 f"unknown architecture {meta.architecture!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}",
@@ -495,28 +480,19 @@ class ImageModel:
             raise ArtefactError(
                 f"weights_file {meta.weights_file!r} is not weights-<sha12>.safetensors", file=meta_path
             )
-        try:
-            preprocess = PreprocessSpec.from_dict(meta.preprocess)
-        except ValidationError as exc:
+        entry = reader.files.get("weights", {})
+        if entry.get("file") != meta.weights_file or entry.get("sha256") != meta.weights_sha256:
             raise ArtefactError(
-                f"invalid preprocess spec: {exc.errors()[0]['msg']}", file=meta_path, key="preprocess"
-            ) from None
-
-        weights_path = root / meta.weights_file
-        if not weights_path.is_file():
-            raise ArtefactError("weights file named in metadata.json is missing", file=weights_path)
-        payload = weights_path.read_bytes()
-        actual = hashlib.sha256(payload).hexdigest()
-        if actual != meta.weights_sha256:
-            raise ArtefactError(
-                f"checksum mismatch: sha256 {actual[:12]}… but metadata.json expects {meta.weights_sha256[:12]}… "
-                "(file truncated, corrupted or replaced)",
-                file=weights_path,
+                "weights_file / weights_sha256 disagree with the file table", file=meta_path, key="files"
             )
         try:
-            state = load_safetensors(payload)
-        except Exception as exc:
-            raise ArtefactError(f"cannot read safetensors: {exc}", file=weights_path) from None
+            preprocess = PreprocessSpec.from_dict(meta.preprocess)
+        except (ValidationError, TypeError, ValueError) as exc:
+            msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise ArtefactError(f"invalid preprocess spec: {msg}", file=meta_path, key="preprocess") from None
+
+        weights_path = reader.file_of("weights")
+        state = reader.decode("weights", "bytes", load_safetensors)
         with torch.device("meta"):  # shapes only: no time spent on a random init that is overwritten anyway
             net = resnet18(weights=None, num_classes=len(meta.classes))
         own = net.state_dict()

@@ -7,17 +7,15 @@ Layout::
     <name>-<sha12>.npy          arrays (np.save, allow_pickle=False): the indexed training events, item ids,
                                 embeddings, labels, item–item similarity (CSR parts), profile tables
 
-Payload names are content-addressed, so saving over an existing model never overwrites a file the old manifest
-points at: a process killed at any moment leaves the previous model loadable. Payloads no manifest references are
-removed after the manifest switch. :func:`load_blend` verifies presence, checksum, shape and dtype of every payload
-and raises :class:`~fashion_reco.errors.ArtefactError` naming the file at fault.
+Written and read through the library's one artefact writer (:mod:`fashion_reco.artefacts`): payload names are
+content-addressed, so saving over an existing model never overwrites a file the old manifest points at, and a
+process killed at any moment leaves the previous model loadable. :func:`load_blend` verifies presence, checksum,
+shape and dtype of every payload, checks that the arrays fit together, and raises
+:class:`~fashion_reco.errors.ArtefactError` naming the file at fault for anything forged, swapped or undecodable.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +23,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, sha256_file
+from fashion_reco.artefacts import ArtefactReader, ArtefactWriter
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import ArtefactError
 from fashion_reco.recommend.base import FitContext, _customer_counts
-from fashion_reco.recommend.history import TrainData
+from fashion_reco.recommend.history import EVENT_CODES, TrainData
 from fashion_reco.recommend.normalise import normalise_rows
 from fashion_reco.recommend.profile import ProfileModel
 
 __all__ = ["FORMAT", "MANIFEST", "load_blend", "save_blend"]
 
-FORMAT = "fashion-reco-blend/1"
+FORMAT = "fashion-reco-blend"
+FORMAT_VERSION = 2
 MANIFEST = "recommender.json"
+WHAT = "saved recommender model"
 
 
 def _str_array(values: np.ndarray) -> np.ndarray:
@@ -45,23 +45,10 @@ def _str_array(values: np.ndarray) -> np.ndarray:
     return arr if arr.size else np.zeros(0, dtype="<U1")
 
 
-def _write_array(directory: Path, stem: str, array: np.ndarray) -> dict[str, Any]:
-    arr = np.ascontiguousarray(array)
-    buffer = io.BytesIO()
-    np.save(buffer, arr, allow_pickle=False)
-    payload = buffer.getvalue()
-    digest = hashlib.sha256(payload).hexdigest()
-    name = f"{stem}-{digest[:12]}.npy"
-    target = directory / name
-    if not target.is_file() or sha256_file(target) != digest:
-        atomic_write_bytes(target, payload)
-    return {"file": name, "sha256": digest, "shape": list(arr.shape), "dtype": arr.dtype.str}
-
-
 def save_blend(model: Any, directory: Path) -> Path:
     """Write ``model`` to ``directory`` (see the module docstring)."""
     data: TrainData = model.data_
-    directory.mkdir(parents=True, exist_ok=True)
+    writer = ArtefactWriter(directory, manifest=MANIFEST, format=FORMAT, version=FORMAT_VERSION, what=WHAT)
     arrays: dict[str, np.ndarray] = {
         "item_ids": _str_array(data.item_ids),
         "customer_ids": _str_array(data.customer_ids),
@@ -94,10 +81,10 @@ def save_blend(model: Any, directory: Path) -> Path:
             "preferred_mix": prof.preferred_mix,
             "attr_values": {a: [str(v) for v in vals] for a, vals in prof.attr_values.items()},
         }
-    files = {key: _write_array(directory, key.replace("__", "-"), arr) for key, arr in arrays.items()}
+    for key, arr in arrays.items():
+        writer.add_array(key, arr)
     tuning = model.tuning_.summary() if model.tuning_ is not None else None
-    manifest = {
-        "format": FORMAT,
+    meta = {
         "config": model.config.model_dump(mode="json"),
         "options": model.options(),
         "signals": list(model.signals_),
@@ -110,72 +97,47 @@ def save_blend(model: Any, directory: Path) -> Path:
         "purchase_share": float(model._purchase_share),
         "profile": profile_meta,
         "tuning": tuning,
-        "files": files,
     }
-    atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-    keep = {f["file"] for f in files.values()}
-    for path in directory.glob("*.npy"):
-        if path.name not in keep:
-            path.unlink(missing_ok=True)
-    return directory
-
-
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise ArtefactError("not a saved recommender: manifest missing", file=path)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtefactError(f"unreadable manifest: {exc}", file=path) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtefactError(f"unsupported recommender format {manifest.get('format')!r}", file=path)
-    if not isinstance(manifest.get("files"), dict):
-        raise ArtefactError("manifest has no file table", file=path, key="files")
-    return manifest
-
-
-def _read_array(
-    directory: Path, manifest: dict[str, Any], key: str, *, required: bool = True
-) -> np.ndarray | None:
-    entry = manifest["files"].get(key)
-    if entry is None:
-        if required:
-            raise ArtefactError("manifest lists no such array", file=directory / MANIFEST, key=key)
-        return None
-    path = directory / str(entry.get("file", ""))
-    if not path.is_file():
-        raise ArtefactError("file listed in the manifest is missing", file=path, key=key)
-    if sha256_file(path) != entry.get("sha256"):
-        raise ArtefactError("checksum mismatch: the file was modified or truncated", file=path, key=key)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ArtefactError(f"unreadable array: {exc}", file=path, key=key) from None
-    if list(arr.shape) != list(entry.get("shape", [])):
-        raise ArtefactError(
-            f"shape {list(arr.shape)} does not match the manifest's {entry.get('shape')}", file=path, key=key
-        )
-    if arr.dtype.str != entry.get("dtype"):
-        raise ArtefactError(
-            f"dtype {arr.dtype.str} does not match the manifest's {entry.get('dtype')}", file=path
-        )
-    return arr
+    return writer.commit(meta)
 
 
 def load_blend(cls: type, directory: Path) -> Any:
     """Rebuild a fitted blend from ``directory`` (see the module docstring)."""
-    manifest = _read_manifest(directory)
-    rd = lambda key, required=True: _read_array(directory, manifest, key, required=required)  # noqa: E731
+    reader = ArtefactReader.open(
+        directory, manifest=MANIFEST, format=FORMAT, version=FORMAT_VERSION, what=WHAT
+    )
+    try:
+        return _load(cls, reader)
+    except ArtefactError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+        raise ArtefactError(
+            f"inconsistent {WHAT}: {type(exc).__name__}: {exc}", file=reader.manifest_path
+        ) from None
+
+
+def _load(cls: type, reader: ArtefactReader) -> Any:
+    manifest = reader.meta
+
+    rd = reader.array
+
+    def fail(message: str, key: str) -> ArtefactError:
+        return ArtefactError(message, file=reader.file_of(key), key=key)
+
     item_ids = rd("item_ids").astype(object)
     customer_ids = rd("customer_ids").astype(object)
     cust, item, event, age = rd("event_customer"), rd("event_item"), rd("event_type"), rd("event_age_days")
     n_items, n_customers = len(item_ids), len(customer_ids)
-    lengths = {len(cust), len(item), len(event), len(age)}
-    if len(lengths) != 1:
-        raise ArtefactError("event arrays have different lengths", file=directory / MANIFEST)
-    if len(cust) and (cust.max() >= n_customers or item.max() >= n_items or cust.min() < 0 or item.min() < 0):
-        raise ArtefactError("event arrays index outside the id tables", file=directory / MANIFEST)
+    if len({len(cust), len(item), len(event), len(age)}) != 1:
+        raise fail("event arrays have different lengths", "event_customer")
+    if len(cust) and (cust.max() >= n_customers or cust.min() < 0):
+        raise fail("events point outside the customer table", "event_customer")
+    if len(item) and (item.max() >= n_items or item.min() < 0):
+        raise fail("events point outside the item table", "event_item")
+    if len(event) and (event.min() < 0 or event.max() >= len(EVENT_CODES)):
+        raise fail("unknown event type codes", "event_type")
+    if not np.isfinite(age).all():
+        raise fail("non-finite event ages", "event_age_days")
     as_of = None if manifest.get("as_of") is None else pd.Timestamp(manifest["as_of"])
     data = TrainData(
         item_ids=item_ids,
@@ -193,26 +155,27 @@ def load_blend(cls: type, directory: Path) -> Any:
         config = BlendConfig(**manifest["config"])
     except Exception as exc:  # pydantic ValidationError
         raise ArtefactError(
-            f"invalid config in manifest: {exc}", file=directory / MANIFEST, key="config"
+            f"invalid config in manifest: {exc}", file=reader.manifest_path, key="config"
         ) from None
     model = cls(config, **manifest.get("options", {}))
-    emb = rd("embeddings", required=False)
+    emb = reader.optional_array("embeddings")
     if emb is not None and emb.shape[0] != n_items:
-        raise ArtefactError(
-            "embeddings do not match the item ids", file=directory / manifest["files"]["embeddings"]["file"]
-        )
+        raise fail("embeddings do not match the item ids", "embeddings")
     labels = None
-    if "item_labels" in manifest["files"]:
+    if reader.has("item_labels"):
         lab = rd("item_labels").astype(object)
         missing = rd("item_label_missing")
         if lab.shape[0] != n_items or missing.shape[0] != n_items:
-            raise ArtefactError(
-                "labels do not match the item ids", file=directory / manifest["files"]["item_labels"]["file"]
-            )
-        labels = np.where(missing, None, lab).astype(object)
-    sim = sp.csr_matrix(
-        (rd("similarity_data"), rd("similarity_indices"), rd("similarity_indptr")), shape=(n_items, n_items)
-    )
+            raise fail("labels do not match the item ids", "item_labels")
+        labels = np.where(missing, np.array(None, dtype=object), lab).astype(object)
+    try:
+        sim = sp.csr_matrix(
+            (rd("similarity_data"), rd("similarity_indices"), rd("similarity_indptr")),
+            shape=(n_items, n_items),
+        )
+        sim.check_format(full_check=True)
+    except ValueError as exc:
+        raise fail(f"invalid item-item similarity: {exc}", "similarity_indices") from None
     model.context_ = FitContext(item_ids=item_ids, item_embeddings=emb, item_labels=labels, as_of=as_of)
     model.data_ = data
     model.popularity_ = _customer_counts(data)
@@ -220,6 +183,10 @@ def load_blend(cls: type, directory: Path) -> Any:
     model.signals_ = tuple(manifest.get("signals", ()))
     model.weights_ = {k: float(v) for k, v in manifest.get("weights", {}).items()}
     model.cold_weights_ = {k: float(v) for k, v in manifest.get("cold_weights", {}).items()}
+    numbers = [*model.weights_.values(), *model.cold_weights_.values()]
+    numbers += [float(manifest["half_life_days"]), float(manifest["trend_half_life_days"])]
+    if not all(np.isfinite(numbers)):
+        raise ArtefactError("non-finite learned weights or half-lives", file=reader.manifest_path)
     model.embeddings_ = emb
     model.labels_ = labels
     model.similarity_ = sim
@@ -246,10 +213,7 @@ def load_blend(cls: type, directory: Path) -> Any:
         prof.customer_prior = rd("profile_customer_prior")
         prof.customer_preferred = rd("profile_customer_preferred")
         if prof.customer_prior.shape != (n_customers, len(classes)):
-            raise ArtefactError(
-                "profile table does not match the customers",
-                file=directory / manifest["files"]["profile_customer_prior"]["file"],
-            )
+            raise fail("profile table does not match the customers", "profile_customer_prior")
         model.profile_ = prof
     model.tuning_ = None
     model.tuning_summary_ = manifest.get("tuning")

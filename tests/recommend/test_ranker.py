@@ -1,0 +1,125 @@
+"""The two-stage ranker as a user meets it: fit, k rows per customer, filters, reasons, fallback on small logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fashion_reco.config import RankerConfig
+from fashion_reco.recommend.base import FitContext
+from fashion_reco.recommend.evaluation import time_split
+from fashion_reco.recommend.ranker import RankerRecommender
+
+
+@pytest.fixture(scope="module")
+def fitted(small_world):
+    customers, clicks, ctx = small_world
+    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=60)).fit(clicks, ctx)
+    return model, customers, clicks, ctx
+
+
+def test_fit_summary_states_the_model_windows_and_recall(fitted) -> None:
+    model, *_ = fitted
+    s = model.fit_summary_
+    assert s["model"] == "ranker" and s["fallback"] is None
+    assert len(s["train_windows"]) >= 1 and s["best_iteration"] >= 1
+    sources = {r["source"]: r["recall"] for r in s["candidate_recall"]}
+    assert sources["union"] >= max(v for k, v in sources.items() if k != "union")
+    assert "candidate recall union" in model.summary()
+
+
+def test_every_customer_gets_k_rows_with_a_reason(fitted) -> None:
+    model, customers, _, _ = fitted
+    ids = [*list(customers.frame["customer_id"][:30]), "never-seen-1", "never-seen-2"]
+    recs = model.recommend(ids, k=12)
+    assert list(recs.columns) == ["customer_id", "item_id", "score", "rank", "reason"]
+    counts = recs.groupby("customer_id").size()
+    assert set(counts.index) == set(ids) and (counts == 12).all()
+    assert recs.groupby("customer_id")["item_id"].nunique().eq(12).all()
+    ranks = recs.groupby("customer_id")["rank"].apply(list)
+    assert all(r == list(range(1, 13)) for r in ranks)
+    diffs = recs.groupby("customer_id")["score"].diff().dropna()
+    assert (diffs <= 1e-6).all()  # scores never increase down a list
+    assert recs["reason"].str.len().gt(0).all()
+    assert not recs["reason"].str.fullmatch(r"i\d+").any()
+
+
+def test_filters_never_leak(fitted) -> None:
+    model, customers, clicks, _ = fitted
+    frame = clicks.frame
+    ids = customers.frame["customer_id"][:40].tolist()
+    banned = frame["item_id"].value_counts().index[:10].tolist()
+    recs = model.recommend(ids, k=12, filter_already_purchased=True, filter_items=banned)
+    bought = frame[frame["event_type"] == "purchase"][["customer_id", "item_id"]]
+    merged = recs.merge(bought, on=["customer_id", "item_id"])
+    assert merged.empty
+    assert not recs["item_id"].isin(banned).any()
+    allowed = model.item_ids_[:15]
+    recs = model.recommend(ids[:5], k=12, allowed_items=allowed)
+    assert recs["item_id"].isin(allowed).all() and recs.groupby("customer_id").size().eq(12).all()
+
+
+def test_repurchase_is_kept_by_default(fitted) -> None:
+    model, _customers, clicks, _ = fitted
+    frame = clicks.frame
+    buyers = frame[frame["event_type"] == "purchase"]["customer_id"].unique()[:60]
+    recs = model.recommend(buyers, k=12)
+    bought = frame[frame["event_type"] == "purchase"][["customer_id", "item_id"]].drop_duplicates()
+    assert len(recs.merge(bought, on=["customer_id", "item_id"])) > 0
+
+
+def test_reasons_name_items_by_label_and_events(fitted) -> None:
+    model, customers, _, _ = fitted
+    recs = model.recommend(customers.frame["customer_id"], k=12)
+    text = " | ".join(recs["reason"].unique())
+    assert any(
+        p in text for p in ("you bought this", "you viewed this", "you added this", "you often choose")
+    )
+    labels = {"dress", "hat", "pants", "shirt", "shoes", "skirt"}
+    linked = recs["reason"][recs["reason"].str.startswith(("often bought with", "looks like"))]
+    assert all(any(f"the {lab}" in r for lab in labels) for r in linked)
+
+
+def test_too_small_a_log_falls_back_to_the_blend_and_says_so(small_world) -> None:
+    _customers, clicks, ctx = small_world
+    frame = clicks.frame
+    tiny = frame[frame["customer_id"].isin(frame["customer_id"].unique()[:5])]
+    model = RankerRecommender(RankerConfig(min_train_customers=50)).fit(tiny, ctx)
+    assert model.fit_summary_["model"] == "blend"
+    assert "min_train_customers=50" in model.fit_summary_["fallback"]
+    recs = model.recommend(tiny["customer_id"].unique(), k=5)
+    assert recs.groupby("customer_id").size().eq(5).all()
+
+
+def test_works_without_embeddings_labels_or_customers(small_world) -> None:
+    _, clicks, ctx = small_world
+    bare = FitContext(item_ids=ctx.item_ids)
+    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=30)).fit(clicks, bare)
+    assert model.fit_summary_["model"] == "ranker"
+    assert not any(n.startswith("vis_") for n in model.state_.feature_names)
+    recs = model.recommend(clicks.frame["customer_id"].unique()[:10], k=8)
+    assert recs.groupby("customer_id").size().eq(8).all()
+    sim = model.similar_items(ctx.item_ids[:3], k=4)
+    assert set(sim.columns) == {"item_id", "similar_item_id", "score", "rank"}
+
+
+def test_evaluation_and_time_split_accept_the_ranker(small_world) -> None:
+    from fashion_reco.recommend.evaluation import evaluate_models
+
+    _, clicks, ctx = small_world
+    train, test = time_split(clicks, 5)
+    table = evaluate_models(
+        {"ranker": RankerRecommender(RankerConfig(n_windows=2, max_rounds=30))}, train, test, ctx, k=12
+    )
+    assert table.loc[0, "model"] == "ranker" and np.isfinite(table.loc[0, "map"])
+
+
+def test_config_round_trip() -> None:
+    cfg = RankerConfig(candidates={"history": 5, "popular": 3}, n_windows=2)
+    model = RankerRecommender.from_config(cfg.model_dump())
+    assert model.get_config() == cfg
+    assert model.get_config().candidates["cooccurrence"] == 0
+    with pytest.raises(Exception, match="unknown candidate source"):
+        RankerConfig(candidates={"nope": 3})
+    assert isinstance(pd.Timestamp, type)
