@@ -189,3 +189,28 @@ def test_invariants_hold_for_any_small_world(n_items, n_labels, n_customers, day
     assert (f[Columns.TIMESTAMP] >= s.start).all() and (f[Columns.TIMESTAMP] < s.end).all()
     launch = f[Columns.ITEM_ID].map(s.items.set_index(Columns.ITEM_ID)["launch"])
     assert (f.loc[launch.notna(), Columns.TIMESTAMP] >= launch.dropna().dt.floor("D")).all()
+
+
+def _bought_after_earlier_view(s) -> float:
+    """Share of purchases whose item the customer had viewed at least an hour before the purchase."""
+    f = s.interactions.frame
+    p = f[f[Columns.EVENT_TYPE] == EventTypes.PURCHASE]
+    v = f[f[Columns.EVENT_TYPE] == EventTypes.VIEW]
+    first_view = (
+        v.groupby([Columns.CUSTOMER_ID, Columns.ITEM_ID])[Columns.TIMESTAMP].min().rename("first_view")
+    )
+    m = p.join(first_view, on=[Columns.CUSTOMER_ID, Columns.ITEM_ID])
+    return float((m["first_view"] < m[Columns.TIMESTAMP] - pd.Timedelta(hours=1)).mean())
+
+
+def test_purchases_come_back_to_items_viewed_in_earlier_visits(catalogue):
+    """Fact 8: consideration — with p_consider > 0 many purchases follow an earlier session's view of the item."""
+    shares = [
+        _bought_after_earlier_view(
+            simulate_retail(catalogue, 2000, 28, seed=5, config=SimulationConfig(p_consider=p))
+        )
+        for p in (0.0, 0.3, 1.0)
+    ]
+    assert (
+        shares[0] + 0.03 < shares[1] < shares[2] - 0.1
+    )  # chance re-views (small catalogue) < default < always

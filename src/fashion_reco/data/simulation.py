@@ -47,6 +47,11 @@ Stylised facts and their sources
    ``Poisson(browse_views)`` views drawn from the same appeal, a share ``p_abandoned_cart`` of them carted but not
    bought, and buys (with probability ``p_buy``) one occasion's items, each preceded by its view and cart.
    ``with_views=False`` emits purchases only (the H&M and Online Retail shape).
+8. **Consideration across visits.** Purchases often follow earlier visits that viewed the same product: conversion
+   grows with accumulated past visits (Moe & Fader 2004, above; Bucklin & Sismeiro 2003, "A model of web site
+   browsing behavior estimated on clickstream data", *JMR* 40(3)), and the RecSys Challenge 2015 (Ben-Shimon et al.,
+   RecSys 2015) asked exactly which clicked items get bought. A share ``p_consider`` of new purchase occasions buys
+   an item the customer viewed in an earlier session within ``consider_days``.
 
 Customers sign up before or during the window (``new_customer_share`` join during it, so some are cold), and no
 event precedes a customer's sign-up. Everything is vectorised (per-(band, day) cumulative appeal rows and one
@@ -108,6 +113,10 @@ class SimulationConfig(BaseModel):
     outfit_size: int = Field(3, ge=1)
     p_companion: float = Field(0.35, ge=0, le=1)
     p_buy: float = Field(0.5, ge=0, le=1, description="Share of sessions with a purchase.")
+    p_consider: float = Field(
+        0.3, ge=0, le=1, description="Share of new purchases of an item viewed in an earlier session."
+    )
+    consider_days: float = Field(14.0, gt=0, description="How far back an earlier view can be considered.")
     browse_views: float = Field(4.0, ge=0)
     p_abandoned_cart: float = Field(0.1, ge=0, le=1)
     new_customer_share: float = Field(0.2, ge=0, le=1)
@@ -325,7 +334,19 @@ def simulate_retail(
 
     events: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (customer, item, type, time)
 
-    # purchase occasions: repeat a staple, or a fresh anchor (label ~ θ, style w.p. p_style) plus companions
+    # browsing: views (some carted, then abandoned) from the same appeal; later purchases may come back to them
+    rng = _rng(seed, "browse")
+    nv = rng.poisson(cfg.browse_views, n_sess) if cfg.browse_views > 0 else np.zeros(n_sess, dtype=np.int64)
+    vs = np.repeat(np.arange(n_sess), nv)
+    vi = _fresh(world, rng, cust[vs], band, theta, cstyle, step[vs], cfg)
+    vt = t0[vs] + rng.uniform(0, 30, vs.size) / 1440
+    carted = rng.random(vs.size) < cfg.p_abandoned_cart
+    if cfg.with_views:
+        events.append((cust[vs], vi, np.full(vs.size, 0), vt))
+        events.append((cust[vs[carted]], vi[carted], np.full(int(carted.sum()), 1), vt[carted] + 1 / 1440))
+
+    # purchase occasions: repeat a staple, or an anchor — an item viewed in an earlier session (w.p. p_consider),
+    # else a fresh draw (label ~ θ, style w.p. p_style) — plus its outfit companions
     rng = _rng(seed, "purchases")
     buys = np.flatnonzero(rng.random(n_sess) < cfg.p_buy)
     has_staple = (staples[cust[buys]] >= 0).any(axis=1)
@@ -335,6 +356,7 @@ def simulate_retail(
     rep_items = staples[cust[rb], (rng.random(rb.size) * n_st).astype(np.int64)]
     fb = buys[~repeat]
     anchor = _fresh(world, rng, cust[fb], band, theta, cstyle, step[fb], cfg)
+    anchor = _considered(anchor, cust[fb], t0[fb], cust[vs], vt, vi, days, rng, cfg)
     bought_s, bought_i = [rb, fb], [rep_items, anchor]
     for slot in range(world.companions.shape[1]):
         comp = world.companions[anchor, slot]
@@ -352,17 +374,6 @@ def simulate_retail(
         events.append((cust[ps], pi, np.full(ps.size, 0), t_view))
         events.append((cust[ps], pi, np.full(ps.size, 1), t_cart))
     events.append((cust[ps], pi, np.full(ps.size, 2), t_buy))
-
-    # browsing that does not convert: views (and some abandoned carts) from the same appeal
-    if cfg.with_views and cfg.browse_views > 0:
-        rng = _rng(seed, "browse")
-        nv = rng.poisson(cfg.browse_views, n_sess)
-        vs = np.repeat(np.arange(n_sess), nv)
-        vi = _fresh(world, rng, cust[vs], band, theta, cstyle, step[vs], cfg)
-        vt = t0[vs] + rng.uniform(0, 30, vs.size) / 1440
-        events.append((cust[vs], vi, np.full(vs.size, 0), vt))
-        carted = rng.random(vs.size) < cfg.p_abandoned_cart
-        events.append((cust[vs[carted]], vi[carted], np.full(int(carted.sum()), 1), vt[carted] + 1 / 1440))
 
     c = np.concatenate([e[0] for e in events])
     it = np.concatenate([e[1] for e in events])
@@ -432,6 +443,37 @@ def _fresh(
     lo = np.where(in_style, world.ls_range[label, cstyle[cust], 0], world.label_range[label, 0])
     hi = np.where(in_style, world.ls_range[label, cstyle[cust], 1], world.label_range[label, 1])
     return _draw_items(world, rng, band[cust], step, lo, hi)
+
+
+def _considered(
+    anchor: np.ndarray,
+    cust: np.ndarray,
+    t: np.ndarray,
+    view_cust: np.ndarray,
+    view_t: np.ndarray,
+    view_item: np.ndarray,
+    days: int,
+    rng: np.random.Generator,
+    cfg: SimulationConfig,
+) -> np.ndarray:
+    """Replace a share ``p_consider`` of anchors by an item the customer viewed in the ``consider_days`` before.
+
+    Vectorised: views sorted by (customer, time); each occasion's earlier views are one ``searchsorted`` range.
+    """
+    if anchor.size == 0 or view_t.size == 0 or cfg.p_consider <= 0:
+        return anchor
+    span = float(days) + 2.0
+    key = view_cust * span + view_t
+    order = np.argsort(key, kind="stable")
+    key, items = key[order], view_item[order]
+    start = np.searchsorted(key, cust * span + np.maximum(t - cfg.consider_days, 0.0), side="left")
+    stop = np.searchsorted(key, cust * span + t, side="left")  # strictly before this session started
+    n = stop - start
+    use = (rng.random(anchor.size) < cfg.p_consider) & (n > 0)
+    pick = start + (rng.random(anchor.size) * n).astype(np.int64)
+    out = anchor.copy()
+    out[use] = items[pick[use]]
+    return out
 
 
 def _staples(world: _World, band: np.ndarray, cfg: SimulationConfig, rng: np.random.Generator) -> np.ndarray:
