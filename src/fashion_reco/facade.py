@@ -172,6 +172,7 @@ class FashionRecommender:
             self.config.blend,
             None if k is None else fitting.check_k(k),
             folds=folds,
+            ranker_config=self.config.ranker,
             relevance=relevance,
             segment=segment,
             filter_already_purchased=filter_already_purchased,

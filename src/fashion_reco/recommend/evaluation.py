@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.columns import Columns, EventTypes
-from fashion_reco.config import BlendConfig
+from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import NotFittedError, RecommendError
 from fashion_reco.recommend import metrics as M
 from fashion_reco.recommend.base import FitContext, Recommender
@@ -376,12 +376,14 @@ def baseline_factories(
     return out
 
 
-def default_candidate(config: BlendConfig | None = None) -> ModelFactory:
-    """The factory of the library's default personalised model (the candidate of :func:`evaluate_time_split`)."""
-    from fashion_reco.recommend.blend import BlendRecommender
+def default_candidate(config: BlendConfig | None = None, ranker: RankerConfig | None = None) -> ModelFactory:
+    """The factory of the library's default personalised model, the two-stage ranker (which falls back to the blend
+    on logs too small to learn from): the candidate of :func:`evaluate_time_split`."""
+    from fashion_reco.recommend.ranker import RankerRecommender
 
     cfg = config or BlendConfig()
-    return lambda: BlendRecommender(cfg)
+    rcfg = ranker or RankerConfig()
+    return lambda: RankerRecommender(rcfg, blend=cfg)
 
 
 def _fresh(spec: ModelSpec) -> Recommender:
@@ -439,7 +441,7 @@ class TimeSplitEvaluation:
     relevance: str
     segment: str
     folds: int = 1
-    candidate: str = "blend"
+    candidate: str = "ranker"
     fold_table: pd.DataFrame | None = None  # fold, cutoff, until, train_events, test_events, model, metrics…
     intervals: pd.DataFrame | None = None  # candidate − baseline per metric with the bootstrap interval
     per_customer: pd.DataFrame | None = None  # fold, model, customer_id, per-customer metrics
@@ -578,6 +580,7 @@ def evaluate_time_split(
     *,
     folds: int = 1,
     candidate: ModelSpec | None = None,
+    ranker_config: RankerConfig | None = None,
     baselines: Iterable[ModelSpec] | Mapping[str, ModelSpec] | None = None,
     relevance: str = "any",
     segment: str = "warm",
@@ -594,7 +597,7 @@ def evaluate_time_split(
     Args:
         test_days: window length; default ``config.test_days`` for one fold, else :func:`default_window_days`.
         candidate: the model under test — a factory of fresh models (preferred) or an instance refitted each fold;
-            default :func:`default_candidate` (the library's personalised model).
+            default :func:`default_candidate` (the two-stage ranker with ``ranker_config``).
         baselines: instances, factories, or a mapping name → either; default :func:`baseline_factories` (minus
             the candidate's own name).
         filter_already_purchased: passed to every model's ``recommend``. Off by default: repurchase is the
@@ -625,7 +628,7 @@ def evaluate_time_split(
             + ("hold out fewer days" if folds == 1 else "use fewer folds or a shorter window")
         )
     k = int(config.k if k is None else k)
-    cand_spec: ModelSpec = candidate if candidate is not None else default_candidate(config)
+    cand_spec: ModelSpec = candidate if candidate is not None else default_candidate(config, ranker_config)
     cand_name = _spec_name(cand_spec)
     ctx = replace(FitContext.coerce(context), as_of=None)  # each fold's recency is measured from its own cut
     with_visual = ctx.item_embeddings is not None
