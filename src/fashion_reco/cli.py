@@ -388,14 +388,33 @@ def report(
     model: ModelDirOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     test: Annotated[Path | None, typer.Option("--test", help="Held-out interactions to evaluate on.")] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="A whole log to evaluate on rolling time folds (see `evaluate --events --folds`).",
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Rolling folds over --events.")] = 1,
     debug: DebugOpt = False,
 ) -> None:
-    """Write a self-contained HTML report."""
+    """Write a self-contained HTML report (with --events: the fold table and the bootstrap intervals too)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
 
+    if test is not None and events is not None:
+        raise ConfigError(
+            "pass either --test (a later window) or --events (a log to fold by time)", key="--events"
+        )
     reco = FashionRecommender.load(model)
-    evaluation = reco.evaluate(Interactions.from_csv(test)) if test else None
+    mapping = reco.config.data.event_type_mapping
+    evaluation: Any = None
+    if test is not None:
+        evaluation = reco.evaluate(Interactions.from_csv(test, event_type_mapping=mapping))
+    elif events is not None:
+        evaluation = reco.evaluate_time_split(
+            Interactions.from_csv(events, event_type_mapping=mapping), folds=folds
+        )
     typer.echo(f"report written to {reco.report(out, evaluation=evaluation)}")
 
 

@@ -197,8 +197,11 @@ class FashionRecommender:
 
         return deploy_recommender(self, session=session, config=self.config.snowflake, work_dir=work_dir)
 
-    def report(self, path: str | Path, *, evaluation: pd.DataFrame | None = None) -> Path:
-        """Write a self-contained HTML report (galleries, customer pages, evaluation, classifier quality)."""
+    def report(
+        self, path: str | Path, *, evaluation: pd.DataFrame | TimeSplitEvaluation | None = None
+    ) -> Path:
+        """Write a self-contained HTML report (galleries, customer pages, evaluation — with the fold table and
+        intervals of an :meth:`evaluate_time_split` result — and classifier quality)."""
         from fashion_reco.report.html import write_report
 
         return write_report(self, Path(path), evaluation=evaluation)

@@ -5,7 +5,8 @@ self-check script are inline, and a Content-Security-Policy forbids fetching any
 
 (a) "More like this" — sampled items and their visually nearest neighbours;
 (b) customers — recent history next to personalised recommendations with reasons;
-(c) offline evaluation — blend vs baselines, table and charts (metric@k lines when the table has a ``k`` column);
+(c) offline evaluation — the model under test vs baselines, table and charts (metric@k lines when the table has a ``k``
+    column); for a rolling-origin evaluation also the bootstrap intervals of the differences and MAP per fold;
 (d) the image classifier — accuracy, macro-F1, per-class scores and the confusion matrix.
 
 A section without its input (no interactions, no evaluation, no classifier metrics) is replaced by a short note.
@@ -26,12 +27,14 @@ from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_text
 from fashion_reco.columns import Columns
 from fashion_reco.errors import NotFittedError
+from fashion_reco.recommend.evaluation import TimeSplitEvaluation
 from fashion_reco.report import sections
 from fashion_reco.report.collect import (
     ItemLookup,
     classifier_view,
     customer_histories,
     evaluation_view,
+    rolling_view,
     sample_customers,
     sample_items,
 )
@@ -62,7 +65,7 @@ def write_report(
     reco: Any,
     path: str | Path,
     *,
-    evaluation: pd.DataFrame | None = None,
+    evaluation: pd.DataFrame | TimeSplitEvaluation | None = None,
     n_items: int = 8,
     n_customers: int = 6,
     k: int = 8,
@@ -72,7 +75,9 @@ def write_report(
 
     ``n_items`` sampled items get a "more like this" strip of ``k`` neighbours; ``n_customers`` sampled customers
     (one cold-start customer among them when the profiles include one) get their ``k`` recommendations;
-    ``evaluation`` is the frame returned by ``FashionRecommender.evaluate``. Sampling is seeded by ``seed``.
+    ``evaluation`` is the frame returned by ``FashionRecommender.evaluate`` or the result of
+    ``FashionRecommender.evaluate_time_split`` (its pooled table, fold table and intervals are shown). Sampling is
+    seeded by ``seed``.
     """
     text = render_report(
         reco, evaluation=evaluation, n_items=n_items, n_customers=n_customers, k=k, seed=seed
@@ -85,7 +90,7 @@ def write_report(
 def render_report(
     reco: Any,
     *,
-    evaluation: pd.DataFrame | None = None,
+    evaluation: pd.DataFrame | TimeSplitEvaluation | None = None,
     n_items: int = 8,
     n_customers: int = 6,
     k: int = 8,
@@ -134,6 +139,9 @@ def render_report(
             )
         )
 
+    rolling = rolling_view(evaluation)
+    if isinstance(evaluation, TimeSplitEvaluation):
+        evaluation = evaluation.table
     if evaluation is None or evaluation.empty:
         parts.append(
             sections.evaluation_section(
@@ -143,7 +151,8 @@ def render_report(
             )
         )
     else:
-        parts.append(sections.evaluation_section(evaluation_view(evaluation)))
+        highlight = rolling.candidate if rolling is not None else None
+        parts.append(sections.evaluation_section(evaluation_view(evaluation, highlight), rolling=rolling))
 
     model = reco.image_model
     view = classifier_view(getattr(model, "metrics", None)) if model is not None else None
