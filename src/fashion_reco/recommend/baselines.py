@@ -298,6 +298,9 @@ def implicit_available() -> bool:
 class _ImplicitBase(_WithColdFallback):
     """Shared plumbing: the confidence matrix implicit is fitted on (event-weighted counts, log-scaled)."""
 
+    model: Any  # the fitted implicit model
+    _user_items_matrix: sp.csr_matrix
+
     def __init__(
         self, config: BlendConfig | None = None, *, num_threads: int = 1, **model_kwargs: Any
     ) -> None:

@@ -101,7 +101,7 @@ def hit_rate_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_custo
     """1 when at least one of the top-k is relevant."""
     h, n = _check(hits, n_relevant)
     k = h.shape[1] if k is None else int(k)
-    return _reduce(h[:, :k].any(axis=1).astype(np.float64), n, per_customer)
+    return _reduce(np.asarray(h[:, :k].any(axis=1), dtype=np.float64), n, per_customer)
 
 
 def hit_matrix(

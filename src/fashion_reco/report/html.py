@@ -140,9 +140,8 @@ def render_report(
         )
 
     rolling = rolling_view(evaluation)
-    if isinstance(evaluation, TimeSplitEvaluation):
-        evaluation = evaluation.table
-    if evaluation is None or evaluation.empty:
+    metrics = evaluation.table if isinstance(evaluation, TimeSplitEvaluation) else evaluation
+    if metrics is None or metrics.empty:
         parts.append(
             sections.evaluation_section(
                 None,
@@ -152,7 +151,7 @@ def render_report(
         )
     else:
         highlight = rolling.candidate if rolling is not None else None
-        parts.append(sections.evaluation_section(evaluation_view(evaluation, highlight), rolling=rolling))
+        parts.append(sections.evaluation_section(evaluation_view(metrics, highlight), rolling=rolling))
 
     model = reco.image_model
     view = classifier_view(getattr(model, "metrics", None)) if model is not None else None
