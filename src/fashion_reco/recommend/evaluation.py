@@ -89,9 +89,8 @@ def warm_cold_customers(train: Any, test: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(warm, cold)`` test customer ids: with / without a training event (sorted)."""
     tr = interactions_frame(train)
     te = interactions_frame(test)
-    seen = set(tr[Columns.CUSTOMER_ID].unique())
     ids = np.array(sorted(te[Columns.CUSTOMER_ID].unique()), dtype=object)
-    warm = np.array([c in seen for c in ids], dtype=bool)
+    warm = pd.Index(ids).isin(tr[Columns.CUSTOMER_ID].unique())
     return ids[warm], ids[~warm]
 
 
@@ -167,9 +166,9 @@ def _scored_customers(train: Any, test: Any, relevance: str, segment: str) -> tu
     else:
         raise RecommendError(f"segment must be 'warm', 'cold' or 'all', got {segment!r}")
     relevant = _relevant(test, relevance)
-    relevant = relevant[relevant[Columns.CUSTOMER_ID].isin(set(customers))]
-    has = set(relevant[Columns.CUSTOMER_ID])
-    return np.array([c for c in customers if c in has], dtype=object), relevant
+    relevant = relevant[relevant[Columns.CUSTOMER_ID].isin(customers)]
+    keep = pd.Index(customers).isin(relevant[Columns.CUSTOMER_ID].unique())
+    return np.asarray(customers, dtype=object)[keep], relevant
 
 
 def _evaluate_detailed(
