@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--days", type=int, default=56)
     parser.add_argument("--out", type=Path, default=Path("out/rolling.md"))
+    parser.add_argument(
+        "--filter-purchased", action="store_true", help="Apply filter_already_purchased=True to every model."
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     blend = BlendConfig(k=K)  # library defaults otherwise
@@ -94,17 +97,35 @@ def main(argv: list[str] | None = None) -> int:
         ctx = FitContext(item_ids=catalogue.item_ids, item_labels=catalogue.labels, customers=sim.customers)
         start = time.perf_counter()
         result = evaluate_time_split(
-            sim.interactions, 7, ctx, blend, K, folds=4, candidate=candidate, relevance="purchase"
+            sim.interactions,
+            7,
+            ctx,
+            blend,
+            K,
+            folds=4,
+            candidate=candidate,
+            relevance="purchase",
+            filter_already_purchased=args.filter_purchased,
         )
+        rule = "; already-bought items filtered" if args.filter_purchased else ""
         title = (
             f"Fashion simulator: {args.customers:,} customers, {args.days} days, {len(sim.interactions):,} events "
-            f"over the {len(catalogue):,} clothing items; 4 weekly folds, relevant = purchases"
+            f"over the {len(catalogue):,} clothing items; 4 weekly folds, relevant = purchases{rule}"
         )
         parts.append(markdown(result, title, time.perf_counter() - start))
     if "retail" in args.which:
         log, _ = load_online_retail(args.data / "online_retail" / "online_retail_first10k.csv")
         start = time.perf_counter()
-        result = evaluate_time_split(log, 0.5, None, blend, K, folds=8, candidate=candidate)
+        result = evaluate_time_split(
+            log,
+            0.5,
+            None,
+            blend,
+            K,
+            folds=8,
+            candidate=candidate,
+            filter_already_purchased=args.filter_purchased,
+        )
         title = "Online Retail (real, 7,580 purchases, 1-5 Dec 2010): 8 half-day windows"
         parts.append(markdown(result, title, time.perf_counter() - start))
     args.out.parent.mkdir(parents=True, exist_ok=True)
