@@ -73,6 +73,10 @@ def test_on_the_fashion_simulator_weekly_folds(name: str) -> None:
     assert result.scored_folds >= 4
     assert result.table["n_customers"].iloc[0] >= 300
     assert_no_baseline_is_clearly_better(result)
+    if result.candidate_recall is not None:  # a candidate with sources: recall per source and of their union
+        pooled = result.candidate_recall.query("fold == 0").set_index("source")["recall"]
+        assert pooled["union"] >= pooled.drop("union").max() - 1e-12
+        assert 0 < pooled["union"] <= 1
 
 
 @pytest.mark.slow  # ten models fitted in each of four scored folds

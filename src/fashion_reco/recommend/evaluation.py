@@ -446,6 +446,9 @@ class TimeSplitEvaluation:
     per_customer: pd.DataFrame | None = None  # fold, model, customer_id, per-customer metrics
     confidence: float = 0.95
     filter_already_purchased: bool = False
+    #: for a candidate with candidate sources (the ranker): share of the test window's relevant pairs among each
+    #: source's candidates and the union's, per fold and pooled (``fold = 0``); None for other candidates
+    candidate_recall: pd.DataFrame | None = None
 
     @property
     def scored_folds(self) -> int:
@@ -476,6 +479,15 @@ class TimeSplitEvaluation:
                 lines.append(
                     f"  fold {r.fold}: [{r.cutoff}, {r.until}) train {r.train_events} events, "
                     f"test {r.test_events} events, {r.n_customers} customers scored"
+                )
+        if self.candidate_recall is not None and len(self.candidate_recall):
+            pooled = self.candidate_recall[self.candidate_recall["fold"] == 0]
+            lines.append(
+                f"candidate recall of {self.candidate} on the test windows (share of relevant pairs found):"
+            )
+            for r in pooled.itertuples(index=False):
+                lines.append(
+                    f"  {r.source}: {r.recall:.3f} ({r.candidates_per_customer:.1f} candidates/customer)"
                 )
         if self.intervals is not None and len(self.intervals):
             pct = f"{100 * self.confidence:g}%"
@@ -551,6 +563,46 @@ def interval_table(
                 }
             )
     return pd.DataFrame(rows, columns=columns)
+
+
+def _source_recall(model: Recommender, customers: np.ndarray, relevant: pd.DataFrame) -> pd.DataFrame | None:
+    """Each candidate source's recall of ``relevant`` for a model with candidate sources (``state_.generator``,
+    the ranker); None for any other model or a ranker that fell back to the blend."""
+    generator = getattr(getattr(model, "state_", None), "generator", None)
+    if generator is None or getattr(model, "fallback_", None) is not None or len(customers) == 0:
+        return None
+    from fashion_reco.recommend.candidates import candidate_recall
+
+    data = model._require_fitted()
+    pos = pd.Index(customers).get_indexer(relevant[Columns.CUSTOMER_ID])
+    items = data.item_rows(relevant[Columns.ITEM_ID].to_numpy())
+    keep = (pos >= 0) & (items >= 0)
+    frame = candidate_recall(generator, data.customer_rows(customers), (pos[keep], items[keep]))
+    return frame.assign(n_relevant=int(keep.sum()))
+
+
+def _pool_recall(parts: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """Per-fold recall frames plus a pooled row per source (``fold = 0``, weighted by relevant pairs)."""
+    if not parts:
+        return None
+    folds = pd.concat(parts, ignore_index=True)
+    hits = (folds["recall"].fillna(0.0) * folds["n_relevant"]).groupby(folds["source"], sort=False).sum()
+    n = folds.groupby("source", sort=False)["n_relevant"].sum()
+    cand = (
+        (folds["candidates_per_customer"] * folds["n_customers"]).groupby(folds["source"], sort=False).sum()
+    )
+    m = folds.groupby("source", sort=False)["n_customers"].sum()
+    pooled = pd.DataFrame(
+        {
+            "fold": 0,
+            "source": n.index,
+            "recall": (hits / n.where(n > 0)).to_numpy(),
+            "candidates_per_customer": (cand / m.where(m > 0)).to_numpy(),
+            "n_relevant": n.to_numpy(),
+            "n_customers": m.to_numpy(),
+        }
+    )
+    return pd.concat([folds, pooled], ignore_index=True)
 
 
 def _pooled_table(fold_table: pd.DataFrame, per_customer: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -637,6 +689,7 @@ def evaluate_time_split(
         raise RecommendError(f"model names must be unique, got {names}")
 
     fold_rows, details = [], []
+    recalls: list[pd.DataFrame] = []
     for i, (cut, until) in enumerate(windows):
         last = i == folds - 1
         train = frame.loc[ts < cut].reset_index(drop=True)
@@ -669,6 +722,9 @@ def evaluate_time_split(
             fit=True,
             filter_already_purchased=filter_already_purchased,
         )
+        recall = _source_recall(named[0][1], customers, relevant)
+        if recall is not None:
+            recalls.append(recall.assign(fold=i + 1, n_customers=len(customers)))
         fold_rows.extend({**info, **r} for r in table.to_dict("records"))
         details.append(detail.assign(fold=i + 1))
 
@@ -704,4 +760,5 @@ def evaluate_time_split(
         per_customer=per_customer,
         confidence=confidence,
         filter_already_purchased=filter_already_purchased,
+        candidate_recall=_pool_recall(recalls),
     )
