@@ -3,8 +3,10 @@ each baseline, and MAP per fold — with hostile model names shown as text."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fashion_reco.config import BlendConfig
@@ -63,3 +65,24 @@ def test_a_plain_metrics_frame_has_no_fold_or_interval_tables(
     )
     assert doc.find_all("table", cls="evaluation-table")
     assert not doc.find_all("table", cls="interval-table") and not doc.find_all("table", cls="fold-table")
+
+
+def test_candidate_recall_per_source_is_shown_when_present(tmp_path: Path, reco, rolling, parse_html) -> None:
+    recall = pd.DataFrame(
+        {
+            "fold": [1, 1, 0, 0],
+            "source": ["history", "union", "history", "union"],
+            "recall": [0.4, 0.7, 0.45, 0.72],
+            "candidates_per_customer": [12.0, 40.0, 12.0, 41.0],
+        }
+    )
+    with_recall = replace(rolling, candidate_recall=recall)
+    doc, _ = parse_html(
+        write_report(reco, tmp_path / "c.html", evaluation=with_recall, n_items=1).read_text()
+    )
+    (table,) = doc.find_all("table", cls="recall-table")
+    rows = {r.attrs["data-source"]: r for r in table.find_all("tr") if "data-source" in r.attrs}
+    assert set(rows) == {"history", "union"}  # the pooled rows (fold 0) only
+    assert "0.720" in rows["union"].text() and "41.0" in rows["union"].text()
+    plain, _ = parse_html(write_report(reco, tmp_path / "n.html", evaluation=rolling, n_items=1).read_text())
+    assert not plain.find_all("table", cls="recall-table")

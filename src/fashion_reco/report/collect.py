@@ -211,9 +211,10 @@ class RollingView:
     confidence: float
     models: list[str]
     folds: pd.DataFrame  # fold, cutoff, until, n_customers, then one MAP column per model
-    intervals: (
-        pd.DataFrame
-    )  # baseline, metric, candidate_value, baseline_value, diff, low, high, ratio, n, verdict
+    intervals: pd.DataFrame  # baseline, metric, candidate − baseline: diff, low, high, ratio, n, verdict
+    recall: pd.DataFrame | None = (
+        None  # pooled candidate recall per source (source, recall, candidates_per_customer)
+    )
 
 
 def rolling_view(result: object) -> RollingView | None:
@@ -238,7 +239,14 @@ def rolling_view(result: object) -> RollingView | None:
         models=models,
         folds=folds,
         intervals=intervals.reset_index(drop=True),
+        recall=_pooled_recall(getattr(result, "candidate_recall", None)),
     )
+
+
+def _pooled_recall(recall: object) -> pd.DataFrame | None:
+    if not isinstance(recall, pd.DataFrame) or recall.empty or "fold" not in recall.columns:
+        return None
+    return recall[recall["fold"] == 0].reset_index(drop=True)
 
 
 # -- classifier metrics -----------------------------------------------------------------------------------------------

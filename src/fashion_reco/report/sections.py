@@ -247,7 +247,7 @@ def _close(value: object, best: float) -> bool:
 def _rolling_context(rolling: RollingView | None) -> dict[str, object]:
     """Template values of the fold table and the interval table (empty when there is no rolling evaluation)."""
     if rolling is None:
-        return {"fold_rows": [], "interval_rows": []}
+        return {"fold_rows": [], "interval_rows": [], "recall_rows": []}
     fold_rows = [
         {
             "fold": int(r["fold"]),
@@ -273,9 +273,22 @@ def _rolling_context(rolling: RollingView | None) -> dict[str, object]:
         }
         for r in rolling.intervals.to_dict("records")
     ]
+    recall_rows = (
+        []
+        if rolling.recall is None
+        else [
+            {
+                "source": str(r["source"]),
+                "recall": fmt(r["recall"], 3),
+                "per_customer": fmt(r["candidates_per_customer"], 1),
+            }
+            for r in rolling.recall.to_dict("records")
+        ]
+    )
     return {
         "fold_rows": fold_rows,
         "interval_rows": interval_rows,
+        "recall_rows": recall_rows,
         "fold_models": rolling.models,
         "candidate": rolling.candidate,
         "confidence": f"{100 * rolling.confidence:g} %",
