@@ -123,3 +123,34 @@ def test_config_round_trip() -> None:
     with pytest.raises(Exception, match="unknown candidate source"):
         RankerConfig(candidates={"nope": 3})
     assert isinstance(pd.Timestamp, type)
+
+
+def test_save_load_gives_identical_scores_and_verifies_checksums(fitted, tmp_path) -> None:
+    from fashion_reco.errors import ArtefactError
+
+    model, customers, _, _ = fitted
+    ids = list(customers.frame["customer_id"][:50]) + ["never-seen"]
+    before = model.recommend(ids, k=12)
+    path = model.save(tmp_path / "ranker")
+    manifest = (path / "ranker.json").read_text()
+    assert '"schema_version": 1' in manifest and "pickle" not in manifest
+    assert any(p.suffix == ".txt" and p.name.startswith("model-") for p in path.iterdir())
+    loaded = RankerRecommender.load(path)
+    after = loaded.recommend(ids, k=12)
+    pd.testing.assert_frame_equal(before, after)
+    np.testing.assert_array_equal(model.score(ids[:5]), loaded.score(ids[:5]))
+    model_file = next(p for p in path.iterdir() if p.name.startswith("model-"))
+    model_file.write_text(model_file.read_text().replace("num_leaves", "num_leafs", 1))
+    with pytest.raises(ArtefactError, match="model-"):
+        RankerRecommender.load(path)
+
+
+def test_fallback_model_round_trips(small_world, tmp_path) -> None:
+    _, clicks, ctx = small_world
+    frame = clicks.frame
+    tiny = frame[frame["customer_id"].isin(frame["customer_id"].unique()[:5])]
+    model = RankerRecommender(RankerConfig(min_train_customers=50)).fit(tiny, ctx)
+    loaded = RankerRecommender.load(model.save(tmp_path / "r"))
+    assert loaded.fit_summary_["model"] == "blend"
+    ids = tiny["customer_id"].unique()
+    pd.testing.assert_frame_equal(model.recommend(ids, k=5), loaded.recommend(ids, k=5))
