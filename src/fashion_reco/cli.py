@@ -215,6 +215,9 @@ def fit(
         Customers.from_csv(customers) if customers else None,
     )
     reco.save(out)
+    summary = getattr(reco.recommender, "summary", None)
+    if callable(summary):
+        typer.echo(summary())
     typer.echo(f"recommender saved to {out}")
 
 
@@ -259,7 +262,14 @@ def recommend(
     model: ModelDirOpt,
     customer_ids: Annotated[list[str], typer.Argument(help="Customer ids (space or comma separated).")],
     k: Annotated[int, typer.Option("-k", min=1)] = 12,
-    include_purchased: Annotated[bool, typer.Option(help="Allow items the customer already bought.")] = False,
+    include_purchased: Annotated[
+        bool | None,
+        typer.Option(
+            "--include-purchased/--filter-purchased",
+            help="Allow / never return items the customer already bought (default: the model decides — the ranker "
+            "keeps repurchases, the blend removes them).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")
     ] = None,
@@ -269,7 +279,8 @@ def recommend(
     from fashion_reco.facade import FashionRecommender
 
     reco = FashionRecommender.load(model)
-    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=not include_purchased), out)
+    filter_purchased = None if include_purchased is None else not include_purchased
+    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=filter_purchased), out)
 
 
 @app.command()

@@ -129,7 +129,7 @@ def test_save_load_gives_identical_scores_and_verifies_checksums(fitted, tmp_pat
     from fashion_reco.errors import ArtefactError
 
     model, customers, _, _ = fitted
-    ids = list(customers.frame["customer_id"][:50]) + ["never-seen"]
+    ids = [*list(customers.frame["customer_id"][:50]), "never-seen"]
     before = model.recommend(ids, k=12)
     path = model.save(tmp_path / "ranker")
     manifest = (path / "ranker.json").read_text()

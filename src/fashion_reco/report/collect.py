@@ -182,8 +182,8 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
     metrics += [c for c in numeric if c not in KNOWN_METRICS and c not in info]
     models = list(dict.fromkeys(frame[Columns.MODEL]))
     if highlight is None:
-        highlight = next((m for m in models if m.lower() == "blend"), None) or next(
-            (m for m in models if "blend" in m.lower()), None
+        highlight = next((m for m in models if m.lower() in ("ranker", "blend")), None) or next(
+            (m for m in models if "ranker" in m.lower() or "blend" in m.lower()), None
         )
     by_k = None
     k_value: float | None = None

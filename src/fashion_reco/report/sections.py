@@ -168,7 +168,7 @@ def customers_section(
 ) -> str:
     lead = (
         f"Sampled customers: their {history_limit} most recent interactions (newest first) next to the top {k} "
-        "personalised recommendations, each with the reason the blend gives and its score."
+        "personalised recommendations, each with the reason the model gives and its score."
     )
     grouped = {
         str(c): g.sort_values(Columns.RANK)
@@ -245,12 +245,12 @@ def _best(values: pd.Series) -> float | None:
 def evaluation_section(view: EvaluationView | None, reason: str | None = None) -> str:
     title = "Offline evaluation"
     if view is None or view.table.empty or not view.metrics:
-        lead = "Ranking quality of the blend against the baselines on a later time window."
+        lead = "Ranking quality of the personalised model against the baselines on a later time window."
         return section("evaluation", title, lead, note(reason or "No evaluation was supplied."))
     at_k = f" at k={int(view.k)}" if view.k is not None and float(view.k).is_integer() else ""
     lead = (
         f"Ranking metrics{at_k} on the held-out time window, one row per model "
-        f"(higher is better; best per metric in bold{'; the blend highlighted' if view.highlight else ''})."
+        f"(higher is better; best per metric in bold{'; the personalised model highlighted' if view.highlight else ''})."
     )
     table = view.table
     models = table[Columns.MODEL].tolist()
@@ -296,7 +296,7 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
         for m in models
     )
     charts = (
-        f'<h3>Blend vs baselines per metric</h3><div class="legend">{legend}</div>'
+        f'<h3>Personalised model vs baselines per metric</h3><div class="legend">{legend}</div>'
         f'<div class="charts bar-charts">{bars}</div>'
     )
     if view.by_k is not None:
