@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
-from fashion_reco.config import RecommenderConfig
+from fashion_reco.config import RecommenderConfig, config_error
 from fashion_reco.errors import ConfigError, FashionRecoError
 
 app = typer.Typer(
@@ -66,10 +67,11 @@ def _friendly(func: F) -> F:
         debug = bool(kwargs.get("debug"))
         try:
             return func(*args, **kwargs)
-        except FashionRecoError as exc:
+        except (FashionRecoError, ValidationError) as exc:
             if debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            shown = config_error(exc) if isinstance(exc, ValidationError) else exc
+            typer.echo(f"error: {_one_line(str(shown))}", err=True)
             raise typer.Exit(2) from None
         except (KeyboardInterrupt, typer.Exit):
             raise
@@ -77,11 +79,17 @@ def _friendly(func: F) -> F:
             if debug:
                 raise
             typer.echo(
-                f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True
+                f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))} (rerun with --debug for details)",
+                err=True,
             )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(text: str) -> str:
+    """A message on one line: inner line breaks become ``; `` (a CLI error is one line; --debug has the rest)."""
+    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
@@ -306,9 +314,26 @@ def evaluate(
         float | None,
         typer.Option(
             "--holdout-days",
-            help="Days at the end of --events held out as the test window (default: blend.test_days).",
+            help="Length in days of each test window at the end of --events (default: blend.test_days for one "
+            "fold; with --folds, 28, 7 or 1 days — the longest the log's span allows).",
         ),
     ] = None,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            min=1,
+            help="Rolling-origin folds over --events: consecutive test windows, fresh models fitted before each; "
+            "prints each fold, the pooled table and bootstrap intervals of the blend minus every baseline.",
+        ),
+    ] = 1,
+    filter_purchased: Annotated[
+        bool,
+        typer.Option(
+            "--filter-purchased/--keep-purchased",
+            help="With --events: never recommend items a customer already bought (off: repurchase counts).",
+        ),
+    ] = False,
     k: Annotated[int | None, typer.Option("-k", min=1, help="List length (default: blend.k).")] = None,
     relevance: Annotated[Relevance, typer.Option(help="Which test events count as hits.")] = Relevance.any,
     segment: Annotated[
@@ -324,12 +349,15 @@ def evaluate(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Offline metrics of the blend vs every baseline: on a later window (--test) or a time split (--events)."""
+    """Offline metrics of the blend vs every baseline: on a later window (--test), a time split (--events) or
+    rolling folds (--events --folds N; with --out, the fold table and the intervals land beside it)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
 
     if holdout_days is not None and events is None:
         raise ConfigError("--holdout-days splits the --events log; pass --events", key="--holdout-days")
+    if folds > 1 and events is None:
+        raise ConfigError("--folds splits the --events log; pass --events", key="--folds")
     if (test is None) == (events is None):
         raise ConfigError(
             "pass either --test (a later window) or --events (a log to split by time)", key="--events"
@@ -343,11 +371,16 @@ def evaluate(
             Interactions.from_csv(events, event_type_mapping=mapping),
             holdout_days,
             k=k,
+            folds=folds,
             relevance=relevance.value,
             segment=segment.value,
+            filter_already_purchased=filter_purchased,
         )
         typer.echo(result.summary())
         _print_frame(result.table, out)
+        if out is not None and folds > 1 and result.fold_table is not None and result.intervals is not None:
+            _print_frame(result.fold_table, out.with_name(f"{out.stem}.folds{out.suffix}"))
+            _print_frame(result.intervals, out.with_name(f"{out.stem}.intervals{out.suffix}"))
     elif test is not None:
         _print_frame(
             reco.evaluate(

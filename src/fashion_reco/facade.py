@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fashion_reco import __version__, bundle, fitting
+from fashion_reco import bundle, fitting
+from fashion_reco._version import __version__
 from fashion_reco.config import RecommenderConfig
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.customers import Customers
@@ -180,20 +181,23 @@ class FashionRecommender:
         *,
         relevance: str = "any",
         segment: str = "warm",
+        folds: int = 1,
+        filter_already_purchased: bool = False,
     ) -> TimeSplitEvaluation:
-        """Hold out the last ``test_days`` (default ``config.blend.test_days``) of ``interactions``, fit a fresh blend
-        and every baseline on the rest with this recommender's catalogue, embeddings and customers, and score them
-        on the held-out window (the fitted blend is left as it is)."""
+        """Rolling-origin evaluation of ``interactions`` (:func:`~fashion_reco.recommend.evaluation.evaluate_time_split`):
+        ``folds`` windows of ``test_days`` at the end, fresh models fitted before each with this recommender's
+        catalogue, embeddings and customers (the fitted model is left as it is)."""
         return evaluate_time_split(
             interactions,
-            self.config.blend.test_days
-            if test_days is None
-            else fitting.check_positive(test_days, "test_days"),
+            None if test_days is None else fitting.check_positive(test_days, "test_days"),
             self._fit_context(),
             self.config.blend,
             None if k is None else fitting.check_k(k),
+            folds=folds,
+            ranker_config=self.config.ranker,
             relevance=relevance,
             segment=segment,
+            filter_already_purchased=filter_already_purchased,
         )
 
     # -- persistence ----------------------------------------------------------------------------------------------

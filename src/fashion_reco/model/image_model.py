@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torchvision.models import ResNet, resnet18
 from tqdm.auto import tqdm
 
+from fashion_reco._version import __version__
 from fashion_reco.artefacts import ArtefactReader, ArtefactWriter
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
@@ -52,6 +53,7 @@ from fashion_reco.errors import ArtefactError, ImageError, ModelError
 from fashion_reco.model.metrics import ClassificationMetrics
 from fashion_reco.model.network import EMBEDDING_DIM, EmbeddingHead, build_resnet18, default_device
 from fashion_reco.model.threads import torch_threads
+from fashion_reco.model.weights import resolve_weights
 
 __all__ = ["ARTEFACT_FORMAT", "EmbedResult", "ImageModel", "ImageModelMetadata"]
 
@@ -103,12 +105,6 @@ class ImageModelMetadata(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     history: list[dict[str, Any]] = Field(default_factory=list)
     training: dict[str, Any] = Field(default_factory=dict)
-
-
-def _library_version() -> str:
-    from fashion_reco import __version__
-
-    return __version__
 
 
 def _json_safe(value: Any) -> Any:
@@ -217,8 +213,11 @@ class ImageModel:
         classes = [str(c) for c in classes]
         if not classes:
             raise ModelError("need at least one class")
-        net = build_resnet18(len(classes), weights=config.weights)
-        return cls(net, classes, PreprocessSpec.from_model_config(config), config=config)
+        resolved = resolve_weights(config.weights)
+        net = build_resnet18(len(classes), weights=resolved)
+        return cls(
+            net, classes, PreprocessSpec.from_model_config(config, weights=resolved.enum), config=config
+        )
 
     # -- inference ----------------------------------------------------------------------------------------------------
 
@@ -438,7 +437,7 @@ class ImageModel:
             preprocess=self.preprocess.to_dict(),
             weights_file=entry["file"],
             weights_sha256=entry["sha256"],
-            library_version=_library_version(),
+            library_version=__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             config=self.config.model_dump(mode="json"),
             metrics={k: v.model_dump(mode="json") for k, v in self.metrics.items()},

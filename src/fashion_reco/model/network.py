@@ -9,8 +9,9 @@ import torch
 from torch import nn
 from torchvision.models import ResNet, resnet18
 
+from fashion_reco.config import EMBEDDING_DIM  # re-exported: the one home is fashion_reco.config
 from fashion_reco.errors import ModelError, WeightsUnavailableError
-from fashion_reco.model.weights import ResolvedWeights, resolve_weights
+from fashion_reco.model.weights import ResolvedWeights, WeightsLike, resolve_weights
 
 __all__ = [
     "DEVICE_ENV",
@@ -24,7 +25,6 @@ __all__ = [
 
 DEVICE_ENV = "FASHION_RECO_DEVICE"
 
-EMBEDDING_DIM = 512
 _HEAD_PREFIX = "fc."
 
 
@@ -36,7 +36,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def build_resnet18(num_classes: int, weights: Any = None, *, allow_download: bool | None = None) -> ResNet:
+def build_resnet18(
+    num_classes: int, weights: WeightsLike | ResolvedWeights = None, *, allow_download: bool | None = None
+) -> ResNet:
     """torchvision ResNet18 with a ``num_classes``-way ``fc`` head.
 
     ``weights`` is anything :func:`fashion_reco.model.weights.resolve_weights` accepts. The backbone (every layer but

@@ -9,7 +9,10 @@ from fashion_reco.recommend.base import FitContext, Recommender
 from fashion_reco.recommend.baselines import (
     BehaviourOnlyRecommender,
     ImplicitALSRecommender,
+    ImplicitBPRRecommender,
     ImplicitItemKNNRecommender,
+    LastWeekPopularityRecommender,
+    OwnHistoryPopularRecommender,
     PopularityRecommender,
     RecentPopularityRecommender,
     VisualOnlyRecommender,
@@ -18,6 +21,7 @@ from fashion_reco.recommend.baselines import (
 from fashion_reco.recommend.blend import SIGNALS, BlendRecommender
 from fashion_reco.recommend.evaluation import (
     TimeSplitEvaluation,
+    baseline_factories,
     evaluate_models,
     evaluate_recommenders,
     evaluate_time_split,
@@ -34,7 +38,10 @@ __all__ = [
     "FaissIndex",
     "FitContext",
     "ImplicitALSRecommender",
+    "ImplicitBPRRecommender",
     "ImplicitItemKNNRecommender",
+    "LastWeekPopularityRecommender",
+    "OwnHistoryPopularRecommender",
     "PopularityRecommender",
     "RecentPopularityRecommender",
     "Recommender",
@@ -42,6 +49,7 @@ __all__ = [
     "TuningResult",
     "TuningSpace",
     "VisualOnlyRecommender",
+    "baseline_factories",
     "build_index",
     "cosine_topk",
     "evaluate_models",
