@@ -245,7 +245,7 @@ def _close(value: object, best: float) -> bool:
 
 
 def evaluation_section(view: EvaluationView | None, reason: str | None = None) -> Markup:
-    """The blend against the baselines: table (best per metric in bold), bar charts and metric@k lines."""
+    """The personalised model against the baselines: table (best per metric in bold), bar charts and metric@k lines."""
     anchor = SECTION_IDS["evaluation"]
     if view is None or view.table.empty or not view.metrics:
         lead = "Ranking quality of the personalised model against the baselines on a later time window."
@@ -298,37 +298,6 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
         bars=bars,
         lines=_line_charts(view, colours),
     )
-<<<<<<< HEAD
-    legend = "".join(
-        f'<span class="legend-item"><span class="swatch" style="background:{esc(colours[m])}"></span>{esc(m)}'
-        f"</span>"
-        for m in models
-    )
-    charts = (
-        f'<h3>Personalised model vs baselines per metric</h3><div class="legend">{legend}</div>'
-        f'<div class="charts bar-charts">{bars}</div>'
-    )
-    if view.by_k is not None:
-        lines = []
-        for metric in view.metrics:
-            series = {
-                str(model): list(
-                    zip(
-                        g["k"].astype(float),
-                        pd.to_numeric(g[metric], errors="coerce").astype(float),
-                        strict=True,
-                    )
-                )
-                for model, g in view.by_k.groupby(Columns.MODEL, sort=False)
-            }
-            lines.append(
-                line_chart(
-                    metric,
-                    series,
-                    colours=colours,
-                    highlight=view.highlight,
-                    title=METRIC_TITLES.get(metric, metric),
-=======
 
 
 def _line_charts(view: EvaluationView, colours: Mapping[str, str]) -> list[Markup]:
@@ -342,7 +311,6 @@ def _line_charts(view: EvaluationView, colours: Mapping[str, str]) -> list[Marku
                     g["k"].astype(float),
                     pd.to_numeric(g[metric], errors="coerce").astype(float),
                     strict=True,
->>>>>>> evalsim
                 )
             )
             for model, g in view.by_k.groupby(Columns.MODEL, sort=False)
