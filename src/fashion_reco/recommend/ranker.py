@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ __all__ = ["RankerRecommender", "RankerState"]
 SCHEMA_VERSION = 1
 _BLOCK_CUSTOMERS = 2048
 _TRAIN_BLOCK = 4096
+#: the explanation method of the recommend call in progress (per thread / task; set by ``recommend``)
+_EXPLAIN_METHOD: ContextVar[str] = ContextVar("fashion_reco_explain_method", default="path")
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,17 @@ class RankerState:
     label_names: np.ndarray
     segment_names: np.ndarray
     booster: lgb.Booster = field(compare=False, repr=False)
+    groups: tuple[str, ...] = field(compare=False, default=())
+    leaf_groups: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
 
     @classmethod
     def with_booster(cls, **values: Any) -> RankerState:
-        """A state whose booster is rebuilt from ``model_text`` (LightGBM's own text format)."""
-        return cls(**values, booster=lgb.Booster(model_str=values["model_text"]))
+        """A state whose booster (and path-attribution tables) are rebuilt from ``model_text`` (LightGBM's text)."""
+        from fashion_reco.recommend.ranker_reasons import explanation_groups, path_tables
+
+        booster = lgb.Booster(model_str=values["model_text"])
+        groups, member = explanation_groups(values["feature_names"])
+        return cls(**values, booster=booster, groups=groups, leaf_groups=path_tables(booster, member))
 
 
 @dataclass(frozen=True)
@@ -487,20 +496,12 @@ class RankerRecommender(Recommender):
         self, st: RankerState, rows: np.ndarray, cand: CandidateSet, block: Any, pair: np.ndarray
     ) -> np.ndarray:
         """Reason strings for candidate pairs ``pair`` (indices into ``cand``) from their feature contributions."""
-        from fashion_reco.recommend.ranker_reasons import explain_pairs
+        from fashion_reco.recommend.ranker_reasons import explain_pairs, group_contributions
 
-        contrib = st.booster.predict(
-            block.X[pair], pred_contrib=True, num_threads=self.ranker_config.num_threads
+        by_group = group_contributions(
+            st, block.X[pair], _EXPLAIN_METHOD.get(), self.ranker_config.num_threads
         )
-        return explain_pairs(
-            self,
-            st,
-            rows,
-            cand,
-            block,
-            pair,
-            np.asarray(contrib)[:, :-1],
-        )
+        return explain_pairs(self, st, rows, cand, block, pair, by_group)
 
     # ------------------------------------------------------------------ public API
     def recommend(
@@ -513,11 +514,20 @@ class RankerRecommender(Recommender):
         allowed_items: Any = None,
     ) -> pd.DataFrame:
         """Top-k per customer with a reason per row; already-bought items stay unless filtered (module docstring)."""
+        cfg = self.ranker_config
         if k is None:
-            k = self.ranker_config.k
-        return super().recommend(
-            customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
-        )
+            k = cfg.k
+        method = cfg.explain_method
+        if method == "auto":
+            n_rows = len(self._unique_ids(customer_ids)) * int(k)
+            method = "shap" if n_rows <= cfg.shap_max_rows else "path"
+        token = _EXPLAIN_METHOD.set(method)
+        try:
+            return super().recommend(
+                customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
+            )
+        finally:
+            _EXPLAIN_METHOD.reset(token)
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
         """More like this (image cosine, else co-occurrence links) → ``item_id, similar_item_id, score, rank``."""
