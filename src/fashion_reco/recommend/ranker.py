@@ -51,6 +51,7 @@ from fashion_reco.recommend.candidates import (
     candidate_recall,
     fit_sources,
 )
+from fashion_reco.recommend.candidates.base import union
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
 from fashion_reco.recommend.features import CATEGORICAL, FeatureState
@@ -319,7 +320,8 @@ class RankerRecommender(Recommender):
         Xs, ys, groups, recalls = [], [], [], []
         for start in range(0, customers.size, _TRAIN_BLOCK):
             rows = customers[start : start + _TRAIN_BLOCK]
-            cand = generator.generate(rows)
+            parts = generator.generate_each(rows)
+            cand = union(parts, n_items)
             keys = rows[cand.row] * n_items + cand.item
             y = np.isin(keys, target)
             sizes = np.bincount(cand.row, minlength=rows.size)
@@ -332,7 +334,9 @@ class RankerRecommender(Recommender):
             in_block = np.isin(target // n_items, rows)
             t = target[in_block]
             pos = np.searchsorted(rows, t // n_items)
-            recalls.append((candidate_recall(generator, rows, (pos, t % n_items)), t.size))
+            recalls.append(
+                (candidate_recall(generator, rows, (pos, t % n_items), parts=parts, merged=cand), t.size)
+            )
         X = np.concatenate(Xs) if Xs else np.zeros((0, len(features.names)), np.float32)
         group = np.concatenate(groups).astype(np.int64)
         recall = _pool_recall(recalls)
