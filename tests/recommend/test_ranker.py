@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fashion_reco.config import RankerConfig
 from fashion_reco.recommend.base import FitContext
@@ -179,3 +181,31 @@ def test_path_attribution_sums_to_the_score_and_reasons_agree_in_kind(fitted) ->
     assert shap.shape == path.shape == (len(X), len(st.groups))
     small = model.recommend(["C00001"], k=5)  # a small call is explained with exact TreeSHAP
     assert len(small) == 5 and small["reason"].str.len().gt(0).all()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    k=st.integers(1, 30),
+    n_banned=st.integers(0, 110),
+    n_customers=st.integers(1, 20),
+    filter_purchased=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_k_rows_whenever_the_catalogue_allows_and_filters_never_leak(
+    fitted, k: int, n_banned: int, n_customers: int, filter_purchased: bool, seed: int
+) -> None:
+    model, customers, clicks, _ = fitted
+    rng = np.random.default_rng(seed)
+    ids = [*rng.choice(customers.frame["customer_id"], n_customers, replace=False), "cold-visitor"]
+    banned = rng.choice(model.item_ids_, n_banned, replace=False)
+    recs = model.recommend(ids, k=k, filter_items=banned, filter_already_purchased=filter_purchased)
+    assert not recs["item_id"].isin(banned).any()
+    frame = clicks.frame
+    bought = frame[frame["event_type"] == "purchase"].groupby("customer_id")["item_id"].agg(set)
+    got = dict(tuple(recs.groupby("customer_id")))
+    for cid in ids:
+        purchased = bought.get(cid, set()) if filter_purchased else set()
+        available = len(set(model.item_ids_) - set(banned) - purchased)
+        group = got.get(cid, recs.iloc[:0])
+        assert not (set(group["item_id"]) & purchased)
+        assert len(group) == min(k, available) and group["item_id"].is_unique

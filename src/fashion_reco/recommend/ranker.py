@@ -167,7 +167,6 @@ class RankerRecommender(Recommender):
             if self._frame is not None
             else EventLog.from_train_data(data)
         )
-        self._log = log
         env, label_names, segment_names = self._env(data, context)
         end_ns = (as_ns(data.as_of) if data.as_of is not None else 0) + 1
         summary: dict[str, Any] = {"model": "ranker", "events": log.n_events}
