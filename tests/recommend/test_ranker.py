@@ -209,3 +209,15 @@ def test_k_rows_whenever_the_catalogue_allows_and_filters_never_leak(
         group = got.get(cid, recs.iloc[:0])
         assert not (set(group["item_id"]) & purchased)
         assert len(group) == min(k, available) and group["item_id"].is_unique
+
+
+def test_optuna_search_saves_the_tuned_values(small_world, tmp_path) -> None:
+    pytest.importorskip("optuna")
+    _, clicks, ctx = small_world
+    cfg = RankerConfig(n_windows=2, max_rounds=20, early_stopping_rounds=5, tune=True, tune_trials=2)
+    model = RankerRecommender(cfg).fit(clicks, ctx)
+    tuned = model.fit_summary_["tuned"]
+    assert tuned["trials"] == 2 and {"learning_rate", "num_leaves"} <= set(tuned)
+    assert model.fit_summary_["params"]["num_leaves"] == tuned["num_leaves"]
+    loaded = RankerRecommender.load(model.save(tmp_path / "tuned"))
+    assert loaded.fit_summary_["tuned"] == tuned and loaded.state_.params["num_leaves"] == tuned["num_leaves"]
