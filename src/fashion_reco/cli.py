@@ -305,7 +305,7 @@ def evaluate(
         Path | None,
         typer.Option(
             "--events",
-            help="A whole clickstream CSV to split by time: a fresh blend and the baselines are fitted on "
+            help="A whole clickstream CSV to split by time: a fresh ranker and the baselines are fitted on "
             "the earlier events (with the bundle's catalogue, embeddings and customers) and scored on the last "
             "--holdout-days.",
         ),
@@ -324,7 +324,7 @@ def evaluate(
             "--folds",
             min=1,
             help="Rolling-origin folds over --events: consecutive test windows, fresh models fitted before each; "
-            "prints each fold, the pooled table and bootstrap intervals of the blend minus every baseline.",
+            "prints each fold, the pooled table and bootstrap intervals of the ranker minus every baseline.",
         ),
     ] = 1,
     filter_purchased: Annotated[
@@ -349,7 +349,7 @@ def evaluate(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Offline metrics of the blend vs every baseline: on a later window (--test), a time split (--events) or
+    """Offline metrics of the ranker vs every baseline: on a later window (--test), a time split (--events) or
     rolling folds (--events --folds N; with --out, the fold table and the intervals land beside it)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
