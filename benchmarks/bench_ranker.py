@@ -168,7 +168,7 @@ def render(m: dict[str, Any], r: dict[str, Any], args: Any) -> str:
     rows = [
         [
             "fit (sources + features at every cut, LightGBM, refit, final sources)",
-            f"{r['fit_s']:.1f}",
+            f"{r['fit_s']:.1f} wall, {r['fit_cpu']:.1f} CPU",
             "",
             "",
         ],

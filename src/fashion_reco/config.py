@@ -403,10 +403,10 @@ class BlendConfig(_Section):
 #: candidates per source of the ranker's first stage (0 switches a source off)
 DEFAULT_CANDIDATES: dict[str, int] = {
     "history": 30,
-    "cooccurrence": 30,
+    "cooccurrence": 40,
     "visual": 20,
-    "collaborative": 20,
-    "popular": 12,
+    "collaborative": 40,
+    "popular": 24,
     "trending": 12,
     "segment_popular": 12,
     "profile": 12,

@@ -457,7 +457,7 @@ class RankerRecommender(Recommender):
         if exclude is not None and exclude.nnz and len(cand):
             ex = exclude.tocoo()
             ex_keys = np.sort(ex.row.astype(np.int64) * n_items + ex.col)
-            ok &= ~np.isin(cand.row * n_items + cand.item, ex_keys)
+            ok &= ~_contains(ex_keys, cand.row * n_items + cand.item)
         # pad with the most popular allowed items so that every customer gets k rows when the catalogue allows
         position = self._tiebreak_position()
         n_excl = 0 if exclude is None else int(np.diff(exclude.indptr).max(initial=0))
@@ -473,10 +473,10 @@ class RankerRecommender(Recommender):
         pr = np.repeat(pad_rows, fill_items.size)
         pi = np.tile(fill_items, pad_rows.size)
         pad_keys = pr * n_items + pi
-        cand_keys = cand.row * n_items + cand.item
-        pad_ok = ~np.isin(pad_keys, cand_keys)
+        cand_keys = cand.row * n_items + cand.item  # sorted: the union is ordered by (row, item)
+        pad_ok = ~_contains(cand_keys, pad_keys)
         if exclude is not None and exclude.nnz:
-            pad_ok &= ~np.isin(pad_keys, ex_keys)
+            pad_ok &= ~_contains(ex_keys, pad_keys)
         pr, pi = pr[pad_ok], pi[pad_ok]
         e_row = np.concatenate([cand.row[ok], pr])
         e_item = np.concatenate([cand.item[ok], pi])
@@ -616,6 +616,14 @@ class RankerRecommender(Recommender):
 
 
 # ---------------------------------------------------------------------- training helpers
+def _contains(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Whether each ``query`` key is in the sorted array ``sorted_keys`` (one binary search per query)."""
+    if sorted_keys.size == 0 or query.size == 0:
+        return np.zeros(query.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, query), sorted_keys.size - 1)
+    return sorted_keys[pos] == query
+
+
 def _concat(windows: list[_Window]) -> _Window:
     return _Window(
         X=np.concatenate([w.X for w in windows]),
