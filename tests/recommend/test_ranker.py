@@ -221,3 +221,14 @@ def test_optuna_search_saves_the_tuned_values(small_world, tmp_path) -> None:
     assert model.fit_summary_["params"]["num_leaves"] == tuned["num_leaves"]
     loaded = RankerRecommender.load(model.save(tmp_path / "tuned"))
     assert loaded.fit_summary_["tuned"] == tuned and loaded.state_.params["num_leaves"] == tuned["num_leaves"]
+
+
+def test_candidate_recall_on_a_later_window_per_source_and_union(small_world) -> None:
+    _, clicks, ctx = small_world
+    train, test = time_split(clicks, 5)
+    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=20)).fit(train, ctx)
+    table = model.candidate_recall(test)
+    assert list(table.columns) == ["source", "recall", "candidates_per_customer"]
+    recall = table.set_index("source")["recall"]
+    assert 0 < recall["union"] <= 1 and (recall.drop("union") <= recall["union"] + 1e-12).all()
+    assert set(recall.index) >= {"history", "popular", "union"}

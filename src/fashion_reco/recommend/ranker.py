@@ -578,6 +578,33 @@ class RankerRecommender(Recommender):
             }
         )
 
+    def candidate_recall(self, test: Any, *, event_type: str | None = None) -> pd.DataFrame:
+        """Share of the relevant (customer, item) pairs of a later log found by each source and by their union.
+
+        ``test``: held-out interactions (after the fit); ``event_type``: what counts (default the configured
+        ``label_event``). Returns ``source, recall, candidates_per_customer`` — where recall is lost before ranking.
+        """
+        data = self._require_fitted()
+        st = self._require_state()
+        frame = interactions_frame(test)
+        kind = event_type or self.ranker_config.label_event
+        frame = frame[frame[Columns.EVENT_TYPE] == kind]
+        items = data.item_rows(frame[Columns.ITEM_ID].to_numpy(object))
+        frame = frame.loc[items >= 0]
+        ids = self._unique_ids(frame[Columns.CUSTOMER_ID])
+        rows = data.customer_rows(ids)
+        pos = pd.Index(ids).get_indexer(frame[Columns.CUSTOMER_ID].to_numpy(object))
+        parts: list[pd.DataFrame] = []
+        weights: list[int] = []
+        for start in range(0, len(ids), _BLOCK_CUSTOMERS):
+            sel = (pos >= start) & (pos < start + _BLOCK_CUSTOMERS)
+            block = rows[start : start + _BLOCK_CUSTOMERS]
+            rel = (pos[sel] - start, items[items >= 0][sel])
+            n_rel = np.unique(rel[0] * data.n_items + rel[1]).size
+            parts.append(candidate_recall(st.generator, block, rel))
+            weights.append(n_rel)
+        return _pool_recall(list(zip(parts, weights, strict=True)))
+
     def summary(self) -> str:
         """The fit summary in a few lines (model used, windows, validation MAP@k, fallback reason)."""
         s = self.fit_summary_
