@@ -223,6 +223,9 @@ def fit(
         Customers.from_csv(customers) if customers else None,
     )
     reco.save(out)
+    summary = getattr(reco.recommender, "summary", None)
+    if callable(summary):
+        typer.echo(summary())
     typer.echo(f"recommender saved to {out}")
 
 
@@ -267,7 +270,14 @@ def recommend(
     model: ModelDirOpt,
     customer_ids: Annotated[list[str], typer.Argument(help="Customer ids (space or comma separated).")],
     k: Annotated[int, typer.Option("-k", min=1)] = 12,
-    include_purchased: Annotated[bool, typer.Option(help="Allow items the customer already bought.")] = False,
+    include_purchased: Annotated[
+        bool | None,
+        typer.Option(
+            "--include-purchased/--filter-purchased",
+            help="Allow / never return items the customer already bought (default: the model decides — the ranker "
+            "keeps repurchases, the blend removes them).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")
     ] = None,
@@ -277,7 +287,8 @@ def recommend(
     from fashion_reco.facade import FashionRecommender
 
     reco = FashionRecommender.load(model)
-    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=not include_purchased), out)
+    filter_purchased = None if include_purchased is None else not include_purchased
+    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=filter_purchased), out)
 
 
 @app.command()
@@ -294,7 +305,7 @@ def evaluate(
         Path | None,
         typer.Option(
             "--events",
-            help="A whole clickstream CSV to split by time: a fresh blend and the baselines are fitted on "
+            help="A whole clickstream CSV to split by time: a fresh ranker and the baselines are fitted on "
             "the earlier events (with the bundle's catalogue, embeddings and customers) and scored on the last "
             "--holdout-days.",
         ),
@@ -313,7 +324,7 @@ def evaluate(
             "--folds",
             min=1,
             help="Rolling-origin folds over --events: consecutive test windows, fresh models fitted before each; "
-            "prints each fold, the pooled table and bootstrap intervals of the blend minus every baseline.",
+            "prints each fold, the pooled table and bootstrap intervals of the ranker minus every baseline.",
         ),
     ] = 1,
     filter_purchased: Annotated[
@@ -338,7 +349,7 @@ def evaluate(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Offline metrics of the blend vs every baseline: on a later window (--test), a time split (--events) or
+    """Offline metrics of the ranker vs every baseline: on a later window (--test), a time split (--events) or
     rolling folds (--events --folds N; with --out, the fold table and the intervals land beside it)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender

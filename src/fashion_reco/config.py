@@ -403,10 +403,10 @@ class BlendConfig(_Section):
 #: candidates per source of the ranker's first stage (0 switches a source off)
 DEFAULT_CANDIDATES: dict[str, int] = {
     "history": 30,
-    "cooccurrence": 30,
+    "cooccurrence": 40,
     "visual": 20,
-    "collaborative": 20,
-    "popular": 12,
+    "collaborative": 40,
+    "popular": 24,
     "trending": 12,
     "segment_popular": 12,
     "profile": 12,
@@ -489,10 +489,22 @@ class RankerConfig(_Section):
     )
     tune_trials: int = Field(20, ge=1, description="Optuna trials when `tune` is on.")
     explain: bool = Field(
-        True, description="Reasons from LightGBM's per-feature contributions (pred_contrib) of each row."
+        True, description="Phrase each row's reason from the feature contributions to its score."
     )
+    explain_method: Literal["auto", "shap", "path"] = Field(
+        "auto",
+        description="Contributions behind the reasons: `shap` — LightGBM's pred_contrib (exact TreeSHAP, about "
+        "100× the cost of predict per row); `path` — the split-path attribution (Saabas), as cheap as predict; "
+        "`auto` — shap when a call explains at most `shap_max_rows` rows, else path.",
+    )
+    shap_max_rows: int = Field(5_000, ge=0, description="Largest call `auto` explains with exact TreeSHAP.")
     seed: int = Field(0, description="Seed of LightGBM, the customer sampling and the collaborative source.")
-    num_threads: int = Field(0, ge=0, description="Threads for LightGBM and implicit (0: their default).")
+    num_threads: int = Field(
+        1,
+        ge=0,
+        description="Threads for LightGBM and implicit (0: all cores). One by default: OpenMP busy-waits badly "
+        "when the machine is shared (20× slower boosting measured under load); raise it on a dedicated machine.",
+    )
 
     @field_validator("candidates")
     @classmethod

@@ -1,6 +1,6 @@
 """``FashionRecommender``: the one class most users touch. It holds no logic of its own; it delegates to the layers.
 
-data ──► model (train, embed) ──► recommend (similar items, personalised blend, evaluation) ──► snowflake, report
+data ──► model (train, embed) ──► recommend (similar items, two-stage ranker, evaluation) ──► snowflake, report
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fashion_reco.model.image_model import ImageModel
 from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.recommend.evaluation import TimeSplitEvaluation, evaluate_recommenders, evaluate_time_split
+from fashion_reco.recommend.ranker import RankerRecommender
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
@@ -47,7 +48,7 @@ class FashionRecommender:
         self.item_embeddings: np.ndarray | None = None
         self.interactions: Interactions | None = None
         self.customers: Customers | None = None
-        self.recommender: BlendRecommender | None = None
+        self.recommender: RankerRecommender | BlendRecommender | None = None
         self.fit_report_: fitting.FitReport | None = None
 
     # -- model ----------------------------------------------------------------------------------------------------
@@ -79,7 +80,11 @@ class FashionRecommender:
         progress: bool = True,
         now: Any = None,
     ) -> FashionRecommender:
-        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised blend.
+        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised ranker.
+
+        The ranker (:class:`~fashion_reco.recommend.ranker.RankerRecommender`: candidate sources + LightGBM
+        lambdarank) is the default; without interactions, or on a log too small to learn from, the linear blend is
+        used (``recommender.fit_summary_`` says which and why).
 
         Pass ``item_embeddings`` (from :meth:`embed`, catalogue order) to skip re-embedding the photos. Unusable
         photos follow ``config.data.on_bad_image`` in training and embedding alike; events after ``now`` (default:
@@ -111,7 +116,13 @@ class FashionRecommender:
             if customers is None or isinstance(customers, Customers)
             else Customers.from_frame(customers)
         )
-        self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, self._fit_context())
+        self.recommender = (
+            BlendRecommender(self.config.blend).fit(None, self._fit_context())
+            if self.interactions is None
+            else RankerRecommender(
+                self.config.ranker, blend=self.config.blend, item_names=_item_names(catalogue)
+            ).fit(self.interactions, self._fit_context())
+        )
         self.fit_report_ = fitting.FitReport(unusable, dropped, n_future, now_text)
         return self
 
@@ -120,10 +131,21 @@ class FashionRecommender:
         return self._require_fitted().similar_items(item_ids, k=fitting.check_k(k), filter_items=filter_items)
 
     def recommend(
-        self, customer_ids: Any, k: int = 12, filter_already_purchased: bool = True, filter_items: Any = None
+        self,
+        customer_ids: Any,
+        k: int = 12,
+        filter_already_purchased: bool | None = None,
+        filter_items: Any = None,
     ) -> pd.DataFrame:
-        """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``."""
-        return self._require_fitted().recommend(
+        """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``.
+
+        ``filter_already_purchased``: ``None`` (default) keeps the model's own default — the ranker keeps
+        repurchases (a learned feature), the blend removes them; ``True`` / ``False`` force it (business rules).
+        """
+        model = self._require_fitted()
+        if filter_already_purchased is None:
+            return model.recommend(customer_ids, k=fitting.check_k(k), filter_items=filter_items)
+        return model.recommend(
             customer_ids,
             k=fitting.check_k(k),
             filter_already_purchased=filter_already_purchased,
@@ -221,9 +243,18 @@ class FashionRecommender:
             customers=None if self.customers is None else self.customers.frame,
         )
 
-    def _require_fitted(self) -> BlendRecommender:
+    def _require_fitted(self) -> RankerRecommender | BlendRecommender:
         if self.recommender is None:
             raise NotFittedError(
                 "the recommender is not fitted: call fit() first, or load() a saved recommender"
             )
         return self.recommender
+
+
+def _item_names(catalogue: Catalogue) -> dict[str, str] | None:
+    """Display names per item id from a catalogue's ``name`` column, when it has one (used in reasons)."""
+    items = catalogue.to_frame()
+    if "name" not in items.columns:
+        return None
+    named = items[items["name"].notna()]
+    return dict(zip(named["item_id"].astype(str), named["name"].astype(str), strict=True))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fashion_reco.config import RankerConfig
 from fashion_reco.recommend.base import FitContext
@@ -123,3 +125,110 @@ def test_config_round_trip() -> None:
     with pytest.raises(Exception, match="unknown candidate source"):
         RankerConfig(candidates={"nope": 3})
     assert isinstance(pd.Timestamp, type)
+
+
+def test_save_load_gives_identical_scores_and_verifies_checksums(fitted, tmp_path) -> None:
+    from fashion_reco.errors import ArtefactError
+
+    model, customers, _, _ = fitted
+    ids = [*list(customers.frame["customer_id"][:50]), "never-seen"]
+    before = model.recommend(ids, k=12)
+    path = model.save(tmp_path / "ranker")
+    manifest = (path / "ranker.json").read_text()
+    assert '"schema_version": 1' in manifest and "pickle" not in manifest
+    assert any(p.suffix == ".txt" and p.name.startswith("model-") for p in path.iterdir())
+    loaded = RankerRecommender.load(path)
+    after = loaded.recommend(ids, k=12)
+    pd.testing.assert_frame_equal(before, after)
+    np.testing.assert_array_equal(model.score(ids[:5]), loaded.score(ids[:5]))
+    model_file = next(p for p in path.iterdir() if p.name.startswith("model-"))
+    model_file.write_text(model_file.read_text().replace("num_leaves", "num_leafs", 1))
+    with pytest.raises(ArtefactError, match="model-"):
+        RankerRecommender.load(path)
+
+
+def test_fallback_model_round_trips(small_world, tmp_path) -> None:
+    _, clicks, ctx = small_world
+    frame = clicks.frame
+    tiny = frame[frame["customer_id"].isin(frame["customer_id"].unique()[:5])]
+    model = RankerRecommender(RankerConfig(min_train_customers=50)).fit(tiny, ctx)
+    loaded = RankerRecommender.load(model.save(tmp_path / "r"))
+    assert loaded.fit_summary_["model"] == "blend"
+    ids = tiny["customer_id"].unique()
+    pd.testing.assert_frame_equal(model.recommend(ids, k=5), loaded.recommend(ids, k=5))
+
+
+def test_path_attribution_sums_to_the_score_and_reasons_agree_in_kind(fitted) -> None:
+    """Saabas path contributions (the bulk explanation) plus the trees' root values add up to the raw score."""
+    from fashion_reco.recommend.ranker_reasons import group_contributions, path_tables
+
+    model, *_ = fitted
+    st = model.state_
+    rows = np.arange(40)
+    cand = st.generator.generate(rows)
+    X = st.features.transform(rows, cand).X
+    n_features = len(st.feature_names)
+    tables = path_tables(st.booster, np.eye(n_features))
+    leaves = st.booster.predict(X, pred_leaf=True).reshape(len(X), -1)
+    contrib = sum(tables[t, leaves[:, t]] for t in range(leaves.shape[1]))
+    roots = sum(
+        float(t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value", 0.0)))
+        for t in st.booster.dump_model()["tree_info"]
+    )
+    np.testing.assert_allclose(contrib.sum(axis=1) + roots, st.booster.predict(X, raw_score=True), atol=1e-6)
+    shap = group_contributions(st, X, "shap", 1)
+    path = group_contributions(st, X, "path", 1)
+    assert shap.shape == path.shape == (len(X), len(st.groups))
+    small = model.recommend(["C00001"], k=5)  # a small call is explained with exact TreeSHAP
+    assert len(small) == 5 and small["reason"].str.len().gt(0).all()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    k=st.integers(1, 30),
+    n_banned=st.integers(0, 110),
+    n_customers=st.integers(1, 20),
+    filter_purchased=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_k_rows_whenever_the_catalogue_allows_and_filters_never_leak(
+    fitted, k: int, n_banned: int, n_customers: int, filter_purchased: bool, seed: int
+) -> None:
+    model, customers, clicks, _ = fitted
+    rng = np.random.default_rng(seed)
+    ids = [*rng.choice(customers.frame["customer_id"], n_customers, replace=False), "cold-visitor"]
+    banned = rng.choice(model.item_ids_, n_banned, replace=False)
+    recs = model.recommend(ids, k=k, filter_items=banned, filter_already_purchased=filter_purchased)
+    assert not recs["item_id"].isin(banned).any()
+    frame = clicks.frame
+    bought = frame[frame["event_type"] == "purchase"].groupby("customer_id")["item_id"].agg(set)
+    got = dict(tuple(recs.groupby("customer_id")))
+    for cid in ids:
+        purchased = bought.get(cid, set()) if filter_purchased else set()
+        available = len(set(model.item_ids_) - set(banned) - purchased)
+        group = got.get(cid, recs.iloc[:0])
+        assert not (set(group["item_id"]) & purchased)
+        assert len(group) == min(k, available) and group["item_id"].is_unique
+
+
+def test_optuna_search_saves_the_tuned_values(small_world, tmp_path) -> None:
+    pytest.importorskip("optuna")
+    _, clicks, ctx = small_world
+    cfg = RankerConfig(n_windows=2, max_rounds=20, early_stopping_rounds=5, tune=True, tune_trials=2)
+    model = RankerRecommender(cfg).fit(clicks, ctx)
+    tuned = model.fit_summary_["tuned"]
+    assert tuned["trials"] == 2 and {"learning_rate", "num_leaves"} <= set(tuned)
+    assert model.fit_summary_["params"]["num_leaves"] == tuned["num_leaves"]
+    loaded = RankerRecommender.load(model.save(tmp_path / "tuned"))
+    assert loaded.fit_summary_["tuned"] == tuned and loaded.state_.params["num_leaves"] == tuned["num_leaves"]
+
+
+def test_candidate_recall_on_a_later_window_per_source_and_union(small_world) -> None:
+    _, clicks, ctx = small_world
+    train, test = time_split(clicks, 5)
+    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=20)).fit(train, ctx)
+    table = model.candidate_recall(test)
+    assert list(table.columns) == ["source", "recall", "candidates_per_customer"]
+    recall = table.set_index("source")["recall"]
+    assert 0 < recall["union"] <= 1 and (recall.drop("union") <= recall["union"] + 1e-12).all()
+    assert set(recall.index) >= {"history", "popular", "union"}

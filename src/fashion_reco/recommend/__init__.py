@@ -27,6 +27,7 @@ from fashion_reco.recommend.evaluation import (
     evaluate_time_split,
     time_split,
 )
+from fashion_reco.recommend.ranker import RankerRecommender
 from fashion_reco.recommend.similarity import ExactIndex, FaissIndex, build_index, cosine_topk, l2_normalise
 from fashion_reco.recommend.tuning import TuningResult, TuningSpace, tune_blend
 
@@ -43,6 +44,7 @@ __all__ = [
     "LastWeekPopularityRecommender",
     "OwnHistoryPopularRecommender",
     "PopularityRecommender",
+    "RankerRecommender",
     "RecentPopularityRecommender",
     "Recommender",
     "TimeSplitEvaluation",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from fashion_reco.recommend.candidates import (
     candidate_recall,
     fit_sources,
 )
+from fashion_reco.recommend.candidates.base import union
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
 from fashion_reco.recommend.features import CATEGORICAL, FeatureState
@@ -61,6 +63,8 @@ __all__ = ["RankerRecommender", "RankerState"]
 SCHEMA_VERSION = 1
 _BLOCK_CUSTOMERS = 2048
 _TRAIN_BLOCK = 4096
+#: the explanation method of the recommend call in progress (per thread / task; set by ``recommend``)
+_EXPLAIN_METHOD: ContextVar[str] = ContextVar("fashion_reco_explain_method", default="path")
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,17 @@ class RankerState:
     label_names: np.ndarray
     segment_names: np.ndarray
     booster: lgb.Booster = field(compare=False, repr=False)
+    groups: tuple[str, ...] = field(compare=False, default=())
+    leaf_groups: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
 
     @classmethod
     def with_booster(cls, **values: Any) -> RankerState:
-        """A state whose booster is rebuilt from ``model_text`` (LightGBM's own text format)."""
-        return cls(**values, booster=lgb.Booster(model_str=values["model_text"]))
+        """A state whose booster (and path-attribution tables) are rebuilt from ``model_text`` (LightGBM's text)."""
+        from fashion_reco.recommend.ranker_reasons import explanation_groups, path_tables
+
+        booster = lgb.Booster(model_str=values["model_text"])
+        groups, member = explanation_groups(values["feature_names"])
+        return cls(**values, booster=booster, groups=groups, leaf_groups=path_tables(booster, member))
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,6 @@ class RankerRecommender(Recommender):
             if self._frame is not None
             else EventLog.from_train_data(data)
         )
-        self._log = log
         env, label_names, segment_names = self._env(data, context)
         end_ns = (as_ns(data.as_of) if data.as_of is not None else 0) + 1
         summary: dict[str, Any] = {"model": "ranker", "events": log.n_events}
@@ -310,7 +319,8 @@ class RankerRecommender(Recommender):
         Xs, ys, groups, recalls = [], [], [], []
         for start in range(0, customers.size, _TRAIN_BLOCK):
             rows = customers[start : start + _TRAIN_BLOCK]
-            cand = generator.generate(rows)
+            parts = generator.generate_each(rows)
+            cand = union(parts, n_items)
             keys = rows[cand.row] * n_items + cand.item
             y = np.isin(keys, target)
             sizes = np.bincount(cand.row, minlength=rows.size)
@@ -323,7 +333,9 @@ class RankerRecommender(Recommender):
             in_block = np.isin(target // n_items, rows)
             t = target[in_block]
             pos = np.searchsorted(rows, t // n_items)
-            recalls.append((candidate_recall(generator, rows, (pos, t % n_items)), t.size))
+            recalls.append(
+                (candidate_recall(generator, rows, (pos, t % n_items), parts=parts, merged=cand), t.size)
+            )
         X = np.concatenate(Xs) if Xs else np.zeros((0, len(features.names)), np.float32)
         group = np.concatenate(groups).astype(np.int64)
         recall = _pool_recall(recalls)
@@ -445,7 +457,7 @@ class RankerRecommender(Recommender):
         if exclude is not None and exclude.nnz and len(cand):
             ex = exclude.tocoo()
             ex_keys = np.sort(ex.row.astype(np.int64) * n_items + ex.col)
-            ok &= ~np.isin(cand.row * n_items + cand.item, ex_keys)
+            ok &= ~_contains(ex_keys, cand.row * n_items + cand.item)
         # pad with the most popular allowed items so that every customer gets k rows when the catalogue allows
         position = self._tiebreak_position()
         n_excl = 0 if exclude is None else int(np.diff(exclude.indptr).max(initial=0))
@@ -461,10 +473,10 @@ class RankerRecommender(Recommender):
         pr = np.repeat(pad_rows, fill_items.size)
         pi = np.tile(fill_items, pad_rows.size)
         pad_keys = pr * n_items + pi
-        cand_keys = cand.row * n_items + cand.item
-        pad_ok = ~np.isin(pad_keys, cand_keys)
+        cand_keys = cand.row * n_items + cand.item  # sorted: the union is ordered by (row, item)
+        pad_ok = ~_contains(cand_keys, pad_keys)
         if exclude is not None and exclude.nnz:
-            pad_ok &= ~np.isin(pad_keys, ex_keys)
+            pad_ok &= ~_contains(ex_keys, pad_keys)
         pr, pi = pr[pad_ok], pi[pad_ok]
         e_row = np.concatenate([cand.row[ok], pr])
         e_item = np.concatenate([cand.item[ok], pi])
@@ -487,20 +499,12 @@ class RankerRecommender(Recommender):
         self, st: RankerState, rows: np.ndarray, cand: CandidateSet, block: Any, pair: np.ndarray
     ) -> np.ndarray:
         """Reason strings for candidate pairs ``pair`` (indices into ``cand``) from their feature contributions."""
-        from fashion_reco.recommend.ranker_reasons import explain_pairs
+        from fashion_reco.recommend.ranker_reasons import explain_pairs, group_contributions
 
-        contrib = st.booster.predict(
-            block.X[pair], pred_contrib=True, num_threads=self.ranker_config.num_threads
+        by_group = group_contributions(
+            st, block.X[pair], _EXPLAIN_METHOD.get(), self.ranker_config.num_threads
         )
-        return explain_pairs(
-            self,
-            st,
-            rows,
-            cand,
-            block,
-            pair,
-            np.asarray(contrib)[:, :-1],
-        )
+        return explain_pairs(self, st, rows, cand, block, pair, by_group)
 
     # ------------------------------------------------------------------ public API
     def recommend(
@@ -513,11 +517,20 @@ class RankerRecommender(Recommender):
         allowed_items: Any = None,
     ) -> pd.DataFrame:
         """Top-k per customer with a reason per row; already-bought items stay unless filtered (module docstring)."""
+        cfg = self.ranker_config
         if k is None:
-            k = self.ranker_config.k
-        return super().recommend(
-            customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
-        )
+            k = cfg.k
+        method = cfg.explain_method
+        if method == "auto":
+            n_rows = len(self._unique_ids(customer_ids)) * int(k)
+            method = "shap" if n_rows <= cfg.shap_max_rows else "path"
+        token = _EXPLAIN_METHOD.set(method)
+        try:
+            return super().recommend(
+                customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
+            )
+        finally:
+            _EXPLAIN_METHOD.reset(token)
 
     def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
         """More like this (image cosine, else co-occurrence links) → ``item_id, similar_item_id, score, rank``."""
@@ -565,6 +578,33 @@ class RankerRecommender(Recommender):
             }
         )
 
+    def candidate_recall(self, test: Any, *, event_type: str | None = None) -> pd.DataFrame:
+        """Share of the relevant (customer, item) pairs of a later log found by each source and by their union.
+
+        ``test``: held-out interactions (after the fit); ``event_type``: what counts (default the configured
+        ``label_event``). Returns ``source, recall, candidates_per_customer`` — where recall is lost before ranking.
+        """
+        data = self._require_fitted()
+        st = self._require_state()
+        frame = interactions_frame(test)
+        kind = event_type or self.ranker_config.label_event
+        frame = frame[frame[Columns.EVENT_TYPE] == kind]
+        items = data.item_rows(frame[Columns.ITEM_ID].to_numpy(object))
+        frame = frame.loc[items >= 0]
+        ids = self._unique_ids(frame[Columns.CUSTOMER_ID])
+        rows = data.customer_rows(ids)
+        pos = pd.Index(ids).get_indexer(frame[Columns.CUSTOMER_ID].to_numpy(object))
+        parts: list[pd.DataFrame] = []
+        weights: list[int] = []
+        for start in range(0, len(ids), _BLOCK_CUSTOMERS):
+            sel = (pos >= start) & (pos < start + _BLOCK_CUSTOMERS)
+            block = rows[start : start + _BLOCK_CUSTOMERS]
+            rel = (pos[sel] - start, items[items >= 0][sel])
+            n_rel = np.unique(rel[0] * data.n_items + rel[1]).size
+            parts.append(candidate_recall(st.generator, block, rel))
+            weights.append(n_rel)
+        return _pool_recall(list(zip(parts, weights, strict=True)))
+
     def summary(self) -> str:
         """The fit summary in a few lines (model used, windows, validation MAP@k, fallback reason)."""
         s = self.fit_summary_
@@ -603,6 +643,14 @@ class RankerRecommender(Recommender):
 
 
 # ---------------------------------------------------------------------- training helpers
+def _contains(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Whether each ``query`` key is in the sorted array ``sorted_keys`` (one binary search per query)."""
+    if sorted_keys.size == 0 or query.size == 0:
+        return np.zeros(query.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, query), sorted_keys.size - 1)
+    return sorted_keys[pos] == query
+
+
 def _concat(windows: list[_Window]) -> _Window:
     return _Window(
         X=np.concatenate([w.X for w in windows]),

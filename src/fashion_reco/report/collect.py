@@ -183,9 +183,9 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
     metrics = [m for m in KNOWN_METRICS if m in numeric]
     metrics += [c for c in numeric if c not in KNOWN_METRICS and c not in info]
     models = list(dict.fromkeys(frame[Columns.MODEL]))
-    if highlight is None:  # the model under test: the ranker when present, else the blend
+    if highlight is None:
         highlight = next((m for m in models if m.lower() in ("ranker", "blend")), None) or next(
-            (m for m in models if "blend" in m.lower()), None
+            (m for m in models if "ranker" in m.lower() or "blend" in m.lower()), None
         )
     by_k = None
     k_value: float | None = None

@@ -195,7 +195,7 @@ def customers_section(
     """Sampled customers: recent history next to their ``k`` recommendations with reasons."""
     lead = (
         f"Sampled customers: their {history_limit} most recent interactions (newest first) next to the top {k} "
-        "personalised recommendations, each with the reason the blend gives and its score."
+        "personalised recommendations, each with the reason the model gives and its score."
     )
     grouped = {
         str(c): g.sort_values(Columns.RANK)

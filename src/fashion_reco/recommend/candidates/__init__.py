@@ -178,20 +178,27 @@ class CandidateGenerator:
         return union(self.generate_each(rows), self.n_items)
 
 
-def candidate_recall(generator: CandidateGenerator, rows: np.ndarray, relevant: Any) -> pd.DataFrame:
+def candidate_recall(
+    generator: CandidateGenerator,
+    rows: np.ndarray,
+    relevant: Any,
+    *,
+    parts: list[tuple[str, Candidates]] | None = None,
+    merged: CandidateSet | None = None,
+) -> pd.DataFrame:
     """Share of the relevant (block position, item) pairs found by each source and by the union.
 
-    ``relevant`` is a pair of arrays ``(positions into rows, item columns)``; returns a frame ``source, recall,
-    candidates_per_customer``.
+    ``relevant`` is a pair of arrays ``(positions into rows, item columns)``; ``parts`` / ``merged`` may pass the
+    sources' candidates and their union when already generated. Returns ``source, recall, candidates_per_customer``.
     """
     pos, items = relevant
     n_items = generator.n_items
     target = np.unique(np.asarray(pos, np.int64) * n_items + np.asarray(items, np.int64))
     records: list[dict[str, Any]] = []
-    parts = generator.generate_each(rows)
+    parts = generator.generate_each(rows) if parts is None else parts
     for name, c in [*parts, ("union", None)]:
         if c is None:
-            u = union(parts, n_items)
+            u = union(parts, n_items) if merged is None else merged
             keys = u.row * n_items + u.item
             n_cand = len(u)
         else:

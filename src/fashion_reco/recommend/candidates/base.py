@@ -42,6 +42,8 @@ class Candidates:
     row: np.ndarray
     item: np.ndarray
     score: np.ndarray
+    #: 1-based rank within the row when the source already knows it (entries emitted best first), else None
+    rank: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> Candidates:
@@ -73,7 +75,10 @@ class CandidateEnv:
 
 
 class CandidateSource(ABC):
-    """A fitted candidate source: ``generate(rows)`` → at most ``n`` candidates per customer row (``-1`` = cold)."""
+    """A fitted candidate source: ``generate(rows)`` → at most ``n`` distinct items per customer row (``-1`` = cold).
+
+    Contract: an item appears at most once per row in one source's output (the union relies on it).
+    """
 
     #: short name: feature prefix and key in the per-source recall table
     name: ClassVar[str] = "source"
@@ -135,10 +140,10 @@ class CandidateSet:
 
 
 def _ranks(c: Candidates) -> np.ndarray:
-    """1-based rank of each entry within its row by descending score (ties: lower item)."""
+    """1-based rank of each entry within its row by descending score (ties: earlier entry first)."""
     if len(c) == 0:
         return np.empty(0, np.float32)
-    order = np.lexsort((c.item, -c.score.astype(np.float64), c.row))
+    order = np.lexsort((-c.score.astype(np.float64), c.row))
     rank = np.empty(len(c), dtype=np.float32)
     sorted_rows = c.row[order]
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
@@ -148,29 +153,29 @@ def _ranks(c: Candidates) -> np.ndarray:
 
 
 def union(parts: Sequence[tuple[str, Candidates]], n_items: int) -> CandidateSet:
-    """Merge the sources' candidates (duplicates within a source keep their best score) into a :class:`CandidateSet`."""
+    """Merge the sources' candidates (each distinct per row, see :class:`CandidateSource`) into a :class:`CandidateSet`."""
     names = tuple(name for name, _ in parts)
     keys_all, src_all, score_all, rank_all = [], [], [], []
     for s, (_, c) in enumerate(parts):
         if len(c) == 0:
             continue
-        keys = c.row.astype(np.int64) * n_items + c.item
-        # keep the best entry per key within the source
-        order = np.lexsort((-c.score.astype(np.float64), keys))
-        keys_s = keys[order]
-        first = np.r_[True, keys_s[1:] != keys_s[:-1]]
-        sel = order[first]
-        dedup = Candidates(c.row[sel], c.item[sel], c.score[sel])
-        keys_all.append(keys[sel])
-        src_all.append(np.full(sel.size, s, dtype=np.int64))
-        score_all.append(dedup.score.astype(np.float32))
-        rank_all.append(_ranks(dedup))
+        keys_all.append(c.row.astype(np.int64) * n_items + c.item)
+        src_all.append(np.full(len(c), s, dtype=np.int64))
+        score_all.append(c.score.astype(np.float32))
+        rank_all.append(_ranks(c) if c.rank is None else c.rank.astype(np.float32))
     n_src = len(names)
     if not keys_all:
         e = np.empty(0, np.int64)
         return CandidateSet(e, e, np.empty((0, n_src), np.float32), np.empty((0, n_src), np.float32), names)
     keys = np.concatenate(keys_all)
-    uniq, inv = np.unique(keys, return_inverse=True)
+    # distinct pairs, sorted, through scipy's COO → CSR (a counting sort by row): no hashing, no full sort
+    n_rows = int(keys.max() // n_items) + 1
+    presence = sp.csr_matrix(
+        (np.ones(keys.size, dtype=np.int8), ((keys // n_items), (keys % n_items))), shape=(n_rows, n_items)
+    )
+    presence.sum_duplicates()
+    uniq = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(presence.indptr)) * n_items + presence.indices
+    inv = np.searchsorted(uniq, keys)
     score = np.full((uniq.size, n_src), np.nan, dtype=np.float32)
     rank = np.full((uniq.size, n_src), np.nan, dtype=np.float32)
     src = np.concatenate(src_all)

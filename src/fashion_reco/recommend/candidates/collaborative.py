@@ -117,8 +117,10 @@ class CollaborativeSource(CandidateSource):
             out_r.append(np.repeat(p, k))
             out_i.append(idx.ravel())
             out_s.append(vals.ravel())
+        rows_out = np.concatenate(out_r).astype(np.int64)
         return Candidates(
-            np.concatenate(out_r).astype(np.int64),
+            rows_out,
             np.concatenate(out_i).astype(np.int64),
             np.concatenate(out_s).astype(np.float32),
+            rank=np.tile(np.arange(1, k + 1, dtype=np.float32), rows_out.size // k),
         )

@@ -39,6 +39,7 @@ def _broadcast(items: np.ndarray, scores: np.ndarray, n_rows: int) -> Candidates
         row=np.repeat(np.arange(n_rows, dtype=np.int64), items.size),
         item=np.tile(items.astype(np.int64), n_rows),
         score=np.tile(scores.astype(np.float32), n_rows),
+        rank=np.tile(np.arange(1, items.size + 1, dtype=np.float32), n_rows),
     )
 
 
@@ -128,8 +129,10 @@ class SegmentPopularSource(CandidateSource):
         items = self.items[seg[pos]]
         scores = self.scores[seg[pos]]
         keep = items >= 0
+        ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.float32), items.shape)
         return Candidates(
             row=np.broadcast_to(pos[:, None], items.shape)[keep].astype(np.int64),
             item=items[keep],
             score=scores[keep],
+            rank=ranks[keep],
         )

@@ -129,4 +129,5 @@ class ProfileSource(CandidateSource):
             row=np.repeat(np.arange(len(rows), dtype=np.int64), k),
             item=items[idx.ravel()],
             score=vals.ravel().astype(np.float32),
+            rank=np.tile(np.arange(1, k + 1, dtype=np.float32), len(rows)),
         )
