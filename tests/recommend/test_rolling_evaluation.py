@@ -231,6 +231,12 @@ def test_too_many_folds_is_a_clear_error(sim_log) -> None:
         evaluate_time_split(sim_log.interactions, 7, None, CONFIG, folds=10, baselines=[])
     with pytest.raises(RecommendError, match="folds must be >= 1"):
         evaluate_time_split(sim_log.interactions, 7, None, CONFIG, folds=0)
+    with pytest.raises(RecommendError, match="relevance must be"):
+        evaluate_time_split(sim_log.interactions, 7, None, CONFIG, folds=2, relevance="click")
+    with pytest.raises(RecommendError, match="segment must be"):
+        evaluate_time_split(sim_log.interactions, 7, None, CONFIG, folds=2, segment="vip")
+    with pytest.raises(RecommendError, match="confidence"):
+        evaluate_time_split(sim_log.interactions, 7, None, CONFIG, folds=2, confidence=1.5)
     with pytest.raises(RecommendError, match="unique"):
         evaluate_time_split(
             sim_log.interactions,

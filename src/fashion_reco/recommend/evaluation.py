@@ -660,6 +660,12 @@ def evaluate_time_split(
     config = config or BlendConfig()
     if folds < 1:
         raise RecommendError(f"folds must be >= 1, got {folds}")
+    if relevance not in ("any", "purchase"):
+        raise RecommendError(f"relevance must be 'any' or 'purchase', got {relevance!r}")
+    if segment not in ("warm", "cold", "all"):
+        raise RecommendError(f"segment must be 'warm', 'cold' or 'all', got {segment!r}")
+    if n_boot < 1 or not 0.0 < confidence < 1.0:
+        raise RecommendError(f"need n_boot >= 1 and 0 < confidence < 1, got {n_boot} and {confidence}")
     frame = interactions_frame(interactions)
     if frame.empty:
         raise RecommendError("the log has no events: there is nothing to evaluate")
