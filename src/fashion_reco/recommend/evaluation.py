@@ -482,8 +482,10 @@ class TimeSplitEvaluation:
                 )
         if self.candidate_recall is not None and len(self.candidate_recall):
             pooled = self.candidate_recall[self.candidate_recall["fold"] == 0]
+            windows = int(pooled["n_customers"].max()) if len(pooled) else 0
             lines.append(
-                f"candidate recall of {self.candidate} on the test windows (share of relevant pairs found):"
+                f"candidate recall of {self.candidate} on the test windows where it used its sources "
+                f"({windows} customer-windows; share of relevant pairs found):"
             )
             for r in pooled.itertuples(index=False):
                 lines.append(
