@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("embedding", "similarity", "recommend", "udf")
+BENCHMARKS = ("embedding", "similarity", "recommend", "ranker", "udf")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ Layout::
 
     fashion_reco.json               manifest (format, library version, config, every part with its sha256) — last
     image_model-<sha12>/            ImageModel.save (a nested artefact, addressed by its metadata.json)
-    recommender-<sha12>/            BlendRecommender.save (absent when fitted without interactions)
+    recommender-<sha12>/            RankerRecommender.save (ranker.json) or BlendRecommender.save (without interactions)
     catalogue-<sha12>.parquet       the catalogue items
     embeddings-<sha12>.npy          item embeddings (float32, allow_pickle=False)
     interactions-<sha12>.parquet, customers-<sha12>.parquet (optional)
@@ -57,7 +57,11 @@ def save_recommender(directory: Path, reco: Any, *, library_version: str) -> Pat
     )
     writer.add_component("image_model", reco.image_model.save, manifest=METADATA_FILE)
     if reco.recommender is not None:
-        writer.add_component("recommender", reco.recommender.save, manifest=BLEND_MANIFEST)
+        from fashion_reco.recommend.ranker import RankerRecommender
+        from fashion_reco.recommend.ranker_io import MANIFEST as RANKER_MANIFEST
+
+        inner = RANKER_MANIFEST if isinstance(reco.recommender, RankerRecommender) else BLEND_MANIFEST
+        writer.add_component("recommender", reco.recommender.save, manifest=inner)
     writer.add_frame("catalogue", reco.catalogue.to_frame())
     writer.add_array("embeddings", reco.item_embeddings)
     if reco.interactions is not None:
@@ -147,7 +151,13 @@ def _load(reader: ArtefactReader, cls: Any) -> Any:
     if reader.has("customers"):
         reco.customers = build("customers", Customers.from_frame)
     if reader.has("recommender"):
-        reco.recommender = BlendRecommender.load(reader.component("recommender"))
+        from fashion_reco.recommend.ranker import RankerRecommender
+        from fashion_reco.recommend.ranker_io import MANIFEST as RANKER_MANIFEST
+
+        ranker = reader.files["recommender"].get("manifest") == RANKER_MANIFEST
+        reco.recommender = (RankerRecommender if ranker else BlendRecommender).load(
+            reader.component("recommender")
+        )
     reco.fit_report_ = _fit_report(reader.meta.get("fit_report"))
     return reco
 

@@ -233,6 +233,9 @@ def fit(
         now=now,
     )
     reco.save(out)
+    summary = getattr(reco.recommender, "summary", None)
+    if callable(summary):
+        typer.echo(summary())
     typer.echo(f"{reco.fit_report_}; recommender saved to {out}")
 
 
@@ -277,7 +280,14 @@ def recommend(
     model: ModelDirOpt,
     customer_ids: Annotated[list[str], typer.Argument(help="Customer ids (space or comma separated).")],
     k: Annotated[int, typer.Option("-k", min=1)] = 12,
-    include_purchased: Annotated[bool, typer.Option(help="Allow items the customer already bought.")] = False,
+    include_purchased: Annotated[
+        bool | None,
+        typer.Option(
+            "--include-purchased/--filter-purchased",
+            help="Allow / never return items the customer already bought (default: the model decides — the ranker "
+            "keeps repurchases, the blend removes them).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write CSV/parquet instead of printing.")
     ] = None,
@@ -287,7 +297,8 @@ def recommend(
     from fashion_reco.facade import FashionRecommender
 
     reco = FashionRecommender.load(model)
-    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=not include_purchased), out)
+    filter_purchased = None if include_purchased is None else not include_purchased
+    _print_frame(reco.recommend(_ids(customer_ids), k=k, filter_already_purchased=filter_purchased), out)
 
 
 @app.command()
@@ -304,7 +315,7 @@ def evaluate(
         Path | None,
         typer.Option(
             "--events",
-            help="A whole clickstream CSV to split by time: a fresh blend and the baselines are fitted on "
+            help="A whole clickstream CSV to split by time: a fresh ranker and the baselines are fitted on "
             "the earlier events (with the bundle's catalogue, embeddings and customers) and scored on the last "
             "--holdout-days.",
         ),
@@ -313,9 +324,26 @@ def evaluate(
         float | None,
         typer.Option(
             "--holdout-days",
-            help="Days at the end of --events held out as the test window (default: blend.test_days).",
+            help="Length in days of each test window at the end of --events (default: blend.test_days for one "
+            "fold; with --folds, 28, 7 or 1 days — the longest the log's span allows).",
         ),
     ] = None,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            min=1,
+            help="Rolling-origin folds over --events: consecutive test windows, fresh models fitted before each; "
+            "prints each fold, the pooled table and bootstrap intervals of the ranker minus every baseline.",
+        ),
+    ] = 1,
+    filter_purchased: Annotated[
+        bool,
+        typer.Option(
+            "--filter-purchased/--keep-purchased",
+            help="With --events: never recommend items a customer already bought (off: repurchase counts).",
+        ),
+    ] = False,
     k: Annotated[int | None, typer.Option("-k", min=1, help="List length (default: blend.k).")] = None,
     relevance: Annotated[Relevance, typer.Option(help="Which test events count as hits.")] = Relevance.any,
     segment: Annotated[
@@ -331,12 +359,15 @@ def evaluate(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Offline metrics of the blend vs every baseline: on a later window (--test) or a time split (--events)."""
+    """Offline metrics of the ranker vs every baseline: on a later window (--test), a time split (--events) or
+    rolling folds (--events --folds N; with --out, the fold table and the intervals land beside it)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
 
     if holdout_days is not None and events is None:
         raise ConfigError("--holdout-days splits the --events log; pass --events", key="--holdout-days")
+    if folds > 1 and events is None:
+        raise ConfigError("--folds splits the --events log; pass --events", key="--folds")
     if (test is None) == (events is None):
         raise ConfigError(
             "pass either --test (a later window) or --events (a log to split by time)", key="--events"
@@ -350,11 +381,16 @@ def evaluate(
             Interactions.from_csv(events, event_type_mapping=mapping),
             holdout_days,
             k=k,
+            folds=folds,
             relevance=relevance.value,
             segment=segment.value,
+            filter_already_purchased=filter_purchased,
         )
         typer.echo(result.summary())
         _print_frame(result.table, out)
+        if out is not None and folds > 1 and result.fold_table is not None and result.intervals is not None:
+            _print_frame(result.fold_table, out.with_name(f"{out.stem}.folds{out.suffix}"))
+            _print_frame(result.intervals, out.with_name(f"{out.stem}.intervals{out.suffix}"))
     elif test is not None:
         _print_frame(
             reco.evaluate(
@@ -373,14 +409,33 @@ def report(
     model: ModelDirOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     test: Annotated[Path | None, typer.Option("--test", help="Held-out interactions to evaluate on.")] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="A whole log to evaluate on rolling time folds (see `evaluate --events --folds`).",
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Rolling folds over --events.")] = 1,
     debug: DebugOpt = False,
 ) -> None:
-    """Write a self-contained HTML report."""
+    """Write a self-contained HTML report (with --events: the fold table and the bootstrap intervals too)."""
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.facade import FashionRecommender
 
+    if test is not None and events is not None:
+        raise ConfigError(
+            "pass either --test (a later window) or --events (a log to fold by time)", key="--events"
+        )
     reco = FashionRecommender.load(model)
-    evaluation = reco.evaluate(Interactions.from_csv(test)) if test else None
+    mapping = reco.config.data.event_type_mapping
+    evaluation: Any = None
+    if test is not None:
+        evaluation = reco.evaluate(Interactions.from_csv(test, event_type_mapping=mapping))
+    elif events is not None:
+        evaluation = reco.evaluate_time_split(
+            Interactions.from_csv(events, event_type_mapping=mapping), folds=folds
+        )
     typer.echo(f"report written to {reco.report(out, evaluation=evaluation)}")
 
 

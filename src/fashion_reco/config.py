@@ -52,6 +52,7 @@ __all__ = [
     "BlendConfig",
     "DataConfig",
     "ModelConfig",
+    "RankerConfig",
     "RecommenderConfig",
     "SnowflakeConfig",
     "config_error",
@@ -408,6 +409,123 @@ class BlendConfig(_Section):
         return self
 
 
+#: candidates per source of the ranker's first stage (0 switches a source off)
+DEFAULT_CANDIDATES: dict[str, int] = {
+    "history": 30,
+    "cooccurrence": 40,
+    "visual": 20,
+    "collaborative": 40,
+    "popular": 24,
+    "trending": 12,
+    "segment_popular": 12,
+    "profile": 12,
+}
+
+
+class RankerConfig(_Section):
+    """Two-stage personalised ranking: candidate sources, training windows and the LightGBM lambdarank ranker.
+
+    Defaults follow the published recipe of the H&M Personalized Fashion Recommendations winners (weekly windows,
+    a few past weeks of training, ~100 candidates per customer) and LightGBM's own defaults; none is tuned to the
+    synthetic data.
+    """
+
+    candidates: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_CANDIDATES),
+        description="Candidates per customer from each source (history, cooccurrence, visual, collaborative, "
+        "popular, trending, segment_popular, profile); 0 switches a source off. Visual needs embeddings, "
+        "collaborative the `cf` extra (implicit), profile item labels.",
+    )
+    collaborative_algorithm: Literal["als", "bpr"] = Field(
+        "als", description="implicit model behind the collaborative source."
+    )
+    history_half_life_days: float = Field(
+        14.0,
+        gt=0,
+        description="Recency decay of a customer's history in the history / co-occurrence sources.",
+    )
+    cooccurrence_window_days: float = Field(
+        90.0, gt=0, description="Only events this recent count when linking items bought or viewed together."
+    )
+    popularity_window_days: float = Field(
+        7.0, gt=0, description='Window of the bestseller sources ("last week\'s bestsellers").'
+    )
+    segment_column: str = Field(
+        "age_band",
+        description="Categorical customer column for the per-segment bestsellers and the profile prior.",
+    )
+    feature_windows: tuple[float, ...] = Field(
+        (7.0, 28.0, 90.0),
+        description="Windows (days) of the count features (customer × item, item, customer).",
+    )
+    window_days: float = Field(
+        7.0,
+        gt=0,
+        description="Length of each label window (what is bought in the window after a cut is the label); "
+        "shrunk to span / (n_windows + 3) for logs too short to hold the windows plus history.",
+    )
+    n_windows: int = Field(
+        3, ge=1, description="Past training windows, before the latest window used for early stopping."
+    )
+    label_event: Literal["view", "add_to_cart", "purchase"] = Field(
+        "purchase", description="Event type that counts as relevant in a label window."
+    )
+    max_customers_per_window: int = Field(
+        20_000, ge=1, description="Customers sampled per training window (those with a labelled event)."
+    )
+    min_train_customers: int = Field(
+        50,
+        ge=1,
+        description="Fewer customers with a relevant item among their candidates (training windows together) "
+        "than this and the ranker falls back to the blend, saying so in the fit summary.",
+    )
+    k: int = Field(12, ge=1, description="Cut-off of the early-stopping metric MAP@k.")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="LightGBM learning rate.")
+    num_leaves: int = Field(31, ge=2, description="LightGBM leaves per tree.")
+    min_data_in_leaf: int = Field(20, ge=1, description="LightGBM minimum rows per leaf.")
+    feature_fraction: float = Field(0.8, gt=0, le=1, description="LightGBM feature subsampling per tree.")
+    lambda_l2: float = Field(1.0, ge=0, description="LightGBM L2 regularisation.")
+    max_rounds: int = Field(
+        500, ge=1, description="Most boosting rounds (early stopping usually ends sooner)."
+    )
+    early_stopping_rounds: int = Field(
+        40,
+        ge=1,
+        description="Stop when MAP@k on the validation window has not improved for this many rounds.",
+    )
+    tune: bool = Field(
+        False, description="Optuna search over the LightGBM parameters above (needs the `tune` extra)."
+    )
+    tune_trials: int = Field(20, ge=1, description="Optuna trials when `tune` is on.")
+    explain: bool = Field(
+        True, description="Phrase each row's reason from the feature contributions to its score."
+    )
+    explain_method: Literal["auto", "shap", "path"] = Field(
+        "auto",
+        description="Contributions behind the reasons: `shap` — LightGBM's pred_contrib (exact TreeSHAP, about "
+        "100× the cost of predict per row); `path` — the split-path attribution (Saabas), as cheap as predict; "
+        "`auto` — shap when a call explains at most `shap_max_rows` rows, else path.",
+    )
+    shap_max_rows: int = Field(5_000, ge=0, description="Largest call `auto` explains with exact TreeSHAP.")
+    seed: int = Field(0, description="Seed of LightGBM, the customer sampling and the collaborative source.")
+    num_threads: int = Field(
+        1,
+        ge=0,
+        description="Threads for LightGBM and implicit (0: all cores). One by default: OpenMP busy-waits badly "
+        "when the machine is shared (20× slower boosting measured under load); raise it on a dedicated machine.",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_sources(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(DEFAULT_CANDIDATES))
+        if unknown:
+            raise ValueError(f"unknown candidate source {unknown[0]!r} (known: {sorted(DEFAULT_CANDIDATES)})")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("candidate counts must be >= 0")
+        return {**{k: 0 for k in DEFAULT_CANDIDATES}, **value}
+
+
 class SnowflakeConfig(_Section):
     """Where to deploy: the embedded local testing session (default) or a real account.
 
@@ -561,7 +679,7 @@ class ConfigSections(TypedDict, total=False):
 
 
 class RecommenderConfig(BaseSettings):
-    """The whole configuration tree: ``data``, ``model``, ``blend`` and ``snowflake`` sections."""
+    """The whole configuration tree: ``data``, ``model``, ``blend``, ``ranker`` and ``snowflake`` sections."""
 
     model_config = SettingsConfigDict(
         env_prefix="FASHION_RECO_",
@@ -574,6 +692,7 @@ class RecommenderConfig(BaseSettings):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     blend: BlendConfig = Field(default_factory=BlendConfig)
+    ranker: RankerConfig = Field(default_factory=RankerConfig)
     snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
 
     def __init__(self, **sections: Unpack[ConfigSections]) -> None:
@@ -641,7 +760,7 @@ class RecommenderConfig(BaseSettings):
         """Plain-JSON view of the configuration without secrets (safe to log or save beside a model)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"snowflake": {"password"}})
 
-    @field_validator("data", "model", "blend", "snowflake", mode="before")
+    @field_validator("data", "model", "blend", "ranker", "snowflake", mode="before")
     @classmethod
     def _none_is_default(cls, value: object) -> object:
         return {} if value is None else value

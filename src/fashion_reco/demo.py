@@ -1,7 +1,7 @@
 """The end-to-end demo behind ``fashion-reco demo``: every step a retailer would run, on the embedded defaults.
 
 photos → train ResNet18 (weights=None, short CPU budget) → embed → synthetic customers and clickstream → time split →
-fit the personalised blend → evaluate against baselines → save → deploy into a Snowpark local testing session →
+fit the personalised ranker → evaluate against baselines → save → deploy into a Snowpark local testing session →
 recommendations → HTML report. Uses only the public API.
 """
 

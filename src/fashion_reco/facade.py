@@ -1,6 +1,6 @@
 """``FashionRecommender``: the one class most users touch. It holds no logic of its own; it delegates to the layers.
 
-data ──► model (train, embed) ──► recommend (similar items, personalised blend, evaluation) ──► snowflake, report
+data ──► model (train, embed) ──► recommend (similar items, two-stage ranker, evaluation) ──► snowflake, report
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fashion_reco.model.image_model import ImageModel
 from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.recommend.evaluation import TimeSplitEvaluation, evaluate_recommenders, evaluate_time_split
+from fashion_reco.recommend.ranker import RankerRecommender
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
@@ -49,7 +50,7 @@ class FashionRecommender:
         self.item_embeddings: np.ndarray | None = None
         self.interactions: Interactions | None = None
         self.customers: Customers | None = None
-        self.recommender: BlendRecommender | None = None
+        self.recommender: RankerRecommender | BlendRecommender | None = None
         self.fit_report_: fitting.FitReport | None = None
 
     # -- configuration (RecTools style) ----------------------------------------------------------------------------
@@ -93,7 +94,11 @@ class FashionRecommender:
         progress: bool = True,
         now: TimestampLike | None = None,
     ) -> FashionRecommender:
-        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised blend.
+        """Train the image model (unless one is given or loaded), embed the catalogue, fit the personalised ranker.
+
+        The ranker (:class:`~fashion_reco.recommend.ranker.RankerRecommender`: candidate sources + LightGBM
+        lambdarank) is the default; without interactions, or on a log too small to learn from, the linear blend is
+        used (``recommender.fit_summary_`` says which and why).
 
         Pass ``item_embeddings`` (from :meth:`embed`, catalogue order) to skip re-embedding the photos. Unusable
         photos follow ``config.data.on_bad_image`` in training and embedding alike; events after ``now`` (default:
@@ -125,7 +130,13 @@ class FashionRecommender:
             if customers is None or isinstance(customers, Customers)
             else Customers.from_frame(customers)
         )
-        self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, self._fit_context())
+        self.recommender = (
+            BlendRecommender(self.config.blend).fit(None, self._fit_context())
+            if self.interactions is None
+            else RankerRecommender(
+                self.config.ranker, blend=self.config.blend, item_names=_item_names(catalogue)
+            ).fit(self.interactions, self._fit_context())
+        )
         self.fit_report_ = fitting.FitReport(unusable, dropped, n_future, now_text)
         return self
 
@@ -137,11 +148,18 @@ class FashionRecommender:
         self,
         customer_ids: Ids,
         k: int = 12,
-        filter_already_purchased: bool = True,
+        filter_already_purchased: bool | None = None,
         filter_items: Ids | None = None,
     ) -> pd.DataFrame:
-        """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``."""
-        return self._require_fitted().recommend(
+        """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``.
+
+        ``filter_already_purchased``: ``None`` (default) keeps the model's own default — the ranker keeps
+        repurchases (a learned feature), the blend removes them; ``True`` / ``False`` force it (business rules).
+        """
+        model = self._require_fitted()
+        if filter_already_purchased is None:
+            return model.recommend(customer_ids, k=fitting.check_k(k), filter_items=filter_items)
+        return model.recommend(
             customer_ids,
             k=fitting.check_k(k),
             filter_already_purchased=filter_already_purchased,
@@ -177,22 +195,25 @@ class FashionRecommender:
         *,
         relevance: str = "any",
         segment: str = "warm",
+        folds: int = 1,
+        filter_already_purchased: bool = False,
         now: TimestampLike | None = None,
     ) -> TimeSplitEvaluation:
-        """Hold out the last ``test_days`` (default ``config.blend.test_days``) of ``interactions``, fit a fresh blend
-        and every baseline on the rest with this recommender's catalogue, embeddings and customers, and score them
-        on the held-out window (the fitted blend is left as it is). Events after ``now`` (default: the wall clock)
-        are left out with a warning, so they cannot move the split."""
+        """Rolling-origin evaluation of ``interactions`` (:func:`~fashion_reco.recommend.evaluation.evaluate_time_split`):
+        ``folds`` windows of ``test_days`` at the end, fresh models fitted before each with this recommender's
+        catalogue, embeddings and customers (the fitted model is left as it is). Events after ``now`` (default: the
+        wall clock) are left out with a warning, so they cannot move the split."""
         return evaluate_time_split(
             fitting.exclude_future(interactions, now)[0],
-            self.config.blend.test_days
-            if test_days is None
-            else fitting.check_positive(test_days, "test_days"),
+            None if test_days is None else fitting.check_positive(test_days, "test_days"),
             self._fit_context(),
             self.config.blend,
             None if k is None else fitting.check_k(k),
+            folds=folds,
+            ranker_config=self.config.ranker,
             relevance=relevance,
             segment=segment,
+            filter_already_purchased=filter_already_purchased,
         )
 
     # -- persistence ----------------------------------------------------------------------------------------------
@@ -214,8 +235,11 @@ class FashionRecommender:
 
         return deploy_recommender(self, session=session, config=self.config.snowflake, work_dir=work_dir)
 
-    def report(self, path: str | Path, *, evaluation: pd.DataFrame | None = None) -> Path:
-        """Write a self-contained HTML report (galleries, customer pages, evaluation, classifier quality)."""
+    def report(
+        self, path: str | Path, *, evaluation: pd.DataFrame | TimeSplitEvaluation | None = None
+    ) -> Path:
+        """Write a self-contained HTML report (galleries, customer pages, evaluation — with the fold table and
+        intervals of an :meth:`evaluate_time_split` result — and classifier quality)."""
         from fashion_reco.report.html import write_report
 
         return write_report(self, Path(path), evaluation=evaluation)
@@ -235,9 +259,18 @@ class FashionRecommender:
             customers=None if self.customers is None else self.customers.frame,
         )
 
-    def _require_fitted(self) -> BlendRecommender:
+    def _require_fitted(self) -> RankerRecommender | BlendRecommender:
         if self.recommender is None:
             raise NotFittedError(
                 "the recommender is not fitted: call fit() first, or load() a saved recommender"
             )
         return self.recommender
+
+
+def _item_names(catalogue: Catalogue) -> dict[str, str] | None:
+    """Display names per item id from a catalogue's ``name`` column, when it has one (used in reasons)."""
+    items = catalogue.to_frame()
+    if "name" not in items.columns:
+        return None
+    named = items[items["name"].notna()]
+    return dict(zip(named["item_id"].astype(str), named["name"].astype(str), strict=True))

@@ -109,3 +109,11 @@ def test_run_all_rejects_unknown_benchmarks() -> None:
     assert set(run_all.BENCHMARKS) == {p.stem.removeprefix("bench_") for p in BENCH_DIR.glob("bench_*.py")}
     with pytest.raises(SystemExit):
         run_all.main(["--only", "nonsense"])
+
+
+def test_ranker_quick(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    result = _load("ranker").main(["--quick", "--docs", str(docs)])
+    body = _section(docs, "ranker")
+    assert result["full_lists"] == 1.0 and result["rows"] > 0
+    assert "LightGBM `predict` alone" in body and "implicit" in body

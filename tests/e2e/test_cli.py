@@ -134,14 +134,14 @@ def test_recommend_writes_csv(saved_bundle: Path, fitted: dict, tmp_path: Path) 
     assert recs.groupby(Columns.CUSTOMER_ID).size().to_dict() == {c: 5 for c in [*customers, "nobody-yet"]}
 
 
-def test_evaluate_prints_blend_and_baselines(
+def test_evaluate_prints_ranker_and_baselines(
     saved_bundle: Path, csv_files: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "eval.csv"
     code, _, stderr = run("evaluate", "--model", saved_bundle, "--test", csv_files["test"], "--out", out)
     assert code == 0, stderr
     table = pd.read_csv(out)
-    assert table["model"].iloc[0] == "blend"
+    assert table["model"].iloc[0] == "ranker"
     assert {"popularity", "behaviour_only", "visual_only"} <= set(table["model"])
 
 
@@ -232,7 +232,7 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path: Path) -> None:
     code, stdout, stderr = run("demo", "--quick", "--catalogue", "sample", "--out", tmp_path / "demo")
     assert code == 0, stderr
     assert "report:" in stdout and (tmp_path / "demo" / "report.html").is_file()
-    assert "blend" in stdout and "popularity" in stdout
+    assert "ranker" in stdout and "popularity" in stdout
     assert (tmp_path / "demo" / "model" / "fashion_reco.json").is_file()
 
 

@@ -73,17 +73,24 @@ def test_holdout_prints_the_split_and_metrics_measured_on_it(saved: dict) -> Non
     assert f"scored: {len(warm)} warm test customers at k=12" in stdout
 
     table = printed_table(stdout)
-    assert table["model"].iloc[0] == "blend"
-    assert {"popularity", "recent_popularity", "visual_only", "behaviour_only"} <= set(table["model"])
+    assert table["model"].iloc[0] == "ranker"  # the default model under test, then every baseline
+    assert {
+        "blend",
+        "own_history_popular",
+        "popularity",
+        "recent_popularity",
+        "visual_only",
+        "behaviour_only",
+    } <= set(table["model"])
     assert (table["n_customers"] == len(warm)).all()
     assert table[list(BOUNDED)].apply(np.isfinite).all().all()
     assert table[list(BOUNDED)].ge(0).all().all() and table[list(BOUNDED)].le(1).all().all()
-    assert table.loc[table["model"] == "blend", "hit_rate"].iloc[0] > 0
+    assert table.loc[table["model"] == "ranker", "hit_rate"].iloc[0] > 0
 
     # the same numbers as the library's own time-split evaluation on the same log and bundle
     reco = FashionRecommender.load(saved["bundle"])
     expected = reco.evaluate_time_split(Interactions.from_csv(saved["events"]), 5).table.set_index("model")
-    for name in ("blend", "popularity", "behaviour_only", "visual_only"):
+    for name in ("ranker", "blend", "popularity", "behaviour_only", "visual_only"):
         got = table.set_index("model").loc[name, list(METRIC_COLUMNS)].astype(float)
         np.testing.assert_allclose(
             got, expected.loc[name, list(METRIC_COLUMNS)].astype(float), rtol=1e-4, err_msg=name
@@ -118,7 +125,7 @@ def test_holdout_defaults_to_the_configured_test_days_and_writes_a_file(saved: d
     assert f"test: {len(test)} events" in stdout
     assert f"scored: {bought} all test customers at k=5 (relevant: purchase events)" in stdout
     table = pd.read_csv(out)
-    assert table["model"].iloc[0] == "blend"
+    assert table["model"].iloc[0] == "ranker"
     assert (table["n_customers"] == bought).all()
 
 
@@ -144,3 +151,29 @@ def test_a_holdout_longer_than_the_log_says_so(saved: dict) -> None:
         "evaluate", "--model", saved["bundle"], "--events", saved["events"], "--holdout-days", "400"
     )
     assert code == 2 and "leaves no training events" in stderr and "400" in stderr
+
+
+@pytest.mark.slow  # every default model is fitted in each fold (about 40 s on a loaded 2-core machine)
+def test_folds_print_each_window_the_pooled_table_and_the_intervals(saved: dict, tmp_path: Path) -> None:
+    out = tmp_path / "pooled.csv"
+    code, stdout, stderr = run(
+        "evaluate", "--model", saved["bundle"], "--events", saved["events"], "--folds", 3, "--holdout-days", 4,
+        "--out", out,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "rolling-origin evaluation: 3 folds of 4 days" in stdout
+    assert all(f"fold {i}:" in stdout for i in (1, 2, 3))
+    assert "ranker − baseline, MAP@" in stdout and "vs own_history_popular" in stdout and "vs blend" in stdout
+    pooled = pd.read_csv(out)
+    folds = pd.read_csv(tmp_path / "pooled.folds.csv")
+    intervals = pd.read_csv(tmp_path / "pooled.intervals.csv")
+    assert pooled["model"].iloc[0] == "ranker"
+    assert set(folds["fold"]) == {1, 2, 3}
+    assert pooled.set_index("model")["n_customers"].eq(folds.groupby("model")["n_customers"].sum()).all()
+    assert set(intervals["baseline"]) == set(pooled["model"]) - {"ranker"}
+    assert (intervals["low"] <= intervals["high"]).all()
+
+
+def test_folds_need_an_event_log(saved: dict) -> None:
+    code, _, stderr = run("evaluate", "--model", saved["bundle"], "--test", saved["events"], "--folds", 2)
+    assert code != 0 and "--folds" in stderr

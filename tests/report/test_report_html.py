@@ -148,13 +148,13 @@ def test_customer_sections_show_history_badges_and_reasons(doc, reco) -> None:
         ]
 
 
-def test_evaluation_table_highlights_blend_and_bolds_best(doc, evaluation: pd.DataFrame) -> None:
+def test_evaluation_table_highlights_the_ranker_and_bolds_best(doc, evaluation: pd.DataFrame) -> None:
     (table,) = section(doc, "evaluation").find_all("table", cls="evaluation-table")
     rows = table.find_all("tbody")[0].find_all("tr")
     models = models_of(evaluation)
-    assert models[0] == "blend" and EVIL_MODEL in models and len(models) >= 5
+    assert models[0] == "ranker" and EVIL_MODEL in models and len(models) >= 5
     assert [r.attrs["data-model"] for r in rows] == models
-    assert [r.attrs["data-model"] for r in rows if "highlight" in r.classes] == ["blend"]
+    assert [r.attrs["data-model"] for r in rows if "highlight" in r.classes] == ["ranker"]
     at_k = evaluation[evaluation["k"] == max(KS)].set_index("model")
     for column, metric in enumerate(METRICS):
         cells = [r.find_all("td")[column] for r in rows]
@@ -304,11 +304,11 @@ def test_sampling_is_seeded_and_spread_over_labels(reco) -> None:
     assert COLD_CUSTOMER not in sample_customers(events, None, 4, seed=0)
 
 
-def test_evaluation_view_picks_the_largest_k_and_finds_the_blend(evaluation) -> None:
+def test_evaluation_view_picks_the_largest_k_and_finds_the_ranker(evaluation) -> None:
     view = evaluation_view(evaluation)
-    assert view.k == max(KS) and view.highlight == "blend" and view.by_k is not None
+    assert view.k == max(KS) and view.highlight == "ranker" and view.by_k is not None
     assert view.table["model"].tolist() == models_of(evaluation)
     assert view.metrics == METRICS and view.info == ["n_customers"]
     single = evaluation[evaluation["k"] == KS[0]].drop(columns="k").set_index("model")
     indexed = evaluation_view(single)
-    assert indexed.k is None and indexed.by_k is None and indexed.table["model"].tolist()[0] == "blend"
+    assert indexed.k is None and indexed.by_k is None and indexed.table["model"].tolist()[0] == "ranker"

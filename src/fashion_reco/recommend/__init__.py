@@ -9,7 +9,10 @@ from fashion_reco.recommend.base import FitContext, Recommender
 from fashion_reco.recommend.baselines import (
     BehaviourOnlyRecommender,
     ImplicitALSRecommender,
+    ImplicitBPRRecommender,
     ImplicitItemKNNRecommender,
+    LastWeekPopularityRecommender,
+    OwnHistoryPopularRecommender,
     PopularityRecommender,
     RecentPopularityRecommender,
     VisualOnlyRecommender,
@@ -18,11 +21,13 @@ from fashion_reco.recommend.baselines import (
 from fashion_reco.recommend.blend import SIGNALS, BlendRecommender
 from fashion_reco.recommend.evaluation import (
     TimeSplitEvaluation,
+    baseline_factories,
     evaluate_models,
     evaluate_recommenders,
     evaluate_time_split,
     time_split,
 )
+from fashion_reco.recommend.ranker import RankerRecommender
 from fashion_reco.recommend.similarity import ExactIndex, FaissIndex, build_index, cosine_topk, l2_normalise
 from fashion_reco.recommend.tuning import TuningResult, TuningSpace, tune_blend
 
@@ -34,14 +39,19 @@ __all__ = [
     "FaissIndex",
     "FitContext",
     "ImplicitALSRecommender",
+    "ImplicitBPRRecommender",
     "ImplicitItemKNNRecommender",
+    "LastWeekPopularityRecommender",
+    "OwnHistoryPopularRecommender",
     "PopularityRecommender",
+    "RankerRecommender",
     "RecentPopularityRecommender",
     "Recommender",
     "TimeSplitEvaluation",
     "TuningResult",
     "TuningSpace",
     "VisualOnlyRecommender",
+    "baseline_factories",
     "build_index",
     "cosine_topk",
     "evaluate_models",

@@ -1,11 +1,18 @@
 """Baselines in the same API as the blend, for honest comparisons.
 
 * :class:`PopularityRecommender` — most customers all-time.
+* :class:`LastWeekPopularityRecommender` — last week's bestsellers: most distinct buyers in the ``days`` before the
+  fit time (purchases; all events when the window holds none).
+* :class:`OwnHistoryPopularRecommender` — the strongest simple fashion baseline: the customer's own past items,
+  most recent first, then last week's bestsellers (the public "past purchases, then popular" baseline of the H&M
+  Personalized Fashion Recommendations competition). Evaluate it with ``filter_already_purchased=False``: it is
+  built on repurchase.
 * :class:`RecentPopularityRecommender` — most customers recently (decayed with ``config.trend_half_life_days``).
 * :class:`VisualOnlyRecommender` — cosine to the customer's taste vector only.
 * :class:`BehaviourOnlyRecommender` — item–item co-occurrence cosine only.
-* :class:`ImplicitItemKNNRecommender` / :class:`ImplicitALSRecommender` — implicit's ``CosineRecommender`` and
-  ``AlternatingLeastSquares`` (CPU), when ``implicit`` is installed.
+* :class:`ImplicitItemKNNRecommender` / :class:`ImplicitALSRecommender` / :class:`ImplicitBPRRecommender` —
+  implicit's ``CosineRecommender``, ``AlternatingLeastSquares`` and ``BayesianPersonalizedRanking`` (CPU), when
+  ``implicit`` is installed.
 
 All use the same filters and the same tie-break (popularity, then item order) as the blend, and cold customers get
 popularity. The implicit wrappers score with the fitted implicit model (``user_items @ similarity`` for item-kNN,
@@ -24,18 +31,22 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fashion_reco.columns import EventTypes
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import RecommendError
-from fashion_reco.recommend.base import FitContext, Recommender
+from fashion_reco.recommend.base import FitContext, Recommender, take_rows
 from fashion_reco.recommend.cooccurrence import behaviour_scores, item_item_cosine, item_item_random_walk
-from fashion_reco.recommend.history import TrainData
-from fashion_reco.recommend.popularity import popularity_counts, trend_scores
+from fashion_reco.recommend.history import EVENT_CODES, TrainData
+from fashion_reco.recommend.popularity import distinct_customer_counts, popularity_counts, trend_scores
 from fashion_reco.recommend.taste import label_visual_affinity, taste_vectors
 
 __all__ = [
     "BehaviourOnlyRecommender",
     "ImplicitALSRecommender",
+    "ImplicitBPRRecommender",
     "ImplicitItemKNNRecommender",
+    "LastWeekPopularityRecommender",
+    "OwnHistoryPopularRecommender",
     "PopularityRecommender",
     "RecentPopularityRecommender",
     "VisualOnlyRecommender",
@@ -75,6 +86,103 @@ class RecentPopularityRecommender(_Broadcast):
 
     def _fit(self, data: TrainData, context: FitContext) -> None:
         self._vector = trend_scores(data, self.half_life_days or self.config.trend_half_life_days)
+
+
+def last_week_bestsellers(data: TrainData, days: float = 7.0) -> np.ndarray:
+    """Distinct buyers per item in the last ``days`` before ``as_of`` (float64 ``(n_items,)``).
+
+    Purchases count; when the window holds none (a view-only log) every event counts; an empty window falls back
+    to all-time popularity, so the vector is never all zero while the log has events.
+    """
+    recent = data.age_days <= float(days)
+    bought = data.event == EVENT_CODES[EventTypes.PURCHASE]
+    for sel in (recent & bought, recent):
+        if sel.any():
+            return distinct_customer_counts(data.cust[sel], data.item[sel], data.n_items)
+    return popularity_counts(data)
+
+
+class LastWeekPopularityRecommender(_Broadcast):
+    """Last week's bestsellers: items ranked by distinct buyers in the ``days`` (default 7) before the fit time."""
+
+    name = "last_week_popularity"
+    default_reason = "bestseller last week"
+
+    def __init__(self, config: BlendConfig | None = None, *, days: float = 7.0) -> None:
+        super().__init__(config)
+        if days <= 0:
+            raise RecommendError(f"days must be positive, got {days}")
+        self.days = float(days)
+
+    def _fit(self, data: TrainData, context: FitContext) -> None:
+        self._vector = last_week_bestsellers(data, self.days)
+
+
+class OwnHistoryPopularRecommender(Recommender):
+    """The customer's own past items, most recent first, then last week's bestsellers.
+
+    ``event_types``: which of the customer's events make an item "theirs" (default: every event type — viewed,
+    carted or bought; a purchase-only log means bought); ``days``: the bestseller window. Own items score
+    ``2 + 1 / (1 + days since the customer's latest such event)``, every other item ``bestsellers / (max + 1)``
+    (below 1), so own items always come first and ties follow the shared popularity tie-break.
+    """
+
+    name = "own_history_popular"
+    default_reason = "bestseller last week"
+
+    def __init__(
+        self,
+        config: BlendConfig | None = None,
+        *,
+        days: float = 7.0,
+        event_types: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(config)
+        if days <= 0:
+            raise RecommendError(f"days must be positive, got {days}")
+        unknown = set(event_types or ()) - set(EventTypes.ALL)
+        if unknown:
+            raise RecommendError(
+                f"unknown event types {sorted(unknown)}; expected some of {list(EventTypes.ALL)}"
+            )
+        self.days = float(days)
+        self.event_types = tuple(event_types) if event_types else EventTypes.ALL
+
+    def _fit(self, data: TrainData, context: FitContext) -> None:
+        codes = np.array([EVENT_CODES[e] for e in self.event_types])
+        sel = np.isin(data.event, codes)
+        cust, item = data.cust[sel], data.item[sel]
+        age = np.asarray(data.age_days, dtype=np.float64)[sel]
+        own = sp.csr_matrix((data.n_customers, data.n_items), dtype=np.float32)
+        if sel.any():  # one entry per (customer, item): the latest event's recency
+            key = cust.astype(np.int64) * data.n_items + item
+            order = np.lexsort((age, key))
+            first = np.r_[True, key[order][1:] != key[order][:-1]]
+            latest = order[first]
+            own = sp.csr_matrix(
+                (
+                    (2.0 + 1.0 / (1.0 + np.maximum(age[latest], 0.0))).astype(np.float32),
+                    (cust[latest], item[latest]),
+                ),
+                shape=(data.n_customers, data.n_items),
+                dtype=np.float32,
+            )
+        popular = last_week_bestsellers(data, self.days)
+        self._own = own
+        self._popular = (popular / (popular.max(initial=0.0) + 1.0)).astype(np.float32)
+
+    def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
+        out = np.tile(self._popular, (len(rows), 1))
+        h = take_rows(self._own, rows).tocoo()
+        out[h.row, h.col] = h.data
+        return out
+
+    def _reasons(
+        self, rows: np.ndarray, customer_ids: np.ndarray, idx: np.ndarray, extras: Any
+    ) -> np.ndarray:
+        h = take_rows(self._own, rows)
+        own = np.asarray(h[np.arange(len(rows))[:, None], np.maximum(idx, 0)].todense()) > 0
+        return np.where(own, "you chose this before", self.default_reason).astype(object)
 
 
 class _WithColdFallback(Recommender):
@@ -190,6 +298,9 @@ def implicit_available() -> bool:
 class _ImplicitBase(_WithColdFallback):
     """Shared plumbing: the confidence matrix implicit is fitted on (event-weighted counts, log-scaled)."""
 
+    model: Any  # the fitted implicit model
+    _user_items_matrix: sp.csr_matrix
+
     def __init__(
         self, config: BlendConfig | None = None, *, num_threads: int = 1, **model_kwargs: Any
     ) -> None:
@@ -262,6 +373,54 @@ class ImplicitALSRecommender(_ImplicitBase):
             self.model.fit(ui, show_progress=False)
         self._user_factors = np.asarray(self.model.user_factors, dtype=np.float32)
         self._item_factors = np.asarray(self.model.item_factors, dtype=np.float32)
+
+    def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
+        h = self._rows_history(rows)
+        cold = np.diff(h.indptr) == 0
+        scores = self._user_factors[np.maximum(rows, 0)] @ self._item_factors.T
+        if cold.any():
+            scores[cold] = self._fallback
+        return scores.astype(np.float32)
+
+
+class ImplicitBPRRecommender(_ImplicitBase):
+    """implicit's ``BayesianPersonalizedRanking`` (CPU; 64 factors, 100 epochs, seeded) on the same matrix."""
+
+    name = "implicit_bpr"
+    default_reason = "customers like you chose this"
+
+    def _fit(self, data: TrainData, context: FitContext) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from threadpoolctl import threadpool_limits
+
+        self._fit_history(data, None)
+        ui = self._user_items(data)
+        self._user_items_matrix = ui
+        self._history = ui
+        kwargs = {
+            "factors": 64,
+            "learning_rate": 0.05,
+            "regularization": 0.01,
+            "iterations": 100,
+            "random_state": 0,
+        }
+        kwargs.update(self.model_kwargs)
+        with threadpool_limits(1, "blas"), _quiet_implicit():
+            self.model = BayesianPersonalizedRanking(num_threads=self.num_threads, **kwargs)
+            if ui.nnz:
+                self.model.fit(ui, show_progress=False)
+        fitted = ui.nnz and getattr(self.model, "user_factors", None) is not None
+        n_factors = int(kwargs["factors"]) + 1
+        self._user_factors = (
+            np.asarray(self.model.user_factors, dtype=np.float32)
+            if fitted
+            else np.zeros((data.n_customers, n_factors), dtype=np.float32)
+        )
+        self._item_factors = (
+            np.asarray(self.model.item_factors, dtype=np.float32)
+            if fitted
+            else np.zeros((data.n_items, n_factors), dtype=np.float32)
+        )
 
     def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
         h = self._rows_history(rows)

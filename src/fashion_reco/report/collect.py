@@ -22,9 +22,11 @@ __all__ = [
     "EvaluationView",
     "ItemInfo",
     "ItemLookup",
+    "RollingView",
     "classifier_view",
     "customer_histories",
     "evaluation_view",
+    "rolling_view",
     "sample_customers",
     "sample_items",
 ]
@@ -182,8 +184,8 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
     metrics += [c for c in numeric if c not in KNOWN_METRICS and c not in info]
     models = list(dict.fromkeys(frame[Columns.MODEL]))
     if highlight is None:
-        highlight = next((m for m in models if m.lower() == "blend"), None) or next(
-            (m for m in models if "blend" in m.lower()), None
+        highlight = next((m for m in models if m.lower() in ("ranker", "blend")), None) or next(
+            (m for m in models if "ranker" in m.lower() or "blend" in m.lower()), None
         )
     by_k = None
     k_value: float | None = None
@@ -196,6 +198,55 @@ def evaluation_view(evaluation: pd.DataFrame, highlight: str | None = None) -> E
         table = frame
     table = table.drop_duplicates(Columns.MODEL, keep="last").reset_index(drop=True)
     return EvaluationView(table=table, metrics=metrics, info=info, highlight=highlight, k=k_value, by_k=by_k)
+
+
+@dataclass(frozen=True)
+class RollingView:
+    """A rolling-origin evaluation in plain shapes: one row per fold (window, customers, MAP per model) and one row
+    per baseline × metric (candidate − baseline with its bootstrap interval)."""
+
+    candidate: str
+    k: int
+    window_days: float
+    confidence: float
+    models: list[str]
+    folds: pd.DataFrame  # fold, cutoff, until, n_customers, then one MAP column per model
+    intervals: pd.DataFrame  # baseline, metric, candidate − baseline: diff, low, high, ratio, n, verdict
+    recall: pd.DataFrame | None = (
+        None  # pooled candidate recall per source (source, recall, candidates_per_customer)
+    )
+
+
+def rolling_view(result: object) -> RollingView | None:
+    """The fold table and intervals of an ``evaluate_time_split`` result (``None`` for a plain metrics frame)."""
+    fold_table = getattr(result, "fold_table", None)
+    intervals = getattr(result, "intervals", None)
+    if (
+        not isinstance(fold_table, pd.DataFrame)
+        or not isinstance(intervals, pd.DataFrame)
+        or fold_table.empty
+    ):
+        return None
+    models = list(dict.fromkeys(fold_table["model"].astype(str)))
+    info = fold_table.drop_duplicates("fold").set_index("fold")[["cutoff", "until", "n_customers"]]
+    maps = fold_table.pivot_table(index="fold", columns="model", values="map", aggfunc="first", dropna=False)
+    folds = info.join(maps.reindex(columns=models)).reset_index()
+    return RollingView(
+        candidate=str(getattr(result, "candidate", models[0])),
+        k=int(getattr(result, "k", 0)),
+        window_days=float(getattr(result, "test_days", float("nan"))),
+        confidence=float(getattr(result, "confidence", 0.95)),
+        models=models,
+        folds=folds,
+        intervals=intervals.reset_index(drop=True),
+        recall=_pooled_recall(getattr(result, "candidate_recall", None)),
+    )
+
+
+def _pooled_recall(recall: object) -> pd.DataFrame | None:
+    if not isinstance(recall, pd.DataFrame) or recall.empty or "fold" not in recall.columns:
+        return None
+    return recall[recall["fold"] == 0].reset_index(drop=True)
 
 
 # -- classifier metrics -----------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ self-check script are inline, and a Content-Security-Policy forbids fetching any
 
 (a) "More like this" — sampled items and their visually nearest neighbours;
 (b) customers — recent history next to personalised recommendations with reasons;
-(c) offline evaluation — blend vs baselines, table and charts (metric@k lines when the table has a ``k`` column);
+(c) offline evaluation — the model under test vs baselines, table and charts (metric@k lines when the table has a ``k``
+    column); for a rolling-origin evaluation also the bootstrap intervals of the differences and MAP per fold;
 (d) the image classifier — accuracy, macro-F1, per-class scores and the confusion matrix.
 
 A section without its input (no interactions, no evaluation, no classifier metrics) is replaced by a short note.
@@ -31,12 +32,14 @@ from fashion_reco.data.interactions import Interactions
 from fashion_reco.errors import NotFittedError
 from fashion_reco.ids import Ids
 from fashion_reco.model.image_model import ImageModel
+from fashion_reco.recommend.evaluation import TimeSplitEvaluation
 from fashion_reco.report import sections
 from fashion_reco.report.collect import (
     ItemLookup,
     classifier_view,
     customer_histories,
     evaluation_view,
+    rolling_view,
     sample_customers,
     sample_items,
 )
@@ -88,7 +91,7 @@ def write_report(
     reco: Reportable,
     path: str | Path,
     *,
-    evaluation: pd.DataFrame | None = None,
+    evaluation: pd.DataFrame | TimeSplitEvaluation | None = None,
     n_items: int = 8,
     n_customers: int = 6,
     k: int = 8,
@@ -98,7 +101,9 @@ def write_report(
 
     ``n_items`` sampled items get a "more like this" strip of ``k`` neighbours; ``n_customers`` sampled customers
     (one cold-start customer among them when the profiles include one) get their ``k`` recommendations;
-    ``evaluation`` is the frame returned by ``FashionRecommender.evaluate``. Sampling is seeded by ``seed``.
+    ``evaluation`` is the frame returned by ``FashionRecommender.evaluate`` or the result of
+    ``FashionRecommender.evaluate_time_split`` (its pooled table, fold table and intervals are shown). Sampling is
+    seeded by ``seed``.
     """
     text = render_report(
         reco, evaluation=evaluation, n_items=n_items, n_customers=n_customers, k=k, seed=seed
@@ -111,7 +116,7 @@ def write_report(
 def render_report(
     reco: Reportable,
     *,
-    evaluation: pd.DataFrame | None = None,
+    evaluation: pd.DataFrame | TimeSplitEvaluation | None = None,
     n_items: int = 8,
     n_customers: int = 6,
     k: int = 8,
@@ -160,7 +165,9 @@ def render_report(
             )
         )
 
-    if evaluation is None or evaluation.empty:
+    rolling = rolling_view(evaluation)
+    metrics = evaluation.table if isinstance(evaluation, TimeSplitEvaluation) else evaluation
+    if metrics is None or metrics.empty:
         parts.append(
             sections.evaluation_section(
                 None,
@@ -169,7 +176,8 @@ def render_report(
             )
         )
     else:
-        parts.append(sections.evaluation_section(evaluation_view(evaluation)))
+        highlight = rolling.candidate if rolling is not None else None
+        parts.append(sections.evaluation_section(evaluation_view(metrics, highlight), rolling=rolling))
 
     model = reco.image_model
     view = classifier_view(model.metrics) if model is not None else None

@@ -15,7 +15,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from fashion_reco.columns import Columns
-from fashion_reco.report.collect import METRIC_TITLES, ClassifierView, EvaluationView, ItemLookup
+from fashion_reco.report.collect import METRIC_TITLES, ClassifierView, EvaluationView, ItemLookup, RollingView
 from fashion_reco.report.svg import bar_chart, line_chart, model_colours
 from fashion_reco.report.templating import fmt, render
 from fashion_reco.report.thumbs import ThumbnailCache
@@ -195,7 +195,7 @@ def customers_section(
     """Sampled customers: recent history next to their ``k`` recommendations with reasons."""
     lead = (
         f"Sampled customers: their {history_limit} most recent interactions (newest first) next to the top {k} "
-        "personalised recommendations, each with the reason the blend gives and its score."
+        "personalised recommendations, each with the reason the model gives and its score."
     )
     grouped = {
         str(c): g.sort_values(Columns.RANK)
@@ -244,19 +244,78 @@ def _close(value: object, best: float) -> bool:
     return math.isfinite(number) and abs(number - best) <= 1e-12 * max(1.0, abs(best))
 
 
-def evaluation_section(view: EvaluationView | None, reason: str | None = None) -> Markup:
-    """The blend against the baselines: table (best per metric in bold), bar charts and metric@k lines."""
+def _rolling_context(rolling: RollingView | None) -> dict[str, object]:
+    """Template values of the fold table and the interval table (empty when there is no rolling evaluation)."""
+    if rolling is None:
+        return {"fold_rows": [], "interval_rows": [], "recall_rows": []}
+    fold_rows = [
+        {
+            "fold": int(r["fold"]),
+            "window": f"{pd.Timestamp(r['cutoff']):%Y-%m-%d %H:%M} – {pd.Timestamp(r['until']):%Y-%m-%d %H:%M}",
+            "customers": int(r["n_customers"]),
+            "maps": [fmt(r[m], 4) for m in rolling.models],
+        }
+        for r in rolling.folds.to_dict("records")
+    ]
+    interval_rows = [
+        {
+            "baseline": str(r["baseline"]),
+            "metric": METRIC_TITLES.get(str(r["metric"]), str(r["metric"])),
+            "candidate": fmt(r["candidate_value"], 4),
+            "value": fmt(r["baseline_value"], 4),
+            "diff": f"{float(r['diff']):+.4f}" if math.isfinite(float(r["diff"])) else "–",
+            "interval": f"[{float(r['low']):+.4f}, {float(r['high']):+.4f}]"
+            if math.isfinite(float(r["low"]))
+            else "–",
+            "ratio": fmt(r["ratio"], 2),
+            "n": int(r["n"]),
+            "verdict": str(r["verdict"]),
+        }
+        for r in rolling.intervals.to_dict("records")
+    ]
+    recall_rows = (
+        []
+        if rolling.recall is None
+        else [
+            {
+                "source": str(r["source"]),
+                "recall": fmt(r["recall"], 3),
+                "per_customer": fmt(r["candidates_per_customer"], 1),
+            }
+            for r in rolling.recall.to_dict("records")
+        ]
+    )
+    return {
+        "fold_rows": fold_rows,
+        "interval_rows": interval_rows,
+        "recall_rows": recall_rows,
+        "fold_models": rolling.models,
+        "candidate": rolling.candidate,
+        "confidence": f"{100 * rolling.confidence:g} %",
+        "window_days": f"{rolling.window_days:g}",
+        "k": rolling.k,
+    }
+
+
+def evaluation_section(
+    view: EvaluationView | None, reason: str | None = None, rolling: RollingView | None = None
+) -> Markup:
+    """The model under test against the baselines: table (best per metric in bold), bar charts, metric@k lines and,
+    for a rolling-origin evaluation, the fold table and the bootstrap intervals of the differences."""
     anchor = SECTION_IDS["evaluation"]
     if view is None or view.table.empty or not view.metrics:
-        lead = "Ranking quality of the blend against the baselines on a later time window."
+        lead = "Ranking quality of the personalised model against the baselines on later time windows."
         return render(
             "evaluation.html", anchor=anchor, lead=lead, missing=reason or "No evaluation was supplied."
         )
     at_k = f" at k={int(view.k)}" if view.k is not None and float(view.k).is_integer() else ""
-    lead = (
-        f"Ranking metrics{at_k} on the held-out time window, one row per model "
-        f"(higher is better; best per metric in bold{'; the blend highlighted' if view.highlight else ''})."
+    where = (
+        f"pooled over {len(rolling.folds)} rolling time windows (customer-windows)"
+        if rolling is not None and len(rolling.folds) > 1
+        else "on the held-out time window"
     )
+    marked = f"; {view.highlight} highlighted" if view.highlight else ""
+    lead = f"Ranking metrics{at_k} {where}, one row per model (higher is better; best per metric in bold{marked})."
     table = view.table
     models = [str(m) for m in table[Columns.MODEL].tolist()]
     colours = model_colours(models, view.highlight)
@@ -297,6 +356,8 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
         legend_entries=[(m, colours[m]) for m in models],
         bars=bars,
         lines=_line_charts(view, colours),
+        highlight=view.highlight or "the model",
+        **_rolling_context(rolling),
     )
 
 

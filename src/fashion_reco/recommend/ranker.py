@@ -1,0 +1,723 @@
+"""The library's default personalised model: candidate sources, then a LightGBM ``lambdarank`` ranker.
+
+Two stages, as in the winning solutions of the H&M Personalized Fashion Recommendations competition (Kaggle 2022:
+candidates from repurchase, co-occurrence and bestsellers, then a gradient-boosted learning-to-rank model over
+customer × item features) and RecTools' ``rectools.models.ranking`` (``CandidateGenerator`` →
+``CandidateRankingModel`` with a ``Reranker``):
+
+1. **Candidates** — :mod:`fashion_reco.recommend.candidates`: own history, co-occurrence, visual neighbours,
+   collaborative (implicit ALS / BPR), bestsellers (global, trending, per segment) and label affinity.
+2. **Features** — :mod:`fashion_reco.recommend.features`, from the events strictly before the cut.
+3. **Ranker** — LightGBM ``lambdarank`` (Burges 2010) trained on ``n_windows`` past windows: for each cut, the
+   candidates and features at the cut, labelled by what the customer bought (``label_event``) in the
+   ``window_days`` after it; early-stopped on the latest window by MAP@k, then refitted on every window with the
+   best number of rounds. Optional Optuna search over its main parameters (extra ``tune``).
+
+Repurchase is a feature, not a filter: :meth:`RankerRecommender.recommend` keeps already-bought items by default
+(``filter_already_purchased=False``) and lets the model decide; ``True`` is still there for business rules.
+
+Logs too small to learn from — fewer than ``min_train_customers`` customers with a relevant item among their
+candidates over the training windows, or none in the validation window — fall back to the linear
+:class:`~fashion_reco.recommend.blend.BlendRecommender`; :attr:`RankerRecommender.fit_summary_` says so.
+
+Each row's reason comes from LightGBM's per-feature contributions (``pred_contrib``, TreeSHAP) of that row: the
+evidence group that pushed the item up most is phrased for people ("you bought this 5 weeks ago", "often bought with
+the shirt you bought", "bestseller in your age group this week", "looks like the dress you viewed").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fashion_reco.columns import Columns
+from fashion_reco.config import BlendConfig, RankerConfig
+from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.recommend.base import FitContext, Recommender
+from fashion_reco.recommend.candidates import (
+    CandidateEnv,
+    CandidateGenerator,
+    CandidateSet,
+    build_env,
+    candidate_recall,
+    fit_sources,
+)
+from fashion_reco.recommend.candidates.base import union
+from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
+from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
+from fashion_reco.recommend.features import CATEGORICAL, FeatureState
+from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array, interactions_frame
+from fashion_reco.recommend.topk import segment_topk
+
+__all__ = ["RankerRecommender", "RankerState"]
+
+SCHEMA_VERSION = 1
+_BLOCK_CUSTOMERS = 2048
+_TRAIN_BLOCK = 4096
+#: the explanation method of the recommend call in progress (per thread / task; set by ``recommend``)
+_EXPLAIN_METHOD: ContextVar[str] = ContextVar("fashion_reco_explain_method", default="path")
+
+
+@dataclass(frozen=True)
+class RankerState:
+    """The fitted ranker at serving time: sources and features at the fit cut, the LightGBM model and its inputs."""
+
+    cut_ns: int
+    generator: CandidateGenerator
+    features: FeatureState
+    model_text: str
+    feature_names: tuple[str, ...]
+    params: dict[str, Any]
+    best_iteration: int
+    label_names: np.ndarray
+    segment_names: np.ndarray
+    booster: lgb.Booster = field(compare=False, repr=False)
+    groups: tuple[str, ...] = field(compare=False, default=())
+    leaf_groups: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
+
+    @classmethod
+    def with_booster(cls, **values: Any) -> RankerState:
+        """A state whose booster (and path-attribution tables) are rebuilt from ``model_text`` (LightGBM's text)."""
+        from fashion_reco.recommend.ranker_reasons import explanation_groups, path_tables
+
+        booster = lgb.Booster(model_str=values["model_text"])
+        groups, member = explanation_groups(values["feature_names"])
+        return cls(**values, booster=booster, groups=groups, leaf_groups=path_tables(booster, member))
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One labelled training window: features, labels, group sizes and the candidate recall found there."""
+
+    X: np.ndarray
+    y: np.ndarray
+    group: np.ndarray
+    n_customers: int
+    n_positive_pairs: int
+    recall: pd.DataFrame
+    cut: pd.Timestamp
+    names: tuple[str, ...]
+
+
+class RankerRecommender(Recommender):
+    """Two-stage personalised ranking (module docstring): candidates, features, LightGBM lambdarank.
+
+    Args:
+        config: the ``ranker`` section of the configuration.
+        blend: the ``blend`` section — the fallback model for small logs, event weights and block sizes.
+        item_names: optional display names per item id (a catalogue's ``name`` column), used in reasons; labels
+            are used otherwise.
+    """
+
+    name = "ranker"
+    default_reason = "picked for you"
+
+    def __init__(
+        self,
+        config: RankerConfig | None = None,
+        *,
+        blend: BlendConfig | None = None,
+        item_names: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(blend)
+        self.ranker_config = config or RankerConfig()
+        self.item_names = dict(item_names) if item_names else None
+        self.state_: RankerState | None = None
+        self.fallback_: Recommender | None = None
+        self.fit_summary_: dict[str, Any] = {}
+        self._frame: pd.DataFrame | None = None
+
+    # ------------------------------------------------------------------ configuration
+    def get_config(self) -> RankerConfig:
+        """The ranker's configuration (a copy)."""
+        return self.ranker_config.model_copy(deep=True)
+
+    @classmethod
+    def from_config(cls, config: RankerConfig | Mapping[str, Any], **kwargs: Any) -> RankerRecommender:
+        """An unfitted ranker from a :class:`RankerConfig` or its dict form."""
+        cfg = config if isinstance(config, RankerConfig) else RankerConfig(**dict(config))
+        return cls(cfg, **kwargs)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train: Any, context: FitContext | None = None, **context_kwargs: Any) -> RankerRecommender:
+        """Fit sources, features and the LightGBM ranker on ``train`` (module docstring)."""
+        self._frame = None if isinstance(train, TrainData) else interactions_frame(train)
+        try:
+            super().fit(train, context, **context_kwargs)
+        finally:
+            self._frame = None
+        return self
+
+    def _fit(self, data: TrainData, context: FitContext) -> None:
+        cfg = self.ranker_config
+        t0 = time.perf_counter()
+        self.state_ = None
+        self.fallback_ = None
+        log = (
+            EventLog.from_frame(self._frame, data)
+            if self._frame is not None
+            else EventLog.from_train_data(data)
+        )
+        env, label_names, segment_names = self._env(data, context)
+        end_ns = (as_ns(data.as_of) if data.as_of is not None else 0) + 1
+        summary: dict[str, Any] = {"model": "ranker", "events": log.n_events}
+        windows = self._cuts(log, end_ns)
+        summary["window_days"] = windows[0] if windows else None
+        train_sets: list[_Window] = []
+        val: _Window | None = None
+        if windows:
+            width, cuts = windows
+            rng = np.random.default_rng(cfg.seed)
+            for i, cut in enumerate(cuts):
+                w = self._window(log, env, cut, width, rng)
+                if i == len(cuts) - 1:
+                    val = w
+                elif w is not None:
+                    train_sets.append(w)
+        n_train = sum(w.n_customers for w in train_sets)
+        summary["train_windows"] = [
+            {
+                "cut": str(w.cut),
+                "customers": w.n_customers,
+                "rows": int(w.y.size),
+                "positives": w.n_positive_pairs,
+            }
+            for w in train_sets
+        ]
+        if val is not None:
+            summary["validation_window"] = {
+                "cut": str(val.cut),
+                "customers": val.n_customers,
+                "rows": int(val.y.size),
+                "positives": val.n_positive_pairs,
+            }
+            summary["candidate_recall"] = val.recall.to_dict("records")
+        if n_train < cfg.min_train_customers or val is None or val.n_customers == 0:
+            reason = (
+                f"{n_train} customers with a relevant item among their candidates over the training windows "
+                f"(threshold min_train_customers={cfg.min_train_customers})"
+                if n_train < cfg.min_train_customers
+                else "no labelled customers in the validation window"
+            )
+            self._fit_fallback(data, context, summary, reason, t0)
+            return
+        params, best_iter, val_map, tuned = self._train(train_sets, val)
+        full = _concat([*train_sets, val])
+        booster = lgb.train(params, _dataset(full), num_boost_round=best_iter)
+        sources = fit_sources(log, end_ns, env, cfg)
+        generator = CandidateGenerator(sources, data.n_items)
+        features = FeatureState.fit(
+            log,
+            end_ns,
+            env,
+            generator.names,
+            windows=cfg.feature_windows,
+            half_life_days=cfg.history_half_life_days,
+        )
+        text = booster.model_to_string()
+        self.state_ = RankerState.with_booster(
+            cut_ns=end_ns,
+            generator=generator,
+            features=features,
+            model_text=text,
+            feature_names=tuple(features.names),
+            params=params,
+            best_iteration=int(best_iter),
+            label_names=label_names,
+            segment_names=segment_names,
+        )
+        summary.update(
+            {
+                "best_iteration": int(best_iter),
+                f"validation_map@{cfg.k}": val_map,
+                "params": {k: v for k, v in params.items() if k not in ("verbose",)},
+                "tuned": tuned,
+                "features": len(features.names),
+                "fallback": None,
+                "fit_seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
+        self.fit_summary_ = summary
+
+    def _fit_fallback(
+        self, data: TrainData, context: FitContext, summary: dict[str, Any], reason: str, t0: float
+    ) -> None:
+        from fashion_reco.recommend.blend import BlendRecommender
+
+        self.fallback_ = BlendRecommender(self.config).fit(data, context)
+        summary.update(
+            {"model": "blend", "fallback": f"log too small to train the ranker: {reason}; using the blend"}
+        )
+        summary["fit_seconds"] = round(time.perf_counter() - t0, 2)
+        self.fit_summary_ = summary
+
+    def _env(self, data: TrainData, context: FitContext) -> tuple[CandidateEnv, np.ndarray, np.ndarray]:
+        cfg = self.ranker_config
+        segments = None
+        customers = context.customers
+        if customers is not None and cfg.segment_column in customers.columns:
+            col = customers.set_index(Columns.CUSTOMER_ID)[cfg.segment_column].reindex(data.customer_ids)
+            segments = col.astype(object).where(col.notna(), None).to_numpy(object)
+        labels = context.item_labels
+        if labels is None:
+            labels = np.full(data.n_items, None, dtype=object)
+        return build_env(
+            data.n_customers,
+            labels,
+            segments,
+            context.item_embeddings,
+            visual_k=int(cfg.candidates.get("visual", 0)),
+            blend_config=self.config,
+        )
+
+    def _cuts(self, log: EventLog, end_ns: int) -> tuple[float, list[pd.Timestamp]] | None:
+        """Window length and the cuts (oldest first; the last one is the validation window)."""
+        cfg = self.ranker_config
+        if log.n_events == 0 or log.first_ns is None:
+            return None
+        span = (end_ns - log.first_ns) / DAY_NS
+        n = cfg.n_windows + 1
+        width = min(cfg.window_days, span / (n + 2))
+        if width <= 0:
+            return None
+        cuts = [pd.Timestamp(end_ns - int((n - i) * width * DAY_NS)) for i in range(n)]
+        return width, cuts
+
+    def _window(
+        self, log: EventLog, env: CandidateEnv, cut: pd.Timestamp, width: float, rng: np.random.Generator
+    ) -> _Window | None:
+        """Candidates, features and labels of the customers with a relevant event in ``[cut, cut + width)``."""
+        cfg = self.ranker_config
+        cut_ns = as_ns(cut)
+        label_code = EVENT_CODES[cfg.label_event]
+        future = log.between(cut_ns, cut_ns + int(width * DAY_NS)).of_type(label_code)
+        customers = np.unique(future.cust)
+        if customers.size == 0:
+            return None
+        if customers.size > cfg.max_customers_per_window:
+            customers = np.sort(rng.choice(customers, cfg.max_customers_per_window, replace=False))
+        n_items = log.n_items
+        target = np.unique(future.cust * n_items + future.item)
+        generator = CandidateGenerator(fit_sources(log, cut_ns, env, cfg), n_items)
+        features = FeatureState.fit(
+            log,
+            cut_ns,
+            env,
+            generator.names,
+            windows=cfg.feature_windows,
+            half_life_days=cfg.history_half_life_days,
+        )
+        Xs, ys, groups, recalls = [], [], [], []
+        for start in range(0, customers.size, _TRAIN_BLOCK):
+            rows = customers[start : start + _TRAIN_BLOCK]
+            parts = generator.generate_each(rows)
+            cand = union(parts, n_items)
+            keys = rows[cand.row] * n_items + cand.item
+            y = np.isin(keys, target)
+            sizes = np.bincount(cand.row, minlength=rows.size)
+            pos_per_row = np.bincount(cand.row, weights=y, minlength=rows.size)
+            keep_rows = pos_per_row > 0
+            keep = keep_rows[cand.row]
+            Xs.append(features.transform(rows, cand).X[keep])
+            ys.append(y[keep].astype(np.float32))
+            groups.append(sizes[keep_rows])
+            in_block = np.isin(target // n_items, rows)
+            t = target[in_block]
+            pos = np.searchsorted(rows, t // n_items)
+            recalls.append(
+                (candidate_recall(generator, rows, (pos, t % n_items), parts=parts, merged=cand), t.size)
+            )
+        X = np.concatenate(Xs) if Xs else np.zeros((0, len(features.names)), np.float32)
+        group = np.concatenate(groups).astype(np.int64)
+        recall = _pool_recall(recalls)
+        return _Window(
+            X=X,
+            y=np.concatenate(ys),
+            group=group,
+            n_customers=int(group.size),
+            n_positive_pairs=int(np.concatenate(ys).sum()),
+            recall=recall,
+            cut=cut,
+            names=tuple(features.names),
+        )
+
+    def _base_params(self) -> dict[str, Any]:
+        cfg = self.ranker_config
+        return {
+            "objective": "lambdarank",
+            "metric": "map",
+            "eval_at": [cfg.k],
+            "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves,
+            "min_data_in_leaf": cfg.min_data_in_leaf,
+            "feature_fraction": cfg.feature_fraction,
+            "lambda_l2": cfg.lambda_l2,
+            "seed": cfg.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": cfg.num_threads,
+            "verbose": -1,
+        }
+
+    def _train(
+        self, train_sets: list[_Window], val: _Window
+    ) -> tuple[dict[str, Any], int, float, dict[str, Any] | None]:
+        """Early-stopped LightGBM (optionally after an Optuna search): params, best rounds, validation MAP@k."""
+        cfg = self.ranker_config
+        dtrain = _dataset(_concat(train_sets))
+        dval = _dataset(val, reference=dtrain)
+        params = self._base_params()
+        tuned = None
+        if cfg.tune:
+            params, tuned = self._tune(params, dtrain, dval)
+        best_iter, best = _early_stopped(params, dtrain, dval, cfg)
+        return params, best_iter, best, tuned
+
+    def _tune(
+        self, params: dict[str, Any], dtrain: lgb.Dataset, dval: lgb.Dataset
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            import optuna
+        except ImportError:
+            raise RecommendError("tune=True needs optuna: pip install 'fashion-reco[tune]'") from None
+        cfg = self.ranker_config
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+        def objective(trial: Any) -> float:
+            p = {
+                **params,
+                "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+                "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
+                "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 5, 200, log=True),
+                "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
+                "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
+            }
+            it, score = _early_stopped(p, dtrain, dval, cfg)
+            trial.set_user_attr("best_iteration", it)
+            return score
+
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed))
+        study.optimize(objective, n_trials=cfg.tune_trials)
+        best = {**params, **study.best_params}
+        return best, {"trials": cfg.tune_trials, "best_value": float(study.best_value), **study.best_params}
+
+    # ------------------------------------------------------------------ scoring
+    def _require_state(self) -> RankerState:
+        if self.state_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
+        return self.state_
+
+    def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
+        """Dense scores: the ranker's score on each customer's candidates, ``-inf`` elsewhere (fallback: blend)."""
+        if self.fallback_ is not None:
+            res = self.fallback_._score_rows(rows, customer_ids)
+            return res[0] if isinstance(res, tuple) else res
+        st = self._require_state()
+        out = np.full((len(rows), st.generator.n_items), -np.inf, dtype=np.float32)
+        cand, scores, _ = self._scored(st, rows)
+        out[cand.row, cand.item] = scores
+        return out
+
+    def _scored(self, st: RankerState, rows: np.ndarray) -> tuple[CandidateSet, np.ndarray, Any]:
+        cand = st.generator.generate(rows)
+        block = st.features.transform(rows, cand)
+        if len(cand) == 0:
+            return cand, np.empty(0, np.float32), block
+        raw = st.booster.predict(block.X, num_threads=self.ranker_config.num_threads)
+        scores = np.asarray(raw, dtype=np.float32)
+        return cand, scores, block
+
+    def _recommend_rows(self) -> int:
+        return _BLOCK_CUSTOMERS
+
+    def _recommend_block(
+        self,
+        rows: np.ndarray,
+        customer_ids: np.ndarray,
+        k: int,
+        allowed: np.ndarray,
+        exclude: sp.csr_matrix | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.fallback_ is not None:
+            return self.fallback_._recommend_block(rows, customer_ids, k, allowed, exclude)
+        st = self._require_state()
+        n_items = st.generator.n_items
+        k = int(min(k, n_items))
+        cand, scores, block = self._scored(st, rows)
+        ok = allowed[cand.item] if len(cand) else np.zeros(0, bool)
+        if exclude is not None and exclude.nnz and len(cand):
+            ex = exclude.tocoo()
+            ex_keys = np.sort(ex.row.astype(np.int64) * n_items + ex.col)
+            ok &= ~_contains(ex_keys, cand.row * n_items + cand.item)
+        # pad with the most popular allowed items so that every customer gets k rows when the catalogue allows
+        position = self._tiebreak_position()
+        n_excl = 0 if exclude is None else int(np.diff(exclude.indptr).max(initial=0))
+        per_row = (
+            np.bincount(cand.row[ok], minlength=len(rows)) if len(cand) else np.zeros(len(rows), np.int64)
+        )
+        need_pad = per_row < k
+        fill_items = self._tiebreak_order[allowed[self._tiebreak_order]][
+            : k + n_excl + int(per_row.max(initial=0))
+        ]
+        fill_score = np.float64(scores[ok].min() - 1.0) if ok.any() else np.float64(0.0)
+        pad_rows = np.flatnonzero(need_pad)
+        pr = np.repeat(pad_rows, fill_items.size)
+        pi = np.tile(fill_items, pad_rows.size)
+        pad_keys = pr * n_items + pi
+        cand_keys = cand.row * n_items + cand.item  # sorted: the union is ordered by (row, item)
+        pad_ok = ~_contains(cand_keys, pad_keys)
+        if exclude is not None and exclude.nnz:
+            pad_ok &= ~_contains(ex_keys, pad_keys)
+        pr, pi = pr[pad_ok], pi[pad_ok]
+        e_row = np.concatenate([cand.row[ok], pr])
+        e_item = np.concatenate([cand.item[ok], pi])
+        e_val = np.concatenate([scores[ok].astype(np.float64), np.full(pr.size, fill_score)])
+        idx, vals, src = segment_topk(e_row, e_item, e_val, len(rows), k, position)
+        n_cand = int(ok.sum())
+        cand_index = np.flatnonzero(ok)
+        reasons = np.full(idx.shape, "popular right now", dtype=object)
+        from_model = (src >= 0) & (src < n_cand)
+        if self.ranker_config.explain and from_model.any():
+            pair = cand_index[src[from_model]]
+            reasons[from_model] = self._explain(st, rows, cand, block, pair)
+        elif from_model.any():
+            reasons[from_model] = self.default_reason
+        reasons[~np.isfinite(vals)] = ""
+        return idx, vals.astype(np.float32), reasons
+
+    # ------------------------------------------------------------------ explanations
+    def _explain(
+        self, st: RankerState, rows: np.ndarray, cand: CandidateSet, block: Any, pair: np.ndarray
+    ) -> np.ndarray:
+        """Reason strings for candidate pairs ``pair`` (indices into ``cand``) from their feature contributions."""
+        from fashion_reco.recommend.ranker_reasons import explain_pairs, group_contributions
+
+        by_group = group_contributions(
+            st, block.X[pair], _EXPLAIN_METHOD.get(), self.ranker_config.num_threads
+        )
+        return explain_pairs(self, st, rows, cand, block, pair, by_group)
+
+    # ------------------------------------------------------------------ public API
+    def recommend(
+        self,
+        customer_ids: Any,
+        k: int | None = None,
+        filter_already_purchased: bool = False,
+        filter_items: Any = None,
+        *,
+        allowed_items: Any = None,
+    ) -> pd.DataFrame:
+        """Top-k per customer with a reason per row; already-bought items stay unless filtered (module docstring)."""
+        cfg = self.ranker_config
+        if k is None:
+            k = cfg.k
+        method = cfg.explain_method
+        if method == "auto":
+            n_rows = len(self._unique_ids(customer_ids)) * int(k)
+            method = "shap" if n_rows <= cfg.shap_max_rows else "path"
+        token = _EXPLAIN_METHOD.set(method)
+        try:
+            return super().recommend(
+                customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
+            )
+        finally:
+            _EXPLAIN_METHOD.reset(token)
+
+    def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
+        """More like this (image cosine, else co-occurrence links) → ``item_id, similar_item_id, score, rank``."""
+        if self.fallback_ is not None and hasattr(self.fallback_, "similar_items"):
+            result: pd.DataFrame = self.fallback_.similar_items(item_ids, k=k, filter_items=filter_items)
+            return result
+        from fashion_reco.recommend.blend import BlendRecommender
+
+        data = self._require_fitted()
+        ctx = self.context_ or FitContext()
+        if ctx.item_embeddings is not None:
+            cached = getattr(self, "_similar_cache", None)
+            if cached is None:
+                cfg = self.config.model_copy(update={"tune": False})
+                cached = BlendRecommender(cfg).fit(None, ctx)
+                self._similar_cache = cached
+            return cached.similar_items(item_ids, k=k, filter_items=filter_items)
+        st = self._require_state()
+        links = next((s.links for s in st.generator.sources if isinstance(s, CoOccurrenceSource)), None)
+        if links is None:
+            raise RecommendError("similar_items needs item embeddings or the co-occurrence source")
+        ids = as_id_array(item_ids)
+        q = data.item_rows(ids, strict=True)
+        sub = sp.csr_matrix(links[q])
+        denied = data.item_mask(filter_items) if filter_items is not None else np.zeros(data.n_items, bool)
+        counts = np.diff(sub.indptr)
+        r = np.repeat(np.arange(len(q)), counts)
+        keep = (sub.indices != q[r]) & ~denied[sub.indices]
+        idx, vals, _ = segment_topk(
+            r[keep],
+            sub.indices[keep].astype(np.int64),
+            sub.data[keep].astype(np.float64),
+            len(q),
+            k,
+            self._tiebreak_position(),
+        )
+        valid = np.isfinite(vals)
+        rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
+        return pd.DataFrame(
+            {
+                Columns.ITEM_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
+                Columns.SIMILAR_ITEM_ID: data.item_ids[idx[valid]],
+                Columns.SCORE: vals[valid].astype(np.float64),
+                Columns.RANK: rank[valid].astype(np.int64),
+            }
+        )
+
+    def candidate_recall(self, test: Any, *, event_type: str | None = None) -> pd.DataFrame:
+        """Share of the relevant (customer, item) pairs of a later log found by each source and by their union.
+
+        ``test``: held-out interactions (after the fit); ``event_type``: what counts (default the configured
+        ``label_event``). Returns ``source, recall, candidates_per_customer`` — where recall is lost before ranking.
+        """
+        data = self._require_fitted()
+        st = self._require_state()
+        frame = interactions_frame(test)
+        kind = event_type or self.ranker_config.label_event
+        frame = frame[frame[Columns.EVENT_TYPE] == kind]
+        items = data.item_rows(frame[Columns.ITEM_ID].to_numpy(object))
+        frame = frame.loc[items >= 0]
+        ids = self._unique_ids(frame[Columns.CUSTOMER_ID])
+        rows = data.customer_rows(ids)
+        pos = pd.Index(ids).get_indexer(frame[Columns.CUSTOMER_ID].to_numpy(object))
+        parts: list[pd.DataFrame] = []
+        weights: list[int] = []
+        for start in range(0, len(ids), _BLOCK_CUSTOMERS):
+            sel = (pos >= start) & (pos < start + _BLOCK_CUSTOMERS)
+            block = rows[start : start + _BLOCK_CUSTOMERS]
+            rel = (pos[sel] - start, items[items >= 0][sel])
+            n_rel = np.unique(rel[0] * data.n_items + rel[1]).size
+            parts.append(candidate_recall(st.generator, block, rel))
+            weights.append(n_rel)
+        return _pool_recall(list(zip(parts, weights, strict=True)))
+
+    def summary(self) -> str:
+        """The fit summary in a few lines (model used, windows, validation MAP@k, fallback reason)."""
+        s = self.fit_summary_
+        if not s:
+            return "not fitted"
+        lines = [f"model: {s.get('model')}"]
+        if s.get("fallback"):
+            lines.append(str(s["fallback"]))
+        for w in s.get("train_windows", []):
+            lines.append(f"train window from {w['cut']}: {w['customers']} customers, {w['rows']} rows")
+        if "best_iteration" in s:
+            lines.append(
+                f"best iteration {s['best_iteration']}, validation MAP@{self.ranker_config.k} "
+                f"{s[f'validation_map@{self.ranker_config.k}']:.4f}"
+            )
+        for r in s.get("candidate_recall", []):
+            lines.append(
+                f"candidate recall {r['source']}: {r['recall']:.3f} ({r['candidates_per_customer']:.1f}/customer)"
+            )
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the fitted model (LightGBM text model, arrays, manifest last; no pickle) to ``directory``."""
+        from fashion_reco.recommend.ranker_io import save_ranker
+
+        self._require_fitted()
+        return save_ranker(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RankerRecommender:
+        """Load a directory written by :meth:`save`, verifying schema version and checksums."""
+        from fashion_reco.recommend.ranker_io import load_ranker
+
+        return load_ranker(cls, Path(directory))
+
+
+# ---------------------------------------------------------------------- training helpers
+def _contains(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Whether each ``query`` key is in the sorted array ``sorted_keys`` (one binary search per query)."""
+    if sorted_keys.size == 0 or query.size == 0:
+        return np.zeros(query.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, query), sorted_keys.size - 1)
+    return sorted_keys[pos] == query
+
+
+def _concat(windows: list[_Window]) -> _Window:
+    return _Window(
+        X=np.concatenate([w.X for w in windows]),
+        y=np.concatenate([w.y for w in windows]),
+        group=np.concatenate([w.group for w in windows]),
+        n_customers=sum(w.n_customers for w in windows),
+        n_positive_pairs=sum(w.n_positive_pairs for w in windows),
+        recall=windows[-1].recall,
+        cut=windows[-1].cut,
+        names=windows[-1].names,
+    )
+
+
+def _dataset(w: _Window, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    names = list(w.names)
+    cats = [c for c in CATEGORICAL if c in names]
+    return lgb.Dataset(
+        w.X,
+        label=w.y,
+        group=w.group,
+        feature_name=names,
+        categorical_feature=cats,
+        reference=reference,
+        free_raw_data=False,
+        params={"verbose": -1},
+    )
+
+
+def _early_stopped(
+    params: dict[str, Any], dtrain: lgb.Dataset, dval: lgb.Dataset, cfg: RankerConfig
+) -> tuple[int, float]:
+    """Train with early stopping on ``dval`` by MAP@k → (best number of rounds, best validation MAP@k)."""
+    result: dict[str, Any] = {}
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=cfg.max_rounds,
+        valid_sets=[dval],
+        valid_names=["validation"],
+        callbacks=[
+            lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(result),
+        ],
+    )
+    best = max(int(booster.best_iteration), 1)
+    curve = result["validation"][f"map@{cfg.k}"]
+    return best, float(curve[best - 1])
+
+
+def _pool_recall(parts: list[tuple[pd.DataFrame, int]]) -> pd.DataFrame:
+    """Recall per source over several blocks, weighted by each block's number of relevant pairs."""
+    if not parts:
+        return pd.DataFrame(columns=["source", "recall", "candidates_per_customer"])
+    frames = []
+    for df, n in parts:
+        d = df.copy()
+        d["hits"] = d["recall"].fillna(0.0) * n
+        d["n"] = n
+        frames.append(d)
+    all_ = pd.concat(frames)
+    g = all_.groupby("source", sort=False).agg(
+        hits=("hits", "sum"), n=("n", "sum"), cpc=("candidates_per_customer", "mean")
+    )
+    return pd.DataFrame(
+        {
+            "source": g.index,
+            "recall": (g["hits"] / g["n"].where(g["n"] > 0)).to_numpy(),
+            "candidates_per_customer": g["cpc"].to_numpy(),
+        }
+    )
