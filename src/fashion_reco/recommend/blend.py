@@ -230,7 +230,7 @@ class BlendRecommender(Recommender):
         self.profile_ = None
         if "profile" in self.signals_:
             self.profile_ = ProfileModel.fit(
-                data, context.item_labels, context.customers, raw, strength=self.profile_strength
+                data, self._labels(context), context.customers, raw, strength=self.profile_strength
             )
         self._purchase_share = (
             float((data.event == EVENT_CODES[EventTypes.PURCHASE]).mean()) if data.n_events else 0.0
@@ -249,6 +249,19 @@ class BlendRecommender(Recommender):
         self._strongest = None
 
     # ------------------------------------------------------------------ signals
+    def _embeddings(self) -> np.ndarray:
+        """The fitted item embeddings (the visual signal is only active when the fit context had them)."""
+        if self.embeddings_ is None:
+            raise RecommendError("this blend was fitted without item embeddings: no visual signal")
+        return self.embeddings_
+
+    @staticmethod
+    def _labels(context: FitContext) -> np.ndarray:
+        """The catalogue's item labels (the profile signal is only active when the fit context had them)."""
+        if context.item_labels is None:
+            raise RecommendError("the profile signal needs item labels in the fit context")
+        return context.item_labels
+
     def _history_rows(self, rows: np.ndarray) -> sp.csr_matrix:
         return take_rows(self.history_, rows)
 
@@ -258,8 +271,9 @@ class BlendRecommender(Recommender):
         """A fresh float32 ``(len(rows), n_items)`` block of a per-customer signal, before normalisation."""
         if name == "visual":
             if self.visual_mode == "label" and self.profile_ is not None:
-                return label_visual_affinity(h, self.embeddings_, self.profile_.item_label)
-            return np.asarray(taste_vectors(h, self.embeddings_) @ self.embeddings_.T, dtype=np.float32)
+                return label_visual_affinity(h, self._embeddings(), self.profile_.item_label)
+            emb = self._embeddings()
+            return np.asarray(taste_vectors(h, emb) @ emb.T, dtype=np.float32)
         if name == "behaviour":
             return np.asarray((h @ self.similarity_).toarray(), dtype=np.float32)
         if name == "profile" and self.profile_ is not None:
@@ -539,7 +553,7 @@ class BlendRecommender(Recommender):
             h = take_rows(self._history_top, rows[active])
         if vis.any():
             # the history item whose photo is closest to the recommended one
-            best, _ = closest_history_items(h, self.embeddings_, np.where(vis[active], idx[active], -1))
+            best, _ = closest_history_items(h, self._embeddings(), np.where(vis[active], idx[active], -1))
             fill_linked(
                 out,
                 vis,

@@ -72,7 +72,7 @@ def item_item_cosine(
         g = np.asarray((xt[start:stop] @ x).toarray(), dtype=np.float32)
         g *= inv[start:stop, None]
         g *= inv[None, :]
-        if shrink > 0:
+        if xt_bin is not None:
             co = np.asarray((xt_bin[start:stop] @ binary).toarray(), dtype=np.float32)
             g *= co / (co + np.float32(shrink))
         local = np.arange(stop - start)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fashion_reco.columns import Columns, EventTypes
+from fashion_reco.columns import Columns, EventType, EventTypes
 from fashion_reco.config import DEFAULT_EVENT_WEIGHTS
 from fashion_reco.errors import InteractionsError, RecommendError
 from fashion_reco.ids import as_id_array  # re-exported: the one id rule lives in fashion_reco.ids
@@ -198,9 +198,9 @@ class TrainData:
         return mask
 
     # ------------------------------------------------------------------ matrices
-    def event_weight_array(self, event_weights: Mapping[str, float] | None) -> np.ndarray:
+    def event_weight_array(self, event_weights: Mapping[EventType, float] | None) -> np.ndarray:
         """Weight of each event row from its type."""
-        weights = dict(DEFAULT_EVENT_WEIGHTS)
+        weights: dict[str, float] = {str(k): float(v) for k, v in DEFAULT_EVENT_WEIGHTS.items()}
         if event_weights:
             weights.update({k: float(v) for k, v in event_weights.items()})
         lut = np.array([weights[name] for name in EventTypes.ALL], dtype=np.float64)
@@ -208,7 +208,7 @@ class TrainData:
 
     def history_matrix(
         self,
-        event_weights: Mapping[str, float] | None = None,
+        event_weights: Mapping[EventType, float] | None = None,
         half_life_days: float | None = None,
         *,
         rows: np.ndarray | None = None,

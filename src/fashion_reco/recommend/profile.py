@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fashion_reco.columns import Columns
+from fashion_reco.errors import RecommendError
 from fashion_reco.recommend.history import TrainData
 
 __all__ = ["DEFAULT_ATTRIBUTES", "ProfileModel", "parse_preferred"]
@@ -144,7 +145,9 @@ class ProfileModel:
         self, frame: pd.DataFrame | None, *, n_rows: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Demographic + stated-preference prior ``(n, L)`` and the stated-preference mask ``(n, L)``."""
-        n = n_rows if frame is None else len(frame)
+        if frame is None and n_rows is None:
+            raise RecommendError("prior_for_frame needs a customer frame or n_rows")
+        n = len(frame) if frame is not None else int(n_rows or 0)
         n_l = self.n_labels
         log_prior = np.tile(np.log(np.maximum(self.global_dist, _FLOOR)), (n, 1))
         preferred = np.zeros((n, n_l), dtype=bool)

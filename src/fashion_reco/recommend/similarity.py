@@ -269,6 +269,7 @@ class FaissIndex(SimilarityIndex):
         self._faiss = faiss
         if num_threads is not None:
             faiss.omp_set_num_threads(int(num_threads))
+        index: faiss.IndexHNSWFlat | faiss.IndexFlatIP
         if kind == "hnsw":
             index = faiss.IndexHNSWFlat(self.dim, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = int(ef_construction)
@@ -292,8 +293,9 @@ class FaissIndex(SimilarityIndex):
             return np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
         extra = 1 if exclude is not None else 0
         fetch = min(len(self), k + extra)
-        if self.kind == "hnsw":
-            self.index.hnsw.efSearch = max(self.ef_search, fetch)
+        hnsw = getattr(self.index, "hnsw", None)
+        if hnsw is not None:
+            hnsw.efSearch = max(self.ef_search, fetch)
         dist, ind = self.index.search(q, fetch)
         ind = ind.astype(np.int64)
         dist = dist.astype(np.float32)
