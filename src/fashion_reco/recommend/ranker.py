@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +210,19 @@ class RankerRecommender(Recommender):
             )
             self._fit_fallback(data, context, summary, reason, t0)
             return
-        params, best_iter, val_map, tuned = self._train(train_sets, val)
+        params, best_iter, val_map, tuned, trial = self._train(train_sets, val)
+        if cfg.validate_against_blend and windows and data.as_of is not None:
+            gate = self._validation_gate(
+                data, context, log, env, windows[1][-1], windows[0], trial, best_iter
+            )
+            summary["validation_gate"] = gate
+            if gate["blend"] > gate["ranker"]:
+                reason = (
+                    f"on the validation window ({gate['customers']} customers) the blend's MAP@{cfg.k} "
+                    f"{gate['blend']:.4f} beat the ranker's {gate['ranker']:.4f}"
+                )
+                self._fit_fallback(data, context, summary, reason, t0, why="ranker did not beat the blend")
+                return
         full = _concat([*train_sets, val])
         booster = lgb.train(params, _dataset(full), num_boost_round=best_iter)
         sources = fit_sources(log, end_ns, env, cfg)
@@ -249,14 +261,18 @@ class RankerRecommender(Recommender):
         self.fit_summary_ = summary
 
     def _fit_fallback(
-        self, data: TrainData, context: FitContext, summary: dict[str, Any], reason: str, t0: float
+        self,
+        data: TrainData,
+        context: FitContext,
+        summary: dict[str, Any],
+        reason: str,
+        t0: float,
+        why: str = "log too small to train the ranker",
     ) -> None:
         from fashion_reco.recommend.blend import BlendRecommender
 
         self.fallback_ = BlendRecommender(self.config).fit(data, context)
-        summary.update(
-            {"model": "blend", "fallback": f"log too small to train the ranker: {reason}; using the blend"}
-        )
+        summary.update({"model": "blend", "fallback": f"{why}: {reason}; using the blend"})
         summary["fit_seconds"] = round(time.perf_counter() - t0, 2)
         self.fit_summary_ = summary
 
@@ -370,8 +386,9 @@ class RankerRecommender(Recommender):
 
     def _train(
         self, train_sets: list[_Window], val: _Window
-    ) -> tuple[dict[str, Any], int, float, dict[str, Any] | None]:
-        """Early-stopped LightGBM (optionally after an Optuna search): params, best rounds, validation MAP@k."""
+    ) -> tuple[dict[str, Any], int, float, dict[str, Any] | None, lgb.Booster]:
+        """Early-stopped LightGBM (optionally after an Optuna search): params, best rounds, validation MAP@k, and the
+        booster trained on the earlier windows only (for the validation gate)."""
         cfg = self.ranker_config
         dtrain = _dataset(_concat(train_sets))
         dval = _dataset(val, reference=dtrain)
@@ -379,8 +396,79 @@ class RankerRecommender(Recommender):
         tuned = None
         if cfg.tune:
             params, tuned = self._tune(params, dtrain, dval)
-        best_iter, best = _early_stopped(params, dtrain, dval, cfg)
-        return params, best_iter, best, tuned
+        best_iter, best, booster = _early_stopped(params, dtrain, dval, cfg)
+        return params, best_iter, best, tuned, booster
+
+    def _validation_gate(
+        self,
+        data: TrainData,
+        context: FitContext,
+        log: EventLog,
+        env: CandidateEnv,
+        cut: pd.Timestamp,
+        width: float,
+        booster: lgb.Booster,
+        best_iter: int,
+    ) -> dict[str, Any]:
+        """MAP@k of the ranker (earlier windows only) and of the blend (events before ``cut``) on the same customers.
+
+        Both are scored on every customer with a relevant event in ``[cut, cut + width)`` (at most
+        ``max_customers_per_window``, sampled with the configured seed) against all of that customer's relevant
+        items, repurchases allowed for both, so the comparison includes what each model's candidates miss.
+        """
+        from fashion_reco.recommend.blend import BlendRecommender
+        from fashion_reco.recommend.metrics import map_at_k
+
+        cfg = self.ranker_config
+        k = cfg.k
+        n_items = log.n_items
+        cut_ns = as_ns(cut)
+        future = log.between(cut_ns, cut_ns + int(width * DAY_NS)).of_type(EVENT_CODES[cfg.label_event])
+        customers = np.unique(future.cust)
+        if customers.size > cfg.max_customers_per_window:
+            rng = np.random.default_rng(cfg.seed)
+            customers = np.sort(rng.choice(customers, cfg.max_customers_per_window, replace=False))
+        target = np.unique(future.cust * n_items + future.item)
+        target = target[_contains(customers, target // n_items)]
+        n_rel = np.bincount(np.searchsorted(customers, target // n_items), minlength=customers.size)
+
+        # the ranker as it would have served at the cut: sources, features and the booster of the earlier windows
+        generator = CandidateGenerator(fit_sources(log, cut_ns, env, cfg), n_items)
+        features = FeatureState.fit(
+            log,
+            cut_ns,
+            env,
+            generator.names,
+            windows=cfg.feature_windows,
+            half_life_days=cfg.history_half_life_days,
+        )
+        cand = generator.generate(customers)
+        if len(cand):
+            X = features.transform(customers, cand).X
+            scores = np.asarray(booster.predict(X, num_iteration=best_iter, num_threads=cfg.num_threads))
+        else:
+            scores = np.empty(0)
+        idx, vals, _ = segment_topk(cand.row, cand.item, scores, customers.size, k, self._tiebreak_position())
+        keys = np.arange(customers.size)[:, None] * n_items + idx
+        ranker_hits = np.isfinite(vals) & _contains(_local_keys(target, customers, n_items), keys)
+
+        # the blend fitted on the events strictly before the cut (same customer and item index space)
+        as_of_ns = as_ns(data.as_of) if data.as_of is not None else cut_ns
+        age = float(np.nextafter((as_of_ns - cut_ns) / DAY_NS, np.inf))
+        earlier = data.subset_before(age)
+        blend = BlendRecommender(self.config).fit(earlier, replace(context, as_of=cut))
+        recs = blend.recommend(data.customer_ids[customers], k, filter_already_purchased=False)
+        r_row = np.searchsorted(customers, data.customer_rows(recs[Columns.CUSTOMER_ID].to_numpy()))
+        r_item = data.item_rows(recs[Columns.ITEM_ID].to_numpy())
+        blend_hits = np.zeros((customers.size, k), dtype=bool)
+        hit = _contains(_local_keys(target, customers, n_items), r_row * n_items + r_item)
+        blend_hits[r_row, recs[Columns.RANK].to_numpy() - 1] = hit
+        return {
+            "cut": str(cut),
+            "customers": int(customers.size),
+            "ranker": float(map_at_k(ranker_hits, n_rel, k)) if customers.size else 0.0,
+            "blend": float(map_at_k(blend_hits, n_rel, k)) if customers.size else 0.0,
+        }
 
     def _tune(
         self, params: dict[str, Any], dtrain: lgb.Dataset, dval: lgb.Dataset
@@ -401,7 +489,7 @@ class RankerRecommender(Recommender):
                 "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
                 "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
             }
-            it, score = _early_stopped(p, dtrain, dval, cfg)
+            it, score, _ = _early_stopped(p, dtrain, dval, cfg)
             trial.set_user_attr("best_iteration", it)
             return score
 
@@ -620,6 +708,12 @@ class RankerRecommender(Recommender):
                 f"best iteration {s['best_iteration']}, validation MAP@{self.ranker_config.k} "
                 f"{s[f'validation_map@{self.ranker_config.k}']:.4f}"
             )
+        gate = s.get("validation_gate")
+        if gate:
+            lines.append(
+                f"validation gate ({gate['customers']} customers from {gate['cut']}): MAP@{self.ranker_config.k} "
+                f"ranker {gate['ranker']:.4f} vs blend {gate['blend']:.4f}"
+            )
         for r in s.get("candidate_recall", []):
             lines.append(
                 f"candidate recall {r['source']}: {r['recall']:.3f} ({r['candidates_per_customer']:.1f}/customer)"
@@ -681,8 +775,8 @@ def _dataset(w: _Window, reference: lgb.Dataset | None = None) -> lgb.Dataset:
 
 def _early_stopped(
     params: dict[str, Any], dtrain: lgb.Dataset, dval: lgb.Dataset, cfg: RankerConfig
-) -> tuple[int, float]:
-    """Train with early stopping on ``dval`` by MAP@k → (best number of rounds, best validation MAP@k)."""
+) -> tuple[int, float, lgb.Booster]:
+    """Train with early stopping on ``dval`` by MAP@k → (best rounds, best validation MAP@k, the booster)."""
     result: dict[str, Any] = {}
     booster = lgb.train(
         params,
@@ -697,7 +791,12 @@ def _early_stopped(
     )
     best = max(int(booster.best_iteration), 1)
     curve = result["validation"][f"map@{cfg.k}"]
-    return best, float(curve[best - 1])
+    return best, float(curve[best - 1]), booster
+
+
+def _local_keys(target: np.ndarray, customers: np.ndarray, n_items: int) -> np.ndarray:
+    """Sorted ``position-in-customers * n_items + item`` keys of global ``customer * n_items + item`` targets."""
+    return np.sort(np.searchsorted(customers, target // n_items) * n_items + target % n_items)
 
 
 def _pool_recall(parts: list[tuple[pd.DataFrame, int]]) -> pd.DataFrame:
