@@ -80,13 +80,6 @@ def test_on_the_fashion_simulator_weekly_folds(name: str) -> None:
 
 
 @pytest.mark.slow  # ten models fitted in each of four scored folds
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect (docs/evaluation.md, Online Retail): in the last fold the ranker clears "
-    "min_train_customers with 65 customers over two 0.4-day windows, trains, and is clearly worse than the blend "
-    "(ranker - blend MAP@12 -0.041 [-0.082, -0.010] over 16 customer-windows); the ranker needs a safeguard "
-    "(e.g. fall back unless it beats the blend on its validation window)",
-)
 @pytest.mark.parametrize("name", CANDIDATES)
 def test_on_the_real_online_retail_log_half_day_folds(name: str, online_retail_csv: Path) -> None:
     """Five days of real purchases (no Saturday trading): daily windows give only three folds with history, so
