@@ -140,13 +140,25 @@ def evaluate_synthetic(config: RecommenderConfig, smoke: bool, n_customers: int)
     print(
         f"\nsynthetic clickstream, warm test customers, k={config.blend.k}:\n{table.round(4).to_string(index=False)}"
     )
-    blend = reco.recommender
-    learned = {
-        "weights": blend.weights_,
-        "cold_weights": blend.cold_weights_,
-        "half_life_days": blend.half_life_days_,
-        "trend_half_life_days": blend.trend_half_life_days_,
-    }
+    model = reco.recommender
+    summary = getattr(model, "fit_summary_", {})  # the ranker's fit summary (the blend has none)
+    blend = getattr(model, "fallback_", None) or model
+    learned = (
+        {
+            "model": "ranker",
+            "best_iteration": summary.get("best_iteration"),
+            "validation_gate": summary.get("validation_gate"),
+        }
+        if summary.get("model") == "ranker"
+        else {
+            "model": "blend",
+            "why": summary.get("fallback"),
+            "weights": blend.weights_,
+            "cold_weights": blend.cold_weights_,
+            "half_life_days": blend.half_life_days_,
+            "trend_half_life_days": blend.trend_half_life_days_,
+        }
+    )
     return {
         "table": table,
         "classifier": classifier,
@@ -188,10 +200,16 @@ def model_budget(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def rounded(learned: dict[str, Any]) -> str:
-    """Learned weights and half-lives, 3 decimals, as compact JSON."""
+    """What was learned (the ranker's fit or the blend's weights and half-lives), numbers to 3 decimals, as JSON."""
 
     def r(value: Any) -> Any:
-        return {k: r(v) for k, v in value.items()} if isinstance(value, dict) else round(float(value), 3)
+        if isinstance(value, dict):
+            return {k: r(v) for k, v in value.items()}
+        return (
+            round(float(value), 3)
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else value
+        )
 
     return json.dumps(r(learned))
 

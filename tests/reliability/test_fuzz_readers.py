@@ -22,6 +22,7 @@ from fashion_reco.data.interactions import Interactions
 from fashion_reco.errors import FashionRecoError
 from fashion_reco.model.image_model import ImageModel
 from fashion_reco.recommend.blend import BlendRecommender
+from fashion_reco.recommend.ranker import RankerRecommender
 
 FUZZ = settings(
     max_examples=60,
@@ -214,8 +215,13 @@ def _replace(document: Any, path: tuple, value: Any) -> Any:
     return document
 
 
-def _component(bundle: Path, key: str) -> Path:
-    return bundle / json.loads((bundle / "fashion_reco.json").read_text())["files"][key]["file"]
+def _component(bundle: Path, key: str, manifest: str = "fashion_reco.json") -> Path:
+    return bundle / json.loads((bundle / manifest).read_text())["files"][key]["file"]
+
+
+def _fallback_blend(bundle: Path) -> Path:
+    """The blend inside the saved ranker (the tiny log is too small to train one: the ranker falls back to it)."""
+    return _component(_component(bundle, "recommender"), "fallback", "ranker.json")
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +233,8 @@ def bundle_copy(saved_template: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 TARGETS: dict[str, tuple[Callable[[Path], Path], str, Callable[[Path], object]]] = {
     "bundle": (lambda b: b, "fashion_reco.json", FashionRecommender.load),
-    "recommender": (lambda b: _component(b, "recommender"), "recommender.json", BlendRecommender.load),
+    "recommender": (lambda b: _component(b, "recommender"), "ranker.json", RankerRecommender.load),
+    "blend": (_fallback_blend, "recommender.json", BlendRecommender.load),
     "image_model": (lambda b: _component(b, "image_model"), "metadata.json", ImageModel.load),
 }
 

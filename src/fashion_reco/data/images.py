@@ -30,14 +30,16 @@ import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
-from fashion_reco.config import DataConfig
 from fashion_reco.errors import ImageError
+
+if TYPE_CHECKING:  # the warehouse runtime zip ships this module without config.py
+    from fashion_reco.config import DataConfig
 
 __all__ = [
     "ImagePolicy",
