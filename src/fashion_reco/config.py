@@ -153,6 +153,40 @@ class ModelConfig(_Section):
         description="Size of the image embedding: ResNet18's pooled features (fixed; the warehouse tables "
         "declare VECTOR(FLOAT, 512)).",
     )
+    head: Literal["cosine", "linear"] = Field(
+        "cosine",
+        description="Classification head: 'cosine' (normalised softmax on the L2-normalised, standardised "
+        "embedding, so the served embedding is the one the loss shaped: better 'more like this') or 'linear' "
+        "(plain softmax on the pooled features, format-1 models).",
+    )
+    cosine_scale: float = Field(
+        16.0,
+        gt=0,
+        le=128,
+        description="Inverse temperature of the cosine head's softmax (logits = scale × cosine); 16 suits 10-100 "
+        "classes, larger for many classes.",
+    )
+    angular_margin: float = Field(
+        0.0,
+        ge=0,
+        lt=1.5,
+        description="Additive angular margin (radians, ArcFace) on the true class while training the cosine "
+        "head; 0 = plain normalised softmax.",
+    )
+    label_smoothing: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Label smoothing of the training cross-entropy (regularises a from-scratch network on a few "
+        "thousand photos).",
+    )
+    collapse_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Collapse guard: mean pairwise cosine of the served embeddings above which training warns "
+        "that they are nearly identical (neighbours would be random); see docs/evaluation.md.",
+    )
     head_epochs: int = Field(
         2,
         ge=0,

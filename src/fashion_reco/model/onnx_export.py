@@ -27,7 +27,7 @@ from fashion_reco.data.dataset import single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
-from fashion_reco.model.network import embedding_trunk
+from fashion_reco.model.network import EmbeddingNetwork
 
 __all__ = ["OnnxEmbedder", "export_onnx"]
 
@@ -36,15 +36,14 @@ _CLASSES_KEY = "fashion_reco.classes"
 
 
 class _NormalisedEmbedding(nn.Module):
-    def __init__(self, trunk: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        self.trunk = trunk
+        self.network = network
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.trunk((images - self.mean) / self.std)
-        return nn.functional.normalize(features, dim=1)
+        return self.network((images - self.mean) / self.std)
 
 
 def export_onnx(image_model: Any, path: str | os.PathLike[str], *, opset: int = 17) -> Path:
@@ -54,7 +53,7 @@ def export_onnx(image_model: Any, path: str | os.PathLike[str], *, opset: int = 
     spec: PreprocessSpec = image_model.preprocess
     # a CPU, contiguous-format copy: the caller's model keeps its device and memory format
     net = copy.deepcopy(image_model.net).cpu().to(memory_format=torch.contiguous_format)
-    module = _NormalisedEmbedding(embedding_trunk(net), spec.mean, spec.std).eval()
+    module = _NormalisedEmbedding(EmbeddingNetwork(net), spec.mean, spec.std).eval()
     example = torch.rand(2, 3, spec.image_size, spec.image_size)
     buffer = io.BytesIO()
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,14 +46,40 @@ from fashion_reco.data.dataset import BadImage, ImageLoader, make_loader, single
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
-from fashion_reco.model.metrics import ClassificationMetrics, classification_metrics
-from fashion_reco.model.network import backbone_parameters, build_resnet18, default_device, embedding_trunk
+from fashion_reco.model.metrics import (
+    ClassificationMetrics,
+    RetrievalMetrics,
+    classification_metrics,
+    mean_pairwise_cosine,
+    retrieval_metrics,
+)
+from fashion_reco.model.network import (
+    backbone_parameters,
+    build_resnet18,
+    default_device,
+    embed_features,
+    embedding_trunk,
+    logits_for_training,
+)
 from fashion_reco.model.threads import torch_threads
 from fashion_reco.model.weights import resolve_weights
 
-__all__ = ["HeadResult", "TrainResult", "split_for_training", "train_classifier", "train_head_on_embeddings"]
+__all__ = [
+    "EmbeddingCollapseWarning",
+    "HeadResult",
+    "TrainResult",
+    "split_for_training",
+    "train_classifier",
+    "train_head_on_embeddings",
+]
 
 log = logging.getLogger(__name__)
+
+RETRIEVAL_K = 10
+
+
+class EmbeddingCollapseWarning(UserWarning):
+    """The trained model's embeddings are nearly identical: "more like this" would return random neighbours."""
 
 
 @dataclass
@@ -72,6 +99,8 @@ class TrainResult:
     n_validation: int
     n_test: int
     failed_images: list[BadImage] = field(default_factory=list)
+    embedding_mean_cosine: float | None = None
+    collapsed: bool = False
 
     @property
     def metrics(self) -> dict[str, ClassificationMetrics]:
@@ -177,6 +206,22 @@ def _prepare(
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images
 
 
+@dataclass
+class _Evaluation:
+    """One pass over a labelled loader: true and predicted classes, served embeddings, their input positions."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    embeddings: np.ndarray
+    positions: np.ndarray
+    loss: float
+
+    @classmethod
+    def empty(cls) -> _Evaluation:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, np.zeros((0, 512), np.float32), none, float("nan"))
+
+
 def _evaluate(
     net: ResNet,
     loader: ImageLoader | None,
@@ -184,25 +229,63 @@ def _evaluate(
     spec: PreprocessSpec,
     channels_last: bool,
     device: torch.device,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(y_true, y_pred, mean loss)`` over a labelled loader."""
+) -> _Evaluation:
+    """Predictions, loss and served embeddings over a labelled loader (bad images are missing from ``positions``)."""
     if loader is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
+        return _Evaluation.empty()
     net.eval()
-    trues, preds, total, count = [], [], 0.0, 0
+    trunk = embedding_trunk(net)
+    trues, preds, embeddings, positions, total, count = [], [], [], [], 0.0, 0
     with torch.inference_mode():
         for batch in loader:
             if batch.labels is None:
                 raise ModelError("evaluation needs a labelled loader")
-            logits = net(_prepare(batch.images, spec, channels_last, device)).float()
+            features = trunk(_prepare(batch.images, spec, channels_last, device))
+            logits = net.fc(features).float()
             labels = batch.labels.to(device)
             total += float(loss_fn(logits, labels)) * len(batch)
             count += len(batch)
             trues.append(batch.labels.numpy())
             preds.append(logits.argmax(1).cpu().numpy())
+            embeddings.append(embed_features(net.fc, features).float().cpu().numpy())
+            positions.append(batch.indices.numpy())
     if not count:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
-    return np.concatenate(trues), np.concatenate(preds), total / count
+        return _Evaluation.empty()
+    return _Evaluation(
+        np.concatenate(trues),
+        np.concatenate(preds),
+        np.concatenate(embeddings),
+        np.concatenate(positions),
+        total / count,
+    )
+
+
+def _scored(result: _Evaluation, classes: list[str]) -> ClassificationMetrics | None:
+    """Classification metrics, with same-label retrieval within the split (None for an empty split)."""
+    if not result.y_true.size:
+        return None
+    metrics = classification_metrics(result.y_true, result.y_pred, classes)
+    if result.y_true.size >= 2:
+        metrics.retrieval = retrieval_metrics(result.embeddings, result.y_true, k=RETRIEVAL_K)
+    return metrics
+
+
+def _catalogue_retrieval(query: _Evaluation, others: list[_Evaluation]) -> RetrievalMetrics | None:
+    """``query``'s rows against the union of ``query`` and ``others`` (every labelled photo the run embedded)."""
+    if query.y_true.size == 0:
+        return None
+    corpus = np.concatenate([query.embeddings, *(o.embeddings for o in others)])
+    labels = np.concatenate([query.y_true, *(o.y_true for o in others)])
+    if corpus.shape[0] < 2:
+        return None
+    return retrieval_metrics(
+        query.embeddings,
+        query.y_true,
+        corpus,
+        labels,
+        query_positions=np.arange(query.y_true.size),
+        k=RETRIEVAL_K,
+    )
 
 
 # -- the trainer ------------------------------------------------------------------------------------------------------
@@ -256,7 +339,13 @@ def train_classifier(
         spec = PreprocessSpec.from_model_config(config)
         device = default_device()
         resolved = resolve_weights(config.weights)
-        net = build_resnet18(len(classes), weights=resolved).to(device)
+        net = build_resnet18(
+            len(classes),
+            weights=resolved,
+            head=config.head,
+            scale=config.cosine_scale,
+            margin=config.angular_margin,
+        ).to(device)
         head_epochs = config.head_epochs
         if resolved.kind == "none" and head_epochs:
             # A frozen *random* backbone gives the head nothing to learn from: phase 1 would only burn budget.
@@ -278,8 +367,9 @@ def train_classifier(
             loss_weights = _class_weights(y_train, len(classes))
         if loss_weights is not None:
             loss_weights = loss_weights.to(device)
-        loss_fn = nn.CrossEntropyLoss(weight=loss_weights)
+        loss_fn = nn.CrossEntropyLoss(weight=loss_weights, label_smoothing=config.label_smoothing)
         eval_loss = nn.CrossEntropyLoss(weight=loss_weights)
+        trunk = embedding_trunk(net)
 
         batch_size = config.batch_size
         train_loader = make_loader(
@@ -313,7 +403,7 @@ def train_classifier(
         steps = max(1, len(train_loader))
         history: list[dict[str, Any]] = []
         failed: dict[str, BadImage] = {}  # by file: the same photo fails in every epoch
-        best: dict[str, Any] = {"f1": -math.inf, "state": None, "epoch": None, "metrics": None}
+        best: dict[str, Any] = {"f1": -math.inf, "state": None, "epoch": None, "metrics": None, "eval": None}
         stopped = "completed all epochs"
         epoch = 0
 
@@ -330,7 +420,6 @@ def train_classifier(
                 optimizer = torch.optim.AdamW(
                     net.fc.parameters(), lr=config.lr_head, weight_decay=config.weight_decay
                 )
-                trunk = embedding_trunk(net)
             else:
                 optimizer = torch.optim.AdamW(
                     [
@@ -364,9 +453,9 @@ def train_classifier(
                     if head_only:
                         with torch.no_grad():
                             features = trunk(images)
-                        logits = net.fc(features)
                     else:
-                        logits = net(images)
+                        features = trunk(images)
+                    logits = logits_for_training(net, features, labels)
                     loss = loss_fn(logits, labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -382,16 +471,18 @@ def train_classifier(
                 bar.close()
                 for bad in train_loader.failures:
                     failed.setdefault(bad.file, bad)
-                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, spec, channels_last, device)
-                val_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
+                val_eval = _evaluate(net, val_loader, eval_loss, spec, channels_last, device)
+                val_metrics = _scored(val_eval, classes)
+                val_retrieval = val_metrics.retrieval if val_metrics else None
                 row = {
                     "epoch": epoch,
                     "phase": phase,
                     "train_loss": total_loss / max(seen, 1),
                     "train_accuracy": correct / max(seen, 1),
-                    "val_loss": val_loss,
+                    "val_loss": val_eval.loss,
                     "val_accuracy": val_metrics.accuracy if val_metrics else None,
                     "val_macro_f1": val_metrics.macro_f1 if val_metrics else None,
+                    "val_precision_at_10": val_retrieval.precision_at_k if val_retrieval else None,
                     "lr": [group["lr"] for group in optimizer.param_groups],
                     "seconds": time.monotonic() - epoch_start,
                     "images": seen,
@@ -404,6 +495,7 @@ def train_classifier(
                         f1=score,
                         epoch=epoch,
                         metrics=val_metrics,
+                        eval=val_eval,
                         state={k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()},
                     )
                     stale = 0
@@ -428,11 +520,35 @@ def train_classifier(
             net.load_state_dict(best["state"])
         net.eval()
         test_loader = eval_loader(test_df)
-        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, spec, channels_last, device)
-        test_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
+        test_eval = _evaluate(net, test_loader, eval_loss, spec, channels_last, device)
+        test_metrics = (
+            classification_metrics(test_eval.y_true, test_eval.y_pred, classes)
+            if test_eval.y_true.size
+            else None
+        )
+        val_eval = best["eval"] if best["eval"] is not None else _Evaluation.empty()
+        train_eval = _Evaluation.empty()
+        if test_metrics is not None:
+            # the test photos against every labelled photo of the run, as "more like this" serves them
+            train_loader_eval = eval_loader(train_df)
+            train_eval = _evaluate(net, train_loader_eval, eval_loss, spec, channels_last, device)
+            test_metrics.retrieval = _catalogue_retrieval(test_eval, [val_eval, train_eval])
         for loader in (val_loader, test_loader):
             for bad in loader.failures if loader is not None else []:
                 failed.setdefault(bad.file, bad)
+        probe = next(
+            (e.embeddings for e in (val_eval, test_eval, train_eval) if e.embeddings.shape[0] >= 2), None
+        )
+        mean_cosine = mean_pairwise_cosine(probe[:2048]) if probe is not None else None
+    collapsed = mean_cosine is not None and mean_cosine > config.collapse_threshold
+    if collapsed:
+        message = (
+            f"embedding collapse: the trained model's embeddings are nearly identical (mean pairwise cosine "
+            f"{mean_cosine:.3f} > collapse_threshold {config.collapse_threshold:g}); 'more like this' would return "
+            "near-random neighbours. Train longer, on more photos, or from pretrained weights."
+        )
+        log.warning(message)
+        warnings.warn(message, EmbeddingCollapseWarning, stacklevel=2)
     seconds = time.monotonic() - start
     if failed:
         log.warning(
@@ -456,6 +572,8 @@ def train_classifier(
         n_validation=len(val_df),
         n_test=len(test_df),
         failed_images=list(failed.values()),
+        embedding_mean_cosine=mean_cosine,
+        collapsed=collapsed,
     )
 
 
