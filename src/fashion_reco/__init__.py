@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from fashion_reco._version import __version__
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.config import RecommenderConfig
 from fashion_reco.errors import FashionRecoError
-
-try:
-    __version__ = version("fashion-reco")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0.0.0"
 
 __all__ = [
     "Columns",

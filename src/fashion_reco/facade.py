@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fashion_reco import __version__, bundle
+from fashion_reco import bundle
+from fashion_reco._version import __version__
 from fashion_reco.config import RecommenderConfig
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.customers import Customers

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.errors import DataError
+from fashion_reco.ids import MISSING_ID, normalise_ids
 
 __all__ = [
     "CsvTable",
     "clean_ids",
     "first_row",
-    "normalise_ids",
     "parse_timestamps",
     "prepare_frame",
     "read_csv_table",
@@ -36,7 +36,6 @@ __all__ = [
 _LINE_RE = re.compile(r"line (\d+)")
 # a blank or whitespace-only line after the header, in any encoding read here (UTF-16 has NULs)
 _BLANK_LINE = re.compile(rb"\n[ \t\r\x00]*\n|\n[ \t\r\x00]+$")
-_INT_TEXT_RE = r"^[+-]?\d+(?:\.0*)?$"
 _OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 
 
@@ -215,13 +214,15 @@ def clean_ids(
     column: str,
     unique: bool,
 ) -> pd.Series:
-    """:func:`normalise_ids`, raising ``error_cls`` at the first empty id and, with ``unique``, the first repeat
-    (naming the row where it was first seen)."""
+    """:func:`~fashion_reco.ids.normalise_ids`, raising ``error_cls`` at the first missing id and, with ``unique``,
+    the first repeat (naming the row where it was first seen)."""
     what = column.replace("_", " ")
     ids = normalise_ids(series)
-    row = first_row(ids == "", rows)
+    row = first_row(ids == MISSING_ID, rows)
     if row is not None:
-        raise error_cls(f"empty {what}", file=file, row=row, column=column)
+        raise error_cls(
+            f"empty {what} (blank, NaN, None and null are missing values)", file=file, row=row, column=column
+        )
     if unique:
         dup = ids.duplicated(keep="first").to_numpy()
         if dup.any():
@@ -242,63 +243,6 @@ def first_row(mask: np.ndarray | pd.Series, rows: np.ndarray) -> int | None:
     if not values.any():
         return None
     return int(rows[int(np.argmax(values))])
-
-
-def _one_id(value: object) -> str:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        if np.isnan(value):
-            return ""
-        if np.isfinite(value) and float(value).is_integer():
-            return str(int(value))
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def normalise_ids(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped ``str`` (missing → ``""``), object dtype.
-
-    Integer-valued floats lose their ``.0`` (``17850.0`` → ``"17850"``): pandas turns an integer id column with
-    gaps into floats, so the same customer would otherwise have two spellings across tables. A text column gets
-    the same treatment only when *every* value in it is an integer spelled with an optional ``.0`` suffix.
-    The work is done once per distinct value (``pandas.factorize``), then spread back with ``take``.
-    """
-    series = pd.Series(values, copy=False)
-    try:
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    except TypeError:  # unhashable objects (lists …): spell them as text
-        codes, uniques = pd.factorize(series.map(_one_id), use_na_sentinel=True)
-    spelled = _normalise_distinct_ids(pd.Series(uniques, copy=False)).to_numpy(dtype=object)
-    lookup = np.append(spelled, "")  # code -1 (missing) picks the trailing ""
-    return pd.Series(lookup[codes], index=series.index, dtype=object)
-
-
-def _normalise_distinct_ids(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.astype(str)
-    if pd.api.types.is_integer_dtype(series.dtype):
-        return series.astype("string").fillna("").astype(object)
-    if pd.api.types.is_float_dtype(series.dtype):
-        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        integral = np.isfinite(numbers) & (np.floor(numbers) == numbers) & (np.abs(numbers) < 2**63)
-        out = pd.Series(series.astype(str).to_numpy(dtype=object), index=series.index)
-        out[np.isnan(numbers)] = ""
-        if integral.any():
-            out[integral] = numbers[integral].astype(np.int64).astype(str)
-        return out
-    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
-        out = series.astype(object).where(series.notna(), "")
-    else:
-        out = series.map(_one_id).astype(object)
-    out = out.astype(str).str.strip()
-    nonempty = out != ""
-    if nonempty.any():
-        looks_integral = out[nonempty].str.match(_INT_TEXT_RE)
-        if looks_integral.all() and out[nonempty].str.contains(".", regex=False).any():
-            out = out.str.replace(r"\.0*$", "", regex=True)
-    return out
 
 
 def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -16,7 +16,7 @@ a DataFrame (:meth:`Catalogue.from_frame`) or an S3 prefix (:meth:`Catalogue.fro
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,13 @@ from fashion_reco.columns import Columns
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
-    normalise_ids,
     prepare_frame,
     read_csv_table,
     require_columns,
     text_column,
 )
 from fashion_reco.errors import CatalogueError, FetchError
+from fashion_reco.ids import Ids, as_id_array
 
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_NAME", "SPLITS", "Catalogue"]
 
@@ -226,9 +226,9 @@ class Catalogue:
     def has_splits(self) -> bool:
         return Columns.SPLIT in self._items
 
-    def subset(self, item_ids: Iterable[str]) -> Catalogue:
+    def subset(self, item_ids: Ids) -> Catalogue:
         """The items with these ids, in the order given. Unknown ids raise :class:`CatalogueError`."""
-        wanted = pd.Index(normalise_ids(pd.Series(list(item_ids), dtype=object)))
+        wanted = pd.Index(as_id_array(item_ids))
         positions = pd.Index(self._items[Columns.ITEM_ID]).get_indexer(wanted)
         if (positions < 0).any():
             missing = wanted[positions < 0]

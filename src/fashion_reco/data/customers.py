@@ -8,7 +8,6 @@ Any other columns are kept. Problems raise :class:`~fashion_reco.errors.Interact
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,13 @@ from fashion_reco.columns import Columns
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
-    normalise_ids,
     parse_timestamps,
     prepare_frame,
     read_csv_table,
     text_column,
 )
 from fashion_reco.errors import InteractionsError
+from fashion_reco.ids import Ids, as_id_array
 
 __all__ = ["PROFILE_COLUMNS", "Customers"]
 
@@ -84,9 +83,9 @@ class Customers:
             values = text.str.split(";").map(lambda parts: [p.strip() for p in parts if p.strip()])
         return pd.Series(values.to_numpy(), index=pd.Index(self.customer_ids, name=Columns.CUSTOMER_ID))
 
-    def subset(self, customer_ids: Iterable[str]) -> Customers:
+    def subset(self, customer_ids: Ids) -> Customers:
         """These customers, in the order given; unknown ids raise :class:`InteractionsError`."""
-        wanted = normalise_ids(pd.Series(list(customer_ids), dtype=object)).to_numpy(dtype=object)
+        wanted = as_id_array(customer_ids)
         positions = pd.Index(self._frame[Columns.CUSTOMER_ID]).get_indexer(wanted)
         if (positions < 0).any():
             raise InteractionsError(

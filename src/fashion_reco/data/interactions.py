@@ -21,13 +21,13 @@ from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.data._tabular import (
     clean_ids,
     first_row,
-    normalise_ids,
     parse_timestamps,
     prepare_frame,
     read_csv_table,
     text_column,
 )
 from fashion_reco.errors import InteractionsError
+from fashion_reco.ids import MISSING_ID, Ids, as_id_array
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -208,19 +208,17 @@ class IdMapping:
 
     __slots__ = ("_customers", "_items")
 
-    def __init__(self, customer_ids: Iterable[Any] = (), item_ids: Iterable[Any] = ()) -> None:
+    def __init__(self, customer_ids: Ids = (), item_ids: Ids = ()) -> None:
         self._customers = _unique_index(customer_ids)
         self._items = _unique_index(item_ids)
 
     @classmethod
-    def fit(cls, customer_ids: Iterable[Any], item_ids: Iterable[Any]) -> IdMapping:
+    def fit(cls, customer_ids: Ids, item_ids: Ids) -> IdMapping:
         """Map the distinct ids (first appearance order; duplicates ignored)."""
         return cls(customer_ids, item_ids)
 
     @classmethod
-    def from_interactions(
-        cls, interactions: Interactions, item_ids: Iterable[Any] | None = None
-    ) -> IdMapping:
+    def from_interactions(cls, interactions: Interactions, item_ids: Ids | None = None) -> IdMapping:
         """Customers from the log; items from ``item_ids`` (e.g. the catalogue) when given, else from the log."""
         frame = interactions._frame
         return cls(frame[Columns.CUSTOMER_ID], frame[Columns.ITEM_ID] if item_ids is None else item_ids)
@@ -245,16 +243,12 @@ class IdMapping:
     def shape(self) -> tuple[int, int]:
         return self.n_customers, self.n_items
 
-    def customer_index(
-        self, ids: Iterable[Any], *, on_unknown: Literal["raise", "minus_one"] = "raise"
-    ) -> np.ndarray:
+    def customer_index(self, ids: Ids, *, on_unknown: Literal["raise", "minus_one"] = "raise") -> np.ndarray:
         """Row index of each customer id (int64). Unknown ids raise :class:`InteractionsError` naming the id, or
         map to ``-1`` with ``on_unknown="minus_one"``."""
         return _lookup(self._customers, ids, "customer", on_unknown)
 
-    def item_index(
-        self, ids: Iterable[Any], *, on_unknown: Literal["raise", "minus_one"] = "raise"
-    ) -> np.ndarray:
+    def item_index(self, ids: Ids, *, on_unknown: Literal["raise", "minus_one"] = "raise") -> np.ndarray:
         """Column index of each item id (int64); see :meth:`customer_index`."""
         return _lookup(self._items, ids, "item", on_unknown)
 
@@ -428,22 +422,21 @@ def _ids_of(known: Any, column: str) -> pd.Index:
         known = known.item_ids
     elif hasattr(known, "customer_ids") and column == Columns.CUSTOMER_ID:
         known = known.customer_ids
-    return pd.Index(normalise_ids(pd.Series(list(known), dtype=object)))
+    return pd.Index(as_id_array(known))
 
 
-def _unique_index(ids: Iterable[Any]) -> pd.Index:
-    values = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype=object)
-    normalised = normalise_ids(values)
-    if (normalised == "").any():
+def _unique_index(ids: Ids) -> pd.Index:
+    normalised = as_id_array(ids)
+    if (normalised == MISSING_ID).any():
         raise InteractionsError(
-            "empty id passed to IdMapping", row=int(np.argmax((normalised == "").to_numpy())) + 1
+            "missing id (blank, NaN, None or null) passed to IdMapping",
+            row=int(np.argmax(normalised == MISSING_ID)) + 1,
         )
-    return pd.Index(pd.unique(normalised.to_numpy()), dtype=object)
+    return pd.Index(pd.unique(normalised), dtype=object)
 
 
-def _lookup(index: pd.Index, ids: Iterable[Any], kind: str, on_unknown: str) -> np.ndarray:
-    values = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype=object)
-    return _positions(index, normalise_ids(values).to_numpy(dtype=object), kind, on_unknown)
+def _lookup(index: pd.Index, ids: Ids, kind: str, on_unknown: str) -> np.ndarray:
+    return _positions(index, as_id_array(ids), kind, on_unknown)
 
 
 def _positions(index: pd.Index, wanted: np.ndarray, kind: str, on_unknown: str) -> np.ndarray:

@@ -24,10 +24,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from fashion_reco.columns import Columns, EventTypes
-from fashion_reco.data._tabular import first_row, normalise_ids, read_csv_table, require_columns
+from fashion_reco.data._tabular import first_row, read_csv_table, require_columns
 from fashion_reco.data.interactions import QUANTITY, Interactions
 from fashion_reco.data.interactions import _validate as validate_interactions
 from fashion_reco.errors import InteractionsError
+from fashion_reco.ids import normalise_ids
 
 __all__ = ["PRODUCT_CODE_PATTERN", "RetailCleaningReport", "load_online_retail"]
 

@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torchvision.models import ResNet
 from tqdm.auto import tqdm
 
+from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
@@ -107,12 +108,6 @@ class ImageModelMetadata(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     history: list[dict[str, Any]] = Field(default_factory=list)
     training: dict[str, Any] = Field(default_factory=dict)
-
-
-def _library_version() -> str:
-    from fashion_reco import __version__
-
-    return __version__
 
 
 def _json_safe(value: Any) -> Any:
@@ -454,7 +449,7 @@ class ImageModel:
             head=head_spec(self.net),
             weights_file=weights_name,
             weights_sha256=digest,
-            library_version=_library_version(),
+            library_version=__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             config=self.config.model_dump(mode="json"),
             metrics={k: v.model_dump(mode="json") for k, v in self.metrics.items()},

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.errors import InteractionsError, RecommendError
+from fashion_reco.ids import as_id_array  # re-exported: the one id rule lives in fashion_reco.ids
 
 __all__ = [
     "EVENT_CODES",
@@ -46,26 +47,6 @@ def decay(age_days: np.ndarray | float, half_life_days: float | None) -> np.ndar
     if half_life_days <= 0:
         raise RecommendError(f"half-life must be positive, got {half_life_days}")
     return np.exp2(-age / float(half_life_days))
-
-
-def as_id_array(ids: Any) -> np.ndarray:
-    """Ids (scalar, list, array, Series, Index) as a 1-D array of Python-string-valued objects."""
-    if ids is None:
-        return np.empty(0, dtype=object)
-    if isinstance(ids, (str, bytes, int, np.integer)):
-        ids = [ids]
-    arr = pd.Series(
-        list(ids) if not isinstance(ids, (pd.Series, pd.Index, np.ndarray)) else ids, dtype=object
-    )
-    return arr.map(_id_str).to_numpy(dtype=object)
-
-
-def _id_str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def interactions_frame(interactions: Any) -> pd.DataFrame:

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from importlib import resources
 from pathlib import Path
-from string import Template
 from typing import Any
 
 import pandas as pd
 
-from fashion_reco import __version__
+from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_text
 from fashion_reco.columns import Columns
 from fashion_reco.errors import NotFittedError
@@ -37,7 +35,8 @@ from fashion_reco.report.collect import (
     sample_customers,
     sample_items,
 )
-from fashion_reco.report.sections import SECTION_IDS, TileMaker, esc
+from fashion_reco.report.sections import SECTION_IDS, TileMaker
+from fashion_reco.report.templating import render, static_text
 from fashion_reco.report.thumbs import ThumbnailCache
 
 __all__ = ["render_report", "write_report"]
@@ -49,10 +48,6 @@ _NAV = (
     ("evaluation", "Evaluation"),
     ("classifier", "Classifier"),
 )
-
-
-def _template(name: str) -> str:
-    return (resources.files("fashion_reco.report") / "templates" / name).read_text(encoding="utf-8")
 
 
 def _csp(script: str) -> str:
@@ -159,20 +154,19 @@ def render_report(
     )
     parts.append(sections.classifier_section(view, reason))
 
-    summary = _summary(items, events, model)
-    nav = "".join(f'<a href="#{SECTION_IDS[key]}">{esc(title)}</a>' for key, title in _NAV)
-    script = _template("report.js")
-    page = Template(_template("report.html")).substitute(
+    script = static_text("report.js")
+    page = render(
+        "report.html",
         title="fashion-reco report",
-        version=esc(__version__),
+        version=__version__,
         csp=_csp(script),
-        style=_template("report.css"),
-        summary=summary,
-        nav=nav,
-        sections="\n".join(parts),
+        style=static_text("report.css"),
+        summary=_summary(items, events, model),
+        nav=[(SECTION_IDS[key], title) for key, title in _NAV],
+        sections=parts,
         script=script,
     )
-    return page
+    return str(page) + "\n"
 
 
 def _summary(items: pd.DataFrame, events: pd.DataFrame | None, model: Any) -> str:
@@ -186,4 +180,4 @@ def _summary(items: pd.DataFrame, events: pd.DataFrame | None, model: Any) -> st
             bits.append(f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}")
     if model is not None and getattr(model, "classes", None) is not None:
         bits.append(f"image model over {len(model.classes)} classes")
-    return esc(" · ".join(bits))
+    return " · ".join(bits)

@@ -1,32 +1,34 @@
-"""HTML fragments for the report's four sections, built with plain f-strings.
+"""The report's four sections: each function shapes its data into plain values and renders one Jinja2 template.
 
-Every value that comes from data (item and customer ids, labels, reasons, model and class names, event types) goes
-through :func:`esc` before it reaches the markup; numbers are formatted, never interpolated raw.
+Nothing here writes markup: the templates in ``report/templates`` do, with autoescaping on, so ids, labels,
+reasons, class and model names from data are escaped wherever they land (text or attribute). Numbers are
+formatted here (:func:`~fashion_reco.report.templating.fmt`), never interpolated raw.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
 
 import pandas as pd
+from markupsafe import Markup
 
 from fashion_reco.columns import Columns
 from fashion_reco.report.collect import METRIC_TITLES, ClassifierView, EvaluationView, ItemLookup
 from fashion_reco.report.svg import bar_chart, line_chart, model_colours
+from fashion_reco.report.templating import fmt, render
 from fashion_reco.report.thumbs import ThumbnailCache
 
 __all__ = [
     "SECTION_IDS",
+    "Tile",
     "TileMaker",
     "classifier_section",
+    "customers_missing_section",
     "customers_section",
-    "esc",
     "evaluation_section",
     "gallery_section",
-    "note",
-    "section",
 ]
 
 SECTION_IDS = {
@@ -39,42 +41,26 @@ SECTION_IDS = {
 _EVENT_LABELS = {"view": "view", "add_to_cart": "cart", "purchase": "bought"}
 
 
-def esc(value: object) -> str:
-    """HTML-escape any value (quotes included, so the result is safe inside attributes too)."""
-    return escape("" if value is None else str(value), quote=True)
+@dataclass(frozen=True)
+class Tile:
+    """One item as the ``tile`` macro draws it: thumbnail, label, id and optional rank/score, date, reason."""
 
-
-def fmt(value: object, digits: int = 3) -> str:
-    """A number for display: ``–`` for missing or non-finite values."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(number):
-        return "–"
-    if abs(number) >= 100:
-        return f"{number:,.0f}"
-    return f"{number:.{digits}f}"
-
-
-def short_id(item_id: str, keep: int = 8) -> str:
-    """Long ids (UUIDs) shortened for captions; the full id goes in a ``title`` tooltip."""
-    return item_id if len(item_id) <= keep + 1 else item_id[:keep] + "…"
-
-
-def note(text: str, kind: str = "info") -> str:
-    return f'<p class="note note-{esc(kind)}">{esc(text)}</p>'
-
-
-def section(key: str, title: str, lead: str, body: str) -> str:
-    return (
-        f'<section id="{SECTION_IDS[key]}" class="report-section" data-section="{key}">'
-        f'<h2>{esc(title)}</h2><p class="lead">{esc(lead)}</p>{body}</section>'
-    )
+    item_id: str
+    label: str
+    uri: str
+    width: int
+    height: int
+    css: str
+    badge: str | None = None
+    badge_kind: str = ""
+    rank: int | None = None
+    score: float | None = None
+    when: str = ""
+    reason: str = ""
 
 
 class TileMaker:
-    """Renders one item as a ``<figure>``: embedded thumbnail plus caption lines."""
+    """Turns an item id into a :class:`Tile`: embedded thumbnail plus caption values."""
 
     def __init__(self, lookup: ItemLookup, thumbs: ThumbnailCache) -> None:
         self.lookup = lookup
@@ -84,60 +70,80 @@ class TileMaker:
         self,
         item_id: object,
         *,
-        top: str = "",
-        extra: str = "",
         classes: str = "",
         badge: str | None = None,
         badge_kind: str = "",
-    ) -> str:
-        """``top`` and ``extra`` are already-escaped HTML snippets shown above/below the label line."""
+        rank: int | None = None,
+        score: float | None = None,
+        when: str = "",
+        reason: str = "",
+    ) -> Tile:
+        """The tile of ``item_id`` (an unknown id still gets a placeholder image and its id)."""
         info = self.lookup[item_id]
         thumb = self.thumbs.get(info.image_path)
-        label = info.label or "unlabelled"
         css = " ".join(c for c in ("tile", classes, "placeholder" if thumb.placeholder else "") if c)
-        badge_html = f'<span class="badge badge-{esc(badge_kind)}">{esc(badge)}</span>' if badge else ""
-        return (
-            f'<figure class="{css}" data-item-id="{esc(info.item_id)}">'
-            f'<div class="thumb">{badge_html}<img src="{thumb.uri}" width="{thumb.width}" height="{thumb.height}" '
-            f'alt="{esc(label)} {esc(info.item_id)}" title="{esc(info.item_id)}"></div>'
-            f'<figcaption>{top}<span class="label">{esc(label)}</span>'
-            f'<span class="id" title="{esc(info.item_id)}">{esc(short_id(info.item_id))}</span>{extra}</figcaption>'
-            f"</figure>"
+        return Tile(
+            item_id=info.item_id,
+            label=info.label or "unlabelled",
+            uri=thumb.uri,
+            width=thumb.width,
+            height=thumb.height,
+            css=css,
+            badge=badge,
+            badge_kind=badge_kind,
+            rank=rank,
+            score=score,
+            when=when,
+            reason=reason,
         )
 
 
 # -- (a) more like this -------------------------------------------------------------------------------------------------
-def gallery_section(tiles: TileMaker, query_ids: Sequence[str], similar: pd.DataFrame | None, k: int) -> str:
+def gallery_section(
+    tiles: TileMaker, query_ids: Sequence[str], similar: pd.DataFrame | None, k: int
+) -> Markup:
+    """Sampled items with their ``k`` visually nearest neighbours."""
     lead = (
         f"Sampled catalogue items (left) and their {k} nearest neighbours by cosine similarity of the image "
         "embeddings: what a product page's “more like this” strip would show."
     )
-    if not query_ids or similar is None:
-        return section("gallery", "More like this", lead, note("The catalogue is empty: nothing to show."))
     rows = []
-    grouped = {str(q): g.sort_values(Columns.RANK) for q, g in similar.groupby(Columns.ITEM_ID, sort=False)}
-    for query in query_ids:
-        neighbours = grouped.get(str(query))
-        cells = []
-        if neighbours is not None:
-            for row in neighbours.itertuples(index=False):
-                rank = int(getattr(row, Columns.RANK))
-                score = getattr(row, Columns.SCORE)
-                top = f'<span class="rank">#{rank}</span><span class="score">{fmt(score)}</span>'
-                cells.append(tiles.tile(getattr(row, Columns.SIMILAR_ITEM_ID), top=top))
-        strip = "".join(cells) if cells else note("No similar items returned.")
-        rows.append(
-            '<div class="gallery-row">'
-            f"{tiles.tile(query, classes='query', badge='query', badge_kind='query')}"
-            f'<div class="arrow" aria-hidden="true">→</div><div class="tiles">{strip}</div></div>'
+    if query_ids and similar is not None:
+        grouped = {
+            str(q): g.sort_values(Columns.RANK) for q, g in similar.groupby(Columns.ITEM_ID, sort=False)
+        }
+        for query in query_ids:
+            neighbours = grouped.get(str(query))
+            strip = [] if neighbours is None else _ranked_tiles(tiles, neighbours, Columns.SIMILAR_ITEM_ID)
+            rows.append(
+                {
+                    "query": tiles.tile(query, classes="query", badge="query", badge_kind="query"),
+                    "neighbours": strip,
+                }
+            )
+    return render("gallery.html", anchor=SECTION_IDS["gallery"], lead=lead, rows=rows)
+
+
+def _ranked_tiles(tiles: TileMaker, frame: pd.DataFrame, id_column: str, classes: str = "") -> list[Tile]:
+    out = []
+    for row in frame.itertuples(index=False):
+        reason = getattr(row, Columns.REASON, None)
+        out.append(
+            tiles.tile(
+                getattr(row, id_column),
+                classes=classes,
+                rank=int(getattr(row, Columns.RANK)),
+                score=getattr(row, Columns.SCORE),
+                reason=reason if isinstance(reason, str) else "",
+            )
         )
-    return section("gallery", "More like this", lead, "".join(rows))
+    return out
 
 
 # -- (b) customers ------------------------------------------------------------------------------------------------------
-def _profile_line(profile: Mapping[str, object] | None) -> str:
+def _profile_line(profile: Mapping[str, object] | None) -> list[tuple[str, str]]:
     if not profile:
-        return ""
+        return []
     parts = []
     for key, title in (
         ("age_band", "age"),
@@ -152,8 +158,28 @@ def _profile_line(profile: Mapping[str, object] | None) -> str:
             value = value.date().isoformat()
         if key == "preferred_labels":
             value = ", ".join(v for v in str(value).split(";") if v)
-        parts.append(f'<span class="kv"><b>{esc(title)}</b> {esc(value)}</span>')
-    return f'<div class="profile">{"".join(parts)}</div>' if parts else ""
+        parts.append((title, str(value)))
+    return parts
+
+
+def _history_tiles(tiles: TileMaker, history: pd.DataFrame | None) -> list[Tile]:
+    if history is None:
+        return []
+    out = []
+    for row in history.itertuples(index=False):
+        event = str(getattr(row, Columns.EVENT_TYPE, "") or "")
+        when = getattr(row, Columns.TIMESTAMP, None)
+        date = pd.Timestamp(when).strftime("%Y-%m-%d") if when is not None and not pd.isna(when) else ""
+        out.append(
+            tiles.tile(
+                getattr(row, Columns.ITEM_ID),
+                classes="small",
+                badge=_EVENT_LABELS.get(event, event),
+                badge_kind=event,
+                when=date,
+            )
+        )
+    return out
 
 
 def customers_section(
@@ -165,7 +191,8 @@ def customers_section(
     profiles: Mapping[str, Mapping[str, object]],
     k: int,
     history_limit: int,
-) -> str:
+) -> Markup:
+    """Sampled customers: recent history next to their ``k`` recommendations with reasons."""
     lead = (
         f"Sampled customers: their {history_limit} most recent interactions (newest first) next to the top {k} "
         "personalised recommendations, each with the reason the blend gives and its score."
@@ -176,63 +203,30 @@ def customers_section(
     }
     cards = []
     for customer in customer_ids:
-        history = histories.get(customer)
         n_events = event_counts.get(customer, 0)
-        history_tiles = []
-        if history is not None:
-            for row in history.itertuples(index=False):
-                event = str(getattr(row, Columns.EVENT_TYPE, "") or "")
-                when = getattr(row, Columns.TIMESTAMP, None)
-                date = (
-                    pd.Timestamp(when).strftime("%Y-%m-%d") if when is not None and not pd.isna(when) else ""
-                )
-                extra = f'<span class="when">{esc(date)}</span>' if date else ""
-                history_tiles.append(
-                    tiles.tile(
-                        getattr(row, Columns.ITEM_ID),
-                        extra=extra,
-                        classes="small",
-                        badge=_EVENT_LABELS.get(event, event),
-                        badge_kind=event,
-                    )
-                )
-        history_html = (
-            "".join(history_tiles)
-            if history_tiles
-            else note("No interactions yet: a cold-start customer, ranked from the profile and popularity.")
-        )
-        rec_tiles = []
         recs = grouped.get(customer)
-        if recs is not None:
-            for row in recs.itertuples(index=False):
-                top = (
-                    f'<span class="rank">#{int(getattr(row, Columns.RANK))}</span>'
-                    f'<span class="score">{fmt(getattr(row, Columns.SCORE))}</span>'
-                )
-                reason = getattr(row, Columns.REASON, None)
-                extra = (
-                    f'<span class="reason" title="{esc(reason)}">{esc(reason)}</span>'
-                    if isinstance(reason, str) and reason
-                    else ""
-                )
-                rec_tiles.append(
-                    tiles.tile(getattr(row, Columns.ITEM_ID), top=top, extra=extra, classes="rec")
-                )
-        rec_html = "".join(rec_tiles) if rec_tiles else note("No recommendations returned.")
-        kind = "cold" if n_events == 0 else "warm"
         cards.append(
-            f'<article class="customer customer-{kind}" data-customer-id="{esc(customer)}">'
-            f"<header><h3>Customer <code>{esc(customer)}</code></h3>"
-            f'<span class="pill pill-{kind}">{n_events} events</span>{_profile_line(profiles.get(customer))}</header>'
-            f'<div class="customer-body"><div class="history"><h4>Recent history</h4><div class="tiles">{history_html}'
-            f'</div></div><div class="recs"><h4>Recommended</h4><div class="tiles">{rec_html}</div></div></div>'
-            f"</article>"
+            {
+                "customer_id": customer,
+                "kind": "cold" if n_events == 0 else "warm",
+                "n_events": n_events,
+                "profile": _profile_line(profiles.get(customer)),
+                "history": _history_tiles(tiles, histories.get(customer)),
+                "recommendations": [] if recs is None else _ranked_tiles(tiles, recs, Columns.ITEM_ID, "rec"),
+            }
         )
-    return section("customers", "Customers", lead, "".join(cards))
+    return render("customers.html", anchor=SECTION_IDS["customers"], lead=lead, cards=cards, missing=None)
 
 
-def customers_missing_section(reason: str) -> str:
-    return section("customers", "Customers", "Personalised recommendations per customer.", note(reason))
+def customers_missing_section(reason: str) -> Markup:
+    """The customers section when there is nothing to show, saying why."""
+    return render(
+        "customers.html",
+        anchor=SECTION_IDS["customers"],
+        lead="Personalised recommendations per customer.",
+        cards=[],
+        missing=reason,
+    )
 
 
 # -- (c) evaluation -----------------------------------------------------------------------------------------------------
@@ -242,45 +236,47 @@ def _best(values: pd.Series) -> float | None:
     return float(finite.max()) if len(finite) else None
 
 
-def evaluation_section(view: EvaluationView | None, reason: str | None = None) -> str:
-    title = "Offline evaluation"
+def _close(value: object, best: float) -> bool:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and abs(number - best) <= 1e-12 * max(1.0, abs(best))
+
+
+def evaluation_section(view: EvaluationView | None, reason: str | None = None) -> Markup:
+    """The blend against the baselines: table (best per metric in bold), bar charts and metric@k lines."""
+    anchor = SECTION_IDS["evaluation"]
     if view is None or view.table.empty or not view.metrics:
         lead = "Ranking quality of the blend against the baselines on a later time window."
-        return section("evaluation", title, lead, note(reason or "No evaluation was supplied."))
+        return render(
+            "evaluation.html", anchor=anchor, lead=lead, missing=reason or "No evaluation was supplied."
+        )
     at_k = f" at k={int(view.k)}" if view.k is not None and float(view.k).is_integer() else ""
     lead = (
         f"Ranking metrics{at_k} on the held-out time window, one row per model "
         f"(higher is better; best per metric in bold{'; the blend highlighted' if view.highlight else ''})."
     )
     table = view.table
-    models = table[Columns.MODEL].tolist()
+    models = [str(m) for m in table[Columns.MODEL].tolist()]
     colours = model_colours(models, view.highlight)
     best = {m: _best(table[m]) for m in view.metrics}
-    head = "".join(f'<th scope="col">{esc(METRIC_TITLES.get(m, m))}</th>' for m in view.metrics)
-    head += "".join(f'<th scope="col" class="info">{esc(METRIC_TITLES.get(c, c))}</th>' for c in view.info)
-    body = []
-    for _, row in table.iterrows():
-        model = str(row[Columns.MODEL])
+    rows = []
+    for model, (_, row) in zip(models, table.iterrows(), strict=True):
         cells = []
         for metric in view.metrics:
-            value, top = row[metric], best[metric]
-            is_best = top is not None and _close(value, top)
-            cls = ' class="best"' if is_best else ""
-            cells.append(
-                f"<td{cls}>{'<b>' if is_best else ''}{fmt(value, 4)}{'</b>' if is_best else ''}</td>"
-            )
-        cells += [f'<td class="info">{fmt(row[c], 0)}</td>' for c in view.info]
-        highlight = ' class="highlight"' if model == view.highlight else ""
-        swatch = f'<span class="swatch" style="background:{esc(colours[model])}"></span>'
-        body.append(
-            f'<tr{highlight} data-model="{esc(model)}"><th scope="row">{swatch}{esc(model)}</th>'
-            f"{''.join(cells)}</tr>"
+            top = best[metric]
+            cells.append((fmt(row[metric], 4), top is not None and _close(row[metric], top)))
+        rows.append(
+            {
+                "model": model,
+                "colour": colours[model],
+                "highlight": model == view.highlight,
+                "cells": cells,
+                "info": [fmt(row[c], 0) for c in view.info],
+            }
         )
-    table_html = (
-        f'<div class="table-wrap"><table class="metrics-table evaluation-table"><thead><tr><th scope="col">model</th>'
-        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-    )
-    bars = "".join(
+    bars = [
         bar_chart(
             m,
             dict(zip(models, pd.to_numeric(table[m], errors="coerce").astype(float), strict=True)),
@@ -289,51 +285,46 @@ def evaluation_section(view: EvaluationView | None, reason: str | None = None) -
             title=METRIC_TITLES.get(m, m),
         )
         for m in view.metrics
+    ]
+    return render(
+        "evaluation.html",
+        anchor=anchor,
+        lead=lead,
+        missing=None,
+        metric_titles=[METRIC_TITLES.get(m, m) for m in view.metrics],
+        info_titles=[METRIC_TITLES.get(c, c) for c in view.info],
+        rows=rows,
+        legend_entries=[(m, colours[m]) for m in models],
+        bars=bars,
+        lines=_line_charts(view, colours),
     )
-    legend = "".join(
-        f'<span class="legend-item"><span class="swatch" style="background:{esc(colours[m])}"></span>{esc(m)}'
-        f"</span>"
-        for m in models
-    )
-    charts = (
-        f'<h3>Blend vs baselines per metric</h3><div class="legend">{legend}</div>'
-        f'<div class="charts bar-charts">{bars}</div>'
-    )
-    if view.by_k is not None:
-        lines = []
-        for metric in view.metrics:
-            series = {
-                str(model): list(
-                    zip(
-                        g["k"].astype(float),
-                        pd.to_numeric(g[metric], errors="coerce").astype(float),
-                        strict=True,
-                    )
-                )
-                for model, g in view.by_k.groupby(Columns.MODEL, sort=False)
-            }
-            lines.append(
-                line_chart(
-                    metric,
-                    series,
-                    colours=colours,
-                    highlight=view.highlight,
-                    title=METRIC_TITLES.get(metric, metric),
+
+
+def _line_charts(view: EvaluationView, colours: Mapping[str, str]) -> list[Markup]:
+    if view.by_k is None:
+        return []
+    charts = []
+    for metric in view.metrics:
+        series = {
+            str(model): list(
+                zip(
+                    g["k"].astype(float),
+                    pd.to_numeric(g[metric], errors="coerce").astype(float),
+                    strict=True,
                 )
             )
-        charts += (
-            f'<h3>Metrics at k</h3><div class="legend">{legend}</div>'
-            f'<div class="charts line-charts">{"".join(lines)}</div>'
+            for model, g in view.by_k.groupby(Columns.MODEL, sort=False)
+        }
+        charts.append(
+            line_chart(
+                metric,
+                series,
+                colours=colours,
+                highlight=view.highlight,
+                title=METRIC_TITLES.get(metric, metric),
+            )
         )
-    return section("evaluation", title, lead, table_html + charts)
-
-
-def _close(value: object, best: float) -> bool:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(number) and abs(number - best) <= 1e-12 * max(1.0, abs(best))
+    return charts
 
 
 # -- (d) classifier -----------------------------------------------------------------------------------------------------
@@ -350,59 +341,57 @@ def _heat(count: int, row_total: int, diagonal: bool) -> str:
     return f"background:rgba({rgb},{alpha:.2f});color:{colour}"
 
 
-def classifier_section(view: ClassifierView | None, reason: str | None = None) -> str:
-    title = "Image classifier"
+def classifier_section(view: ClassifierView | None, reason: str | None = None) -> Markup:
+    """Held-out accuracy, macro-F1, the confusion matrix and per-class scores of the image classifier."""
+    anchor = SECTION_IDS["classifier"]
     if view is None:
         lead = "Quality of the fine-tuned ResNet18 on held-out photos."
-        return section("classifier", title, lead, note(reason or "No classifier metrics are available."))
+        return render(
+            "classifier.html",
+            anchor=anchor,
+            lead=lead,
+            missing=reason or "No classifier metrics are available.",
+        )
     m = view.metrics
     where = f"the {view.split} split" if view.split else "held-out photos"
     lead = (
         f"The fine-tuned ResNet18 whose embeddings drive the visual similarity, measured on {where} "
         f"({m.n} photos, {len(m.classes)} classes)."
     )
-    stats = (
-        '<div class="stats">'
-        f'<div class="stat"><span class="stat-value">{fmt(m.accuracy)}</span><span class="stat-name">accuracy</span></div>'
-        f'<div class="stat"><span class="stat-value">{fmt(m.macro_f1)}</span><span class="stat-name">macro-F1</span>'
-        f'</div><div class="stat"><span class="stat-value">{m.n}</span><span class="stat-name">photos</span></div></div>'
-    )
     classes = list(m.classes)
-    head = "".join(f'<th scope="col" class="rot"><span>{esc(c)}</span></th>' for c in classes)
-    rows = []
+    confusion = []
     for i, (name, counts) in enumerate(zip(classes, m.confusion, strict=True)):
         total = sum(counts)
-        cells = "".join(
-            f'<td style="{_heat(c, total, i == j)}" title="true {esc(name)}, predicted {esc(classes[j])}: {c}">'
-            f"{c if c else ''}</td>"
+        cells = [
+            {"count": c, "predicted": classes[j], "style": _heat(c, total, i == j)}
             for j, c in enumerate(counts)
-        )
-        rows.append(f'<tr><th scope="row">{esc(name)}</th>{cells}<td class="total">{total}</td></tr>')
-    confusion = (
-        '<div class="table-wrap"><table class="confusion-table"><caption>Confusion matrix: rows are the true class, '
-        "columns the predicted class; shading is the share of the row.</caption>"
-        f'<thead><tr><th scope="col">true ↓ predicted →</th>{head}<th scope="col">n</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
-    per_rows = []
+        ]
+        confusion.append({"name": name, "cells": cells, "total": total})
     f1_min = min((s.f1 for s in m.per_class.values()), default=0.0)
-    for name in classes:
-        s = m.per_class.get(name)
-        if s is None:
-            continue
-        weak = ' class="weak"' if s.f1 == f1_min and len(classes) > 1 else ""
-        per_rows.append(
-            f'<tr{weak}><th scope="row">{esc(name)}</th><td>{fmt(s.precision)}</td><td>{fmt(s.recall)}</td>'
-            f'<td><span class="meter"><span style="width:{max(0.0, min(1.0, s.f1)) * 100:.0f}%"></span></span>'
-            f"{fmt(s.f1)}</td><td>{s.support}</td></tr>"
-        )
-    per_class = (
-        '<div class="table-wrap"><table class="metrics-table per-class-table"><caption>Per-class precision, recall and '
-        'F1 (weakest class marked).</caption><thead><tr><th scope="col">class</th><th scope="col">precision</th>'
-        '<th scope="col">recall</th><th scope="col">F1</th><th scope="col">support</th></tr></thead>'
-        f'<tbody>{"".join(per_rows)}</tbody><tfoot><tr><th scope="row">macro average</th>'
-        f"<td>{fmt(_mean(s.precision for s in m.per_class.values()))}</td>"
-        f"<td>{fmt(_mean(s.recall for s in m.per_class.values()))}</td>"
-        f"<td>{fmt(m.macro_f1)}</td><td>{m.n}</td></tr></tfoot></table></div>"
+    per_class = [
+        {
+            "name": name,
+            "weak": s.f1 == f1_min and len(classes) > 1,
+            "precision": fmt(s.precision),
+            "recall": fmt(s.recall),
+            "f1": fmt(s.f1),
+            "meter": f"{max(0.0, min(1.0, s.f1)) * 100:.0f}",
+            "support": s.support,
+        }
+        for name in classes
+        if (s := m.per_class.get(name)) is not None
+    ]
+    return render(
+        "classifier.html",
+        anchor=anchor,
+        lead=lead,
+        missing=None,
+        accuracy=fmt(m.accuracy),
+        macro_f1=fmt(m.macro_f1),
+        n=m.n,
+        classes=classes,
+        confusion=confusion,
+        per_class=per_class,
+        macro_precision=fmt(_mean(s.precision for s in m.per_class.values())),
+        macro_recall=fmt(_mean(s.recall for s in m.per_class.values())),
     )
-    return section("classifier", title, lead, stats + f'<div class="two-col">{confusion}{per_class}</div>')
