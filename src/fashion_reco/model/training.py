@@ -10,7 +10,10 @@ Recipe (``ModelConfig`` names in brackets):
    (BatchNorm statistics frozen too; the backbone runs under ``no_grad`` so an epoch costs about one forward pass).
    Skipped when there are no pretrained weights (``weights=None``): a frozen random backbone teaches the head nothing.
 3. **Phase 2 — fine-tune** (``finetune_epochs``): everything trains, the backbone at ``lr_backbone`` and the head at
-   ``lr_head``. Both phases use AdamW (``weight_decay``) with a one-cycle cosine schedule.
+   ``lr_head``. Both phases use AdamW (``weight_decay``) with a one-cycle cosine schedule; the fine-tuning schedule
+   is *budgeted*: it advances by planned steps or by the share of ``max_train_seconds`` spent, whichever is ahead, so
+   a run cut short by the budget still ends annealed. The loss is cross-entropy with ``label_smoothing`` on the head
+   chosen by ``head`` (default: the cosine head of :mod:`fashion_reco.model.network`, with ``angular_margin``).
 4. **Class imbalance** (``class_balancing``): inverse-frequency class weights in the loss (``"weighted_loss"``), or a
    ``WeightedRandomSampler`` drawing classes evenly (``"sampler"``), or nothing.
 5. **Early stopping** on validation macro-F1 with ``patience`` epochs (counted within a phase), a wall-clock budget
@@ -184,18 +187,51 @@ def _class_weights(targets: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _one_cycle(
-    optimizer: torch.optim.Optimizer, epochs: int, steps: int
-) -> torch.optim.lr_scheduler.OneCycleLR:
-    max_lr = [group["lr"] for group in optimizer.param_groups]
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=max_lr, total_steps=max(2, epochs * steps), pct_start=0.2, anneal_strategy="cos"
-    )
+class _BudgetedOneCycle:
+    """One-cycle learning rate (cosine warm-up over the first 20 %, cosine annealing to ~0) driven by progress.
 
+    Progress is the larger of the share of planned steps done and the share of the phase's wall-clock budget spent,
+    so a run that the budget cuts short still ends annealed instead of at its peak rate: on a slow or busy machine
+    the same configuration trains fewer epochs but finishes its schedule (Li et al. 2020, "Budgeted Training:
+    Rethinking Deep Neural Network Training Under Resource Constraints": schedules that decay to zero by the budget
+    beat truncated ones). ``budget_seconds=None`` makes it the plain step-based one-cycle schedule.
+    """
 
-def _step(scheduler: torch.optim.lr_scheduler.OneCycleLR) -> None:
-    if scheduler.last_epoch + 1 < scheduler.total_steps:
-        scheduler.step()
+    warmup = 0.2
+    start_factor = 1 / 25  # OneCycleLR's div_factor
+    final_factor = 1e-4
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, total_steps: int, budget_seconds: float | None
+    ) -> None:
+        self.optimizer = optimizer
+        self.peaks = [float(group["lr"]) for group in optimizer.param_groups]
+        self.total_steps = max(1, total_steps)
+        self.budget = budget_seconds if budget_seconds is None else max(budget_seconds, 1e-9)
+        self.started = time.monotonic()
+        self.steps = 0
+        self._apply(0.0)
+
+    def progress(self) -> float:
+        by_steps = self.steps / self.total_steps
+        by_time = (time.monotonic() - self.started) / self.budget if self.budget is not None else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def factor(self, progress: float) -> float:
+        if progress < self.warmup:
+            t = progress / self.warmup
+            return self.start_factor + (1 - self.start_factor) * (1 - math.cos(math.pi * t)) / 2
+        t = (progress - self.warmup) / (1 - self.warmup)
+        return self.final_factor + (1 - self.final_factor) * (1 + math.cos(math.pi * t)) / 2
+
+    def _apply(self, progress: float) -> None:
+        factor = self.factor(progress)
+        for group, peak in zip(self.optimizer.param_groups, self.peaks, strict=True):
+            group["lr"] = peak * factor
+
+    def step(self) -> None:
+        self.steps += 1
+        self._apply(self.progress())
 
 
 def _prepare(
@@ -428,7 +464,9 @@ def train_classifier(
                     ],
                     weight_decay=config.weight_decay,
                 )
-            scheduler = _one_cycle(optimizer, n_epochs, steps)
+            # the fine-tuning schedule anneals by the end of the wall-clock budget at the latest
+            remaining = config.max_train_seconds - (time.monotonic() - start)
+            scheduler = _BudgetedOneCycle(optimizer, n_epochs * steps, None if head_only else remaining)
             stale = 0
             for _ in range(n_epochs):
                 epoch += 1
@@ -460,7 +498,7 @@ def train_classifier(
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    _step(scheduler)
+                    scheduler.step()
                     total_loss += float(loss.detach()) * len(batch)
                     correct += int((logits.argmax(1) == labels).sum())
                     seen += len(batch)
