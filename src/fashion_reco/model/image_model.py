@@ -198,7 +198,7 @@ class ImageModel:
             "n_test": result.n_test,
             "failed_images": [{"file": b.file, "reason": b.reason} for b in result.failed_images],
             "embedding_mean_cosine": result.embedding_mean_cosine,
-            "collapse_threshold": config.collapse_threshold,
+            "collapse_threshold": config.effective_collapse_threshold,
             "collapsed": result.collapsed,
         }
         return cls(

@@ -578,11 +578,12 @@ def train_classifier(
             (e.embeddings for e in (val_eval, test_eval, train_eval) if e.embeddings.shape[0] >= 2), None
         )
         mean_cosine = mean_pairwise_cosine(probe[:2048]) if probe is not None else None
-    collapsed = mean_cosine is not None and mean_cosine > config.collapse_threshold
+    threshold = config.effective_collapse_threshold
+    collapsed = mean_cosine is not None and mean_cosine > threshold
     if collapsed:
         message = (
             f"embedding collapse: the trained model's embeddings are nearly identical (mean pairwise cosine "
-            f"{mean_cosine:.3f} > collapse_threshold {config.collapse_threshold:g}); 'more like this' would return "
+            f"{mean_cosine:.3f} > collapse_threshold {threshold:g}); 'more like this' would return "
             "near-random neighbours. Train longer, on more photos, or from pretrained weights."
         )
         log.warning(message)
