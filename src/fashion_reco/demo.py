@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from fashion_reco.columns import Columns
 from fashion_reco.config import RecommenderConfig
 from fashion_reco.data.sources import open_catalogue
 from fashion_reco.data.synthetic import generate_clickstream, generate_customers
@@ -20,6 +21,8 @@ from fashion_reco.facade import FashionRecommender
 from fashion_reco.report.collect import collapse_warning
 
 __all__ = ["DEMO_MODEL", "DemoResult", "demo_config", "run_demo"]
+
+QUICK_ITEMS = 400  # photos a --quick demo keeps (smoke tests): the whole pipeline in well under a minute
 
 # The demo's image model recipe (ModelConfig fields): see demo_config.
 DEMO_MODEL: dict[str, object] = {"image_size": 64, "finetune_epochs": 8, "max_train_seconds": 150}
@@ -112,6 +115,12 @@ def run_demo(
         clock = now
 
     items = open_catalogue(catalogue, data_root=cfg.data.root)
+    if (
+        quick and len(items) > QUICK_ITEMS
+    ):  # smoke runs: a fixed, label-ordered share of the photos, every class kept
+        frame = items.items.sort_values([Columns.LABEL, Columns.ITEM_ID], kind="stable")
+        step = -(-len(frame) // QUICK_ITEMS)
+        items = items.subset(frame[Columns.ITEM_ID].iloc[::step].tolist())
     reco = FashionRecommender(cfg)
     model = reco.train(items)
     lap("train")

@@ -164,6 +164,7 @@ def retrieval_metrics(
     """
     q = np.asarray(queries, dtype=np.float32)
     q_labels = np.asarray(query_labels)
+    positions: np.ndarray | None
     if corpus is None:
         c, c_labels = q, q_labels
         positions = np.arange(q.shape[0]) if query_positions is None else np.asarray(query_positions)
