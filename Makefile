@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo check test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fashion-reco demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+# Static checks, run by `make test` (and so by CI) before the tests: lint, formatting, types (pydantic plugin).
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples tools
+	$(BIN)/ruff format --check src tests benchmarks examples tools
+	$(BIN)/mypy src
+
+test: check
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+lint: check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

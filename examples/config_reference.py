@@ -69,7 +69,10 @@ connection_name = "reco"
 ```
 
 An unknown key anywhere, or a value of the wrong type or range, raises `ConfigError` naming the key
-(`model.image_sise: unknown configuration key`); values of keys named like secrets are never echoed.
+(`model.image_sise: unknown configuration key`); values of keys named like secrets are never echoed. Every number
+must be finite: `nan` and `inf` are refused wherever they come from (keyword arguments, environment, TOML — which
+spells them `nan` / `inf`), naming the key (`blend.event_weights.view: Input should be a finite number`). The three
+sources are read by pydantic-settings' own sources (init, `EnvSettingsSource`, `TomlConfigSettingsSource`).
 `RecommenderConfig.to_toml_dict()` is the whole tree as plain JSON without the password (what a saved recommender
 keeps in `fashion_reco.json`).
 """
@@ -78,6 +81,9 @@ keeps in `fashion_reco.json`).
 def type_name(annotation: Any) -> str:
     """A readable type: ``int``, ``str | None``, ``"skip" | "raise"``, ``dict[str, "view" | ...]``."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:  # a constrained item type: `float ≥ 0`
+        limits = _limits(args[1:])
+        return f"{type_name(args[0])} {limits}" if limits else type_name(args[0])
     if origin is typing.Literal:
         return " \\| ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in args)
     if origin in (typing.Union, types.UnionType):
@@ -113,13 +119,17 @@ def default_text(key: str, field: FieldInfo) -> str:
     return f"`{value}`"
 
 
+def _limits(metadata: typing.Iterable[Any]) -> str:
+    """Range constraints in ``metadata`` (annotated-types objects or a nested ``FieldInfo``): ``≥ 0 and ≤ 1``."""
+    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    flat = [m for item in metadata for m in (item.metadata if isinstance(item, FieldInfo) else [item])]
+    parts = [f"{symbols[name]} {getattr(m, name)}" for m in flat for name in symbols if hasattr(m, name)]
+    return " and ".join(parts)
+
+
 def bounds(field: FieldInfo) -> str:
     """Range constraints declared on the field (``≥ 1``, ``> 0 and < 0.5``)."""
-    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    parts = [
-        f"{symbols[name]} {getattr(m, name)}" for m in field.metadata for name in symbols if hasattr(m, name)
-    ]
-    return " and ".join(parts)
+    return _limits(field.metadata)
 
 
 def fields(section: type[BaseModel]) -> list[tuple[str, FieldInfo]]:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fashion_reco import FashionRecommender, RecommenderConfig
-from fashion_reco.data import Catalogue, fetch_s3, load_clothing, sample_catalogue
+from fashion_reco.data import Catalogue, S3Options, fetch_s3, load_clothing, sample_catalogue
 
 SMOKE_BUCKET = "fashion-reco-example"
 SMOKE_PREFIX = "shop/"
@@ -111,22 +111,14 @@ def run(args: argparse.Namespace, uri: str, endpoint_url: str | None, unsigned: 
     dest = args.dest or args.out / "catalogue"
     outcomes: Counter[str] = Counter()
 
-    # 1. fetch + build in one call; the fetch options go straight to fashion_reco.data.fetch_s3
-    catalogue = Catalogue.from_s3(
-        uri,
-        dest,
-        endpoint_url=endpoint_url,
-        unsigned=unsigned,
-        max_concurrency=config.data.s3_max_concurrency,
-        retry_mode=config.data.s3_retry_mode,
-        max_attempts=config.data.s3_max_attempts,
-        on_file=lambda key, outcome: outcomes.update([outcome]),
-    )
+    # 1. fetch + build in one call; one typed S3Options object (like boto3's TransferConfig) says how
+    options = S3Options.from_data_config(config.data, endpoint_url=endpoint_url, unsigned=unsigned)
+    catalogue = Catalogue.from_s3(uri, dest, options, on_file=lambda key, outcome: outcomes.update([outcome]))
     print(f"fetched {uri} → {dest}: {dict(outcomes)}")
     print(f"catalogue: {catalogue!r}")
 
     # 2. a second fetch finds every file complete and downloads nothing (this is how an interrupted fetch resumes)
-    again = fetch_s3(uri, dest, endpoint_url=endpoint_url, unsigned=unsigned)
+    again = fetch_s3(uri, dest, options)
     print(f"fetched again: {again.summary()}")
 
     # 3. train the image model on the folder labels, embed, and ask for "more like this"

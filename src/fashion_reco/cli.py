@@ -11,12 +11,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
-from fashion_reco.config import RecommenderConfig
+from fashion_reco.config import RecommenderConfig, config_error
 from fashion_reco.errors import ConfigError, FashionRecoError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fashion_reco.data.catalogue import Catalogue
 
 app = typer.Typer(
     name="fashion-reco",
@@ -66,10 +72,11 @@ def _friendly(func: F) -> F:
         debug = bool(kwargs.get("debug"))
         try:
             return func(*args, **kwargs)
-        except FashionRecoError as exc:
+        except (FashionRecoError, ValidationError) as exc:
             if debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            shown = config_error(exc) if isinstance(exc, ValidationError) else exc
+            typer.echo(f"error: {_one_line(str(shown))}", err=True)
             raise typer.Exit(2) from None
         except (KeyboardInterrupt, typer.Exit):
             raise
@@ -77,32 +84,32 @@ def _friendly(func: F) -> F:
             if debug:
                 raise
             typer.echo(
-                f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True
+                f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))} (rerun with --debug for details)",
+                err=True,
             )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Any:
+def _one_line(text: str) -> str:
+    """A message on one line: inner line breaks become ``; `` (a CLI error is one line; --debug has the rest)."""
+    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def _open_catalogue(spec: str, cfg: RecommenderConfig) -> Catalogue:
     """``--catalogue`` resolved with the configured data root and S3 download settings."""
+    from fashion_reco.data.s3 import S3Options
     from fashion_reco.data.sources import open_catalogue
 
-    data = cfg.data
-    return open_catalogue(
-        spec,
-        data_root=data.root,
-        max_concurrency=data.s3_max_concurrency,
-        retry_mode=data.s3_retry_mode,
-        max_attempts=data.s3_max_attempts,
-    )
+    return open_catalogue(spec, data_root=cfg.data.root, s3=S3Options.from_data_config(cfg.data))
 
 
 def _ids(values: list[str]) -> list[str]:
     return [v for value in values for v in value.split(",") if v]
 
 
-def _print_frame(frame: Any, out: Path | None) -> None:
+def _print_frame(frame: pd.DataFrame, out: Path | None) -> None:
     from fashion_reco.cli_output import write_frame
 
     write_frame(frame, out)
@@ -124,20 +131,14 @@ def fetch(
     debug: DebugOpt = False,
 ) -> None:
     """Download a catalogue from S3 (resumable, concurrent, retried)."""
-    from fashion_reco.data.s3 import fetch_s3
+    from fashion_reco.data.s3 import S3Options, fetch_s3
 
-    cfg = _load_config(config).data
-    kwargs: dict[str, Any] = {
-        "endpoint_url": endpoint_url,
-        "unsigned": unsigned,
-        "max_concurrency": cfg.s3_max_concurrency,
-        "retry_mode": cfg.s3_retry_mode,
-        "max_attempts": cfg.s3_max_attempts,
-        "progress": True,
-    }
+    options = S3Options.from_data_config(
+        _load_config(config).data, endpoint_url=endpoint_url, unsigned=unsigned
+    )
     if suffix:
-        kwargs["suffixes"] = tuple(suffix)
-    report = fetch_s3(uri, dest, **kwargs)
+        options = options.replace(suffixes=tuple(suffix))
+    report = fetch_s3(uri, dest, options, progress=True)
     typer.echo(
         f"downloaded {report.downloaded}, skipped {report.skipped}, failed {len(report.failed)} -> {dest}"
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, TypeAlias
+
+#: One canonical event type (see :class:`EventTypes`).
+EventType: TypeAlias = Literal["view", "add_to_cart", "purchase"]
 
 
 class Columns:
@@ -27,7 +30,7 @@ class Columns:
 class EventTypes:
     """Canonical event types of a fashion clickstream, weakest to strongest signal."""
 
-    VIEW: Final = "view"
-    ADD_TO_CART: Final = "add_to_cart"
-    PURCHASE: Final = "purchase"
-    ALL: Final = (VIEW, ADD_TO_CART, PURCHASE)
+    VIEW: Final[EventType] = "view"
+    ADD_TO_CART: Final[EventType] = "add_to_cart"
+    PURCHASE: Final[EventType] = "purchase"
+    ALL: Final[tuple[EventType, ...]] = (VIEW, ADD_TO_CART, PURCHASE)

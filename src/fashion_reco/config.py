@@ -8,35 +8,65 @@ anywhere are an error that names the key.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from typing_extensions import TypedDict, Unpack
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10: the same parser, as pydantic-settings uses it there
+    import tomli as tomllib
+
+from fashion_reco.columns import EventType
 from fashion_reco.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_EVENT_WEIGHTS",
+    "EMBEDDING_DIM",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "BlendConfig",
     "DataConfig",
     "ModelConfig",
     "RecommenderConfig",
     "SnowflakeConfig",
+    "config_error",
     "default_data_root",
 ]
 
 DATA_ENV = "FASHION_RECO_DATA"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Per-channel normalisation of ImageNet-trained networks, used when neither the configuration nor the pretrained
+#: weights' own transforms say otherwise (e.g. random initialisation).
+IMAGENET_MEAN: Final[tuple[float, float, float]] = (0.485, 0.456, 0.406)
+IMAGENET_STD: Final[tuple[float, float, float]] = (0.229, 0.224, 0.225)
+#: Width of the image embedding: ResNet18's global-average-pooled features.
+EMBEDDING_DIM: Final = 512
+#: How much one event of each type counts in a customer's history unless configured otherwise.
+DEFAULT_EVENT_WEIGHTS: Final[Mapping[EventType, float]] = MappingProxyType(
+    {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+)
 
 
 def default_data_root() -> Path:
@@ -44,8 +74,13 @@ def default_data_root() -> Path:
     return Path(os.environ.get(DATA_ENV) or Path("..") / "shared" / "data")
 
 
+_UnitFloat = Annotated[float, Field(ge=0, le=1)]
+_PositiveUnitFloat = Annotated[float, Field(gt=0, le=1)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # every float of every section must be finite (nan/inf are refused naming the key), unknown keys are errors
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -86,7 +121,7 @@ class DataConfig(_Section):
         description="DataLoader worker processes decoding photos for training and embedding; 0 decodes in the "
         "calling process (slowest, easiest to debug). More than the spare cores only adds contention.",
     )
-    event_type_mapping: dict[str, Literal["view", "add_to_cart", "purchase"]] = Field(
+    event_type_mapping: dict[str, EventType] = Field(
         default_factory=dict,
         description="Maps a clickstream's own event names onto `view` / `add_to_cart` / `purchase` when the CLI "
         "reads a CSV (`fit --interactions`, `evaluate --events/--test`); unmapped names must already be one of "
@@ -137,20 +172,21 @@ class ModelConfig(_Section):
     )
     resize_size: int | None = Field(
         None,
+        ge=32,
         description="Shorter side before the centre crop (at least `image_size`); unset: image_size × 8/7, "
         "torchvision's 256/224 ratio.",
     )
-    mean: tuple[float, float, float] = Field(
-        IMAGENET_MEAN,
-        description="Per-channel normalisation mean (ImageNet's); change only with weights trained on other "
-        "statistics.",
+    mean: tuple[_UnitFloat, _UnitFloat, _UnitFloat] | None = Field(
+        None,
+        description="Per-channel normalisation mean; unset: the pretrained weights' own (from their torchvision "
+        "transforms), else ImageNet's. Set it only for weights trained on other statistics.",
     )
-    std: tuple[float, float, float] = Field(
-        IMAGENET_STD,
-        description="Per-channel normalisation standard deviation (ImageNet's); change together with `mean`.",
+    std: tuple[_PositiveUnitFloat, _PositiveUnitFloat, _PositiveUnitFloat] | None = Field(
+        None,
+        description="Per-channel normalisation standard deviation; unset like `mean` (set both or neither).",
     )
     embedding_dim: Literal[512] = Field(
-        512,
+        EMBEDDING_DIM,
         description="Size of the image embedding: ResNet18's pooled features (fixed; the warehouse tables "
         "declare VECTOR(FLOAT, 512)).",
     )
@@ -265,6 +301,7 @@ class ModelConfig(_Section):
     )
     seed: int = Field(
         0,
+        ge=0,
         description="Seeds torch, the validation split / subsample and the data loaders (same machine, threads "
         "and seed → same model).",
     )
@@ -291,6 +328,10 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _check_resize(self) -> ModelConfig:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError(
+                "set both mean and std, or neither (then the weights' own normalisation is used)"
+            )
         if self.resize_size is not None and self.resize_size < self.image_size:
             raise ValueError(f"resize_size ({self.resize_size}) must be >= image_size ({self.image_size})")
         return self
@@ -323,8 +364,8 @@ class BlendConfig(_Section):
         description="Weight of the profile (label affinity from attributes, stated preferences and history); the "
         "main signal for customers without history.",
     )
-    event_weights: dict[Literal["view", "add_to_cart", "purchase"], float] = Field(
-        default_factory=lambda: {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0},
+    event_weights: dict[EventType, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {k: float(v) for k, v in DEFAULT_EVENT_WEIGHTS.items()},
         description="How much one event of each type counts in a customer's history (taste, co-occurrence, "
         "profile); not tuned.",
     )
@@ -394,6 +435,21 @@ class BlendConfig(_Section):
         "scoring.",
     )
 
+    @model_validator(mode="after")
+    def _some_signal_counts(self) -> BlendConfig:
+        weights = (
+            self.visual_weight,
+            self.behaviour_weight,
+            self.popularity_weight,
+            self.trend_weight,
+            self.profile_weight,
+        )
+        if not any(w > 0 for w in weights):
+            raise ValueError(
+                "at least one signal weight (visual, behaviour, popularity, trend, profile) must be > 0"
+            )
+        return self
+
 
 class SnowflakeConfig(_Section):
     """Where to deploy: the embedded local testing session (default) or a real account.
@@ -458,7 +514,9 @@ class SnowflakeConfig(_Section):
         "row); bounds the UDF's memory.",
     )
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, validate_assignment=True, allow_inf_nan=False
+    )
 
 
 class _EnvSource(EnvSettingsSource):
@@ -467,13 +525,12 @@ class _EnvSource(EnvSettingsSource):
     def __call__(self) -> dict[str, Any]:
         raw = os.environ.get(DATA_ENV)
         if raw is not None and not raw.lstrip().startswith("{"):
-            saved = self.env_vars.pop(DATA_ENV.lower(), None), self.env_vars.pop(DATA_ENV, None)
+            every = self.env_vars
+            self.env_vars = {k: v for k, v in every.items() if k not in (DATA_ENV.lower(), DATA_ENV)}
             try:
                 values = super().__call__()
             finally:
-                for key, value in zip((DATA_ENV.lower(), DATA_ENV), saved, strict=True):
-                    if value is not None:
-                        self.env_vars[key] = value
+                self.env_vars = every
             values.setdefault("data", {})
             if isinstance(values["data"], dict):
                 values["data"].setdefault("root", raw)
@@ -481,11 +538,24 @@ class _EnvSource(EnvSettingsSource):
         return super().__call__()
 
 
+class ConfigSections(TypedDict, total=False):
+    """The sections of :class:`RecommenderConfig` as keyword arguments: a section model or a mapping of its keys."""
+
+    data: DataConfig | Mapping[str, object] | None
+    model: ModelConfig | Mapping[str, object] | None
+    blend: BlendConfig | Mapping[str, object] | None
+    snowflake: SnowflakeConfig | Mapping[str, object] | None
+
+
 class RecommenderConfig(BaseSettings):
     """The whole configuration tree: ``data``, ``model``, ``blend`` and ``snowflake`` sections."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FASHION_RECO_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+        env_prefix="FASHION_RECO_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+        allow_inf_nan=False,
     )
 
     data: DataConfig = Field(default_factory=DataConfig)
@@ -493,11 +563,13 @@ class RecommenderConfig(BaseSettings):
     blend: BlendConfig = Field(default_factory=BlendConfig)
     snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, **sections: Unpack[ConfigSections]) -> None:
+        """Sections given here (a section model or a mapping of its keys) override the environment and files."""
+        values: dict[str, Any] = {k: v for k, v in sections.items() if v is not None}
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise _config_error(exc, source="configuration") from None
+            raise config_error(exc) from None
 
     @classmethod
     def settings_customise_sources(
@@ -508,47 +580,89 @@ class RecommenderConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, _EnvSource(settings_cls))
+        """Keyword arguments, then ``FASHION_RECO_*`` variables, then the TOML file of :meth:`from_toml`."""
+        if _ONLY_GIVEN.get():
+            return (init_settings,)
+        toml = _TOML_SOURCE.get()
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, _EnvSource(settings_cls))
+        return (*sources, toml) if toml is not None else sources
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> RecommenderConfig:
-        """Load a TOML file (sections ``[data]``, ``[model]``, ``[blend]``, ``[snowflake]``); env vars still apply."""
+    def from_toml(
+        cls, path: str | os.PathLike[str], **overrides: Unpack[ConfigSections]
+    ) -> RecommenderConfig:
+        """Load a TOML file (sections ``[data]``, ``[model]``, ``[blend]``, ``[snowflake]``); environment variables
+        and ``overrides`` (same shape as the constructor's keyword arguments) take precedence over it."""
         file = Path(path)
+        if not file.is_file():
+            reason = "config file is a folder" if file.is_dir() else "config file not found"
+            raise ConfigError(reason, file=file)
         try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError("config file not found", file=file) from None
+            source = TomlConfigSettingsSource(cls, toml_file=file)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"not valid TOML: {exc}", file=file) from None
-        merged = _deep_merge(raw, overrides)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=file) from None
+        token = _TOML_SOURCE.set(source)
         try:
-            return cls(**merged)
+            return cls(**overrides)
         except ConfigError as exc:
-            raise ConfigError(
-                exc.reason, file=file, **{k: v for k, v in exc.context.items() if k != "file"}
-            ) from None
+            if exc.context.get("key") is None or not _has_key(source.toml_data, str(exc.context["key"])):
+                raise
+            context = {k: v for k, v in exc.context.items() if k != "file"}
+            raise ConfigError(exc.reason, file=file, **context) from None
+        finally:
+            _TOML_SOURCE.reset(token)
 
-    def to_toml_dict(self) -> dict[str, Any]:
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> RecommenderConfig:
+        """Exactly these values (e.g. :meth:`to_toml_dict` saved beside a model) over the defaults: no environment
+        variables, no file. Errors are :class:`ConfigError` naming the key."""
+        token = _ONLY_GIVEN.set(True)
+        try:
+            return cls(**dict(values))  # type: ignore[arg-type]  # checked by validation, errors name the key
+        finally:
+            _ONLY_GIVEN.reset(token)
+
+    def to_toml_dict(self) -> dict[str, JsonValue]:
         """Plain-JSON view of the configuration without secrets (safe to log or save beside a model)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"snowflake": {"password"}})
 
     @field_validator("data", "model", "blend", "snowflake", mode="before")
     @classmethod
-    def _none_is_default(cls, value: Any) -> Any:
+    def _none_is_default(cls, value: object) -> object:
         return {} if value is None else value
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+# Set while from_dict builds a configuration from given values only (no environment, no file).
+_ONLY_GIVEN: ContextVar[bool] = ContextVar("fashion_reco_only_given", default=False)
+# The TOML source of the :meth:`RecommenderConfig.from_toml` call in progress (per thread / task).
+_TOML_SOURCE: ContextVar[TomlConfigSettingsSource | None] = ContextVar(
+    "fashion_reco_toml_source", default=None
+)
 
 
-def _config_error(exc: ValidationError, source: str) -> ConfigError:
+def _has_key(tree: Mapping[str, object], dotted: str) -> bool:
+    """Whether the dotted key (``blend.event_weights.view``) is spelled in ``tree`` (aliases included)."""
+    node: object = tree
+    for part in dotted.split("."):
+        if isinstance(node, list) and part.isdigit():  # `model.mean.2`: an item of an array
+            if int(part) >= len(node):
+                return False
+            node = node[int(part)]
+            continue
+        if not isinstance(node, Mapping):
+            return False
+        names = {part, part.rstrip("_")}  # `schema_` is spelled `schema` in files
+        found = next((n for n in names if n in node), None)
+        if found is None:
+            return False
+        node = node[found]
+    return True
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """The first validation error as one :class:`ConfigError` naming the dotted key (secrets never echoed)."""
     first = exc.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":

@@ -5,8 +5,9 @@ data ──► model (train, embed) ──► recommend (similar items, personal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from fashion_reco.data.customers import Customers
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.interactions import Interactions
 from fashion_reco.errors import NotFittedError
+from fashion_reco.ids import Ids
 from fashion_reco.model.image_model import ImageModel
 from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.blend import BlendRecommender
@@ -48,6 +50,18 @@ class FashionRecommender:
         self.interactions: Interactions | None = None
         self.customers: Customers | None = None
         self.recommender: BlendRecommender | None = None
+
+    # -- configuration (RecTools style) ----------------------------------------------------------------------------
+    def get_config(self) -> RecommenderConfig:
+        """A copy of the configuration this recommender was built with (``from_config`` rebuilds an unfitted one)."""
+        return self.config.model_copy(deep=True)
+
+    @classmethod
+    def from_config(cls, config: RecommenderConfig | Mapping[str, object]) -> FashionRecommender:
+        """An unfitted recommender from a configuration (a :class:`RecommenderConfig` or its plain-JSON dict)."""
+        if isinstance(config, RecommenderConfig):
+            return cls(config.model_copy(deep=True))
+        return cls(RecommenderConfig.from_dict(config))
 
     # -- model ----------------------------------------------------------------------------------------------------
     def train(self, catalogue: Catalogue, *, progress: bool = True) -> ImageModel:
@@ -96,12 +110,16 @@ class FashionRecommender:
         self.recommender = BlendRecommender(self.config.blend).fit(self.interactions, self._fit_context())
         return self
 
-    def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
+    def similar_items(self, item_ids: Ids, k: int = 10, filter_items: Ids | None = None) -> pd.DataFrame:
         """ "More like this": top-k by cosine similarity of image embeddings → ``item_id, similar_item_id, score, rank``."""
         return self._require_fitted().similar_items(item_ids, k=k, filter_items=filter_items)
 
     def recommend(
-        self, customer_ids: Any, k: int = 12, filter_already_purchased: bool = True, filter_items: Any = None
+        self,
+        customer_ids: Ids,
+        k: int = 12,
+        filter_already_purchased: bool = True,
+        filter_items: Ids | None = None,
     ) -> pd.DataFrame:
         """Personalised top-k per customer (cold customers included) → ``customer_id, item_id, score, rank, reason``."""
         return self._require_fitted().recommend(

@@ -307,3 +307,42 @@ def test_key_outside_prefix_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FetchError, match="not under the prefix") as info:
         key_to_path(tmp_path, "photos", "photos2/x.jpg")
     assert info.value.key == "photos2/x.jpg"
+
+
+# ---------------------------------------------------------------------- S3Options
+
+
+def test_one_options_object_drives_fetch_and_catalogue(
+    moto_endpoint: str, photo_bucket: tuple[str, list[Path]], tmp_path: Path
+) -> None:
+    from fashion_reco.data import S3Options
+    from fashion_reco.data.sources import open_catalogue
+
+    bucket, photos = photo_bucket
+    options = S3Options(endpoint_url=moto_endpoint, unsigned=True, max_concurrency=2)
+    report = fetch_s3(f"s3://{bucket}/shop", tmp_path / "a", options)
+    assert report.downloaded == len(photos)
+    only_csv = fetch_s3(f"s3://{bucket}/shop", tmp_path / "b", options, suffixes=(".csv",))  # keywords win
+    assert only_csv.downloaded == 0 and only_csv.ok
+    catalogue = Catalogue.from_s3(f"s3://{bucket}/shop", tmp_path / "a", options)
+    assert len(catalogue) == len(photos)
+    again = open_catalogue(f"s3://{bucket}/shop", dest=tmp_path / "a", s3=options)
+    assert list(again.item_ids) == list(catalogue.item_ids)
+
+
+def test_options_are_validated_and_immutable() -> None:
+    from pydantic import ValidationError
+
+    from fashion_reco.config import DataConfig
+    from fashion_reco.data import S3Options
+
+    with pytest.raises(FetchError, match="max_concurrency"):
+        fetch_s3("s3://b/p", "/nonexistent-never-created", max_concurrency=0)
+    with pytest.raises(FetchError, match="read_timeout"):
+        S3Options().replace(read_timeout=float("nan"))
+    with pytest.raises(ValidationError):
+        S3Options(retry_mode="sometimes")  # type: ignore[arg-type]
+    options = S3Options.from_data_config(DataConfig(s3_max_concurrency=3, s3_max_attempts=2), unsigned=True)
+    assert (options.max_concurrency, options.max_attempts, options.unsigned) == (3, 2, True)
+    with pytest.raises(ValidationError):
+        options.max_concurrency = 9  # type: ignore[misc]

@@ -330,3 +330,46 @@ def test_duplicate_ids_in_manifest_name_the_row(photo_folder: Path, tmp_path: Pa
     manifest.write_text(f"item_id,image_path,label\nsku1,{photo},shirt\nsku1,{photo},shirt\n")
     code, _, stderr = run("train", "--catalogue", manifest, "--out", tmp_path / "m")
     assert code == 2 and "dupes.csv" in stderr and "row 2" in stderr and "item_id" in stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[blend]\nevent_weights = { view = nan }\n", "blend.event_weights.view"),
+        ("[blend]\nhalf_life_days = inf\n", "blend.half_life_days"),
+        ("[model]\nimage_size = 8\n", "model.image_size"),
+    ],
+)
+def test_bad_config_value_is_one_line_naming_file_and_key(tmp_path: Path, toml: str, key: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    code, _, stderr = run("train", "--config", cfg, "--out", tmp_path / "out")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, stderr
+    assert key in lines[0] and "bad.toml" in lines[0]
+    assert "pydantic.dev" not in stderr and "Traceback" not in stderr
+
+
+def test_any_pydantic_error_reaches_the_user_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A validation error from any pydantic model inside a command: one line naming the key, no URL dump."""
+    import typer
+    from pydantic import BaseModel, ConfigDict
+
+    from fashion_reco.cli import _friendly
+
+    class Options(BaseModel):
+        model_config = ConfigDict(allow_inf_nan=False)
+        weight: float
+        name: str
+
+    @_friendly
+    def command(debug: bool = False) -> None:
+        Options.model_validate({"weight": "nan", "name": 3})
+
+    with pytest.raises(typer.Exit) as info:
+        command(debug=False)
+    err = capsys.readouterr().err
+    assert info.value.exit_code == 2
+    assert err.count("\n") == 1 and "weight" in err and "finite" in err and "https://" not in err
+    with pytest.raises(Exception, match="validation error"):
+        command(debug=True)

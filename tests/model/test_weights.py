@@ -143,3 +143,29 @@ def test_enum_loads_from_the_torch_hub_cache(
     target.write_bytes(b"corrupt")
     with pytest.raises(WeightsUnavailableError, match="cached weights file cannot be read"):
         build_resnet18(6, weights="DEFAULT", allow_download=False)
+
+
+def test_names_go_through_torchvisions_registry() -> None:
+    from torchvision.models import get_weight
+
+    expected = get_weight("ResNet18_Weights.IMAGENET1K_V1")
+    for name in ("ResNet18_Weights.imagenet1k_v1", "imagenet1k_v1", "ResNet18_Weights.DEFAULT"):
+        assert resolve_weights(name).enum is expected
+    with pytest.raises(WeightsUnavailableError, match="another architecture"):
+        resolve_weights("ResNet50_Weights.IMAGENET1K_V2")
+    assert resolve_weights("random").kind == "none"
+
+
+def test_normalisation_comes_from_the_weights_transforms_unless_configured() -> None:
+    """One home for mean/std: the pretrained weights' own preset, ImageNet's for random init, the config's when set."""
+    from fashion_reco.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
+    from fashion_reco.data.transforms import PreprocessSpec
+
+    preset = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    pretrained = PreprocessSpec.from_model_config(ModelConfig(), weights=ResNet18_Weights.IMAGENET1K_V1)
+    assert pretrained.mean == tuple(preset.mean) and pretrained.std == tuple(preset.std)
+    random_init = PreprocessSpec.from_model_config(ModelConfig())
+    assert (random_init.mean, random_init.std) == (IMAGENET_MEAN, IMAGENET_STD)
+    own = ModelConfig(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    spec = PreprocessSpec.from_model_config(own, weights=ResNet18_Weights.IMAGENET1K_V1)
+    assert spec.mean == (0.5, 0.5, 0.5) and spec.std == (0.25, 0.25, 0.25)

@@ -112,3 +112,163 @@ def test_any_model_section_gives_config_or_error(section: dict[str, int]) -> Non
         RecommenderConfig(model=section)
     except FashionRecoError:
         pass
+
+
+# ---------------------------------------------------------------- sources and precedence
+
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_precedence_is_kwargs_then_environment_then_toml_then_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = _toml(tmp_path, "[model]\nimage_size = 96\nbatch_size = 8\nseed = 3\n")
+    monkeypatch.setenv("FASHION_RECO_MODEL__IMAGE_SIZE", "160")
+    monkeypatch.setenv("FASHION_RECO_MODEL__BATCH_SIZE", "16")
+    cfg = RecommenderConfig.from_toml(path, model={"batch_size": 32})
+    assert cfg.model.batch_size == 32, "keyword arguments win"
+    assert cfg.model.image_size == 160, "the environment beats the file"
+    assert cfg.model.seed == 3, "the file beats the defaults"
+    assert cfg.model.finetune_epochs == RecommenderConfig().model.finetune_epochs
+
+
+def test_a_toml_file_does_not_leak_into_later_configurations(tmp_path: Path) -> None:
+    RecommenderConfig.from_toml(_toml(tmp_path, "[model]\nimage_size = 96\n"))
+    assert RecommenderConfig().model.image_size == 128
+
+
+def test_a_folder_given_as_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="folder"):
+        RecommenderConfig.from_toml(tmp_path)
+
+
+def test_an_environment_error_is_not_blamed_on_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FASHION_RECO_MODEL__BATCH_SIZE", "0")
+    with pytest.raises(ConfigError) as info:
+        RecommenderConfig.from_toml(_toml(tmp_path, "[model]\nimage_size = 96\n"))
+    assert info.value.key == "model.batch_size" and info.value.context.get("file") is None
+
+
+# ---------------------------------------------------------------- ranges and finiteness everywhere
+
+NON_FINITE = ("nan", "inf", "-inf")
+FLOAT_KEYS = (
+    ("blend", "half_life_days"),
+    ("blend", "visual_weight"),
+    ("blend", "validation_days"),
+    ("model", "max_train_seconds"),
+    ("model", "lr_head"),
+)
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize(("section", "key"), FLOAT_KEYS)
+def test_non_finite_numbers_are_refused_in_the_api(section: str, key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match="finite") as info:
+        RecommenderConfig(**{section: {key: float(value)}})
+    assert info.value.key == f"{section}.{key}"
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_non_finite_numbers_are_refused_in_toml_naming_file_and_key(tmp_path: Path, value: str) -> None:
+    path = _toml(tmp_path, f"[blend]\nevent_weights = {{ view = {value}, purchase = 5.0 }}\n")
+    with pytest.raises(ConfigError, match="finite") as info:
+        RecommenderConfig.from_toml(path)
+    assert info.value.key == "blend.event_weights.view"
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("value", [*NON_FINITE, "NaN", "Infinity"])
+def test_non_finite_numbers_are_refused_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("FASHION_RECO_BLEND__HALF_LIFE_DAYS", value)
+    with pytest.raises(ConfigError, match=r"blend\.half_life_days.*finite"):
+        RecommenderConfig()
+    monkeypatch.delenv("FASHION_RECO_BLEND__HALF_LIFE_DAYS")
+    monkeypatch.setenv("FASHION_RECO_BLEND__EVENT_WEIGHTS", '{"view": "nan"}')
+    with pytest.raises(ConfigError, match=r"blend\.event_weights\.view"):
+        RecommenderConfig()
+
+
+def test_assignment_is_validated_too() -> None:
+    cfg = RecommenderConfig()
+    with pytest.raises(Exception, match="finite"):
+        cfg.blend.half_life_days = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "key"),
+    [
+        ("blend", {"event_weights": {"view": -1.0}}, "blend.event_weights.view"),
+        ("model", {"mean": (0.5, 0.5, 2.0)}, "model.mean.2"),
+        ("model", {"std": (0.2, 0.0, 0.2)}, "model.std.1"),
+        ("model", {"seed": -1}, "model.seed"),
+        ("model", {"resize_size": 0}, "model.resize_size"),
+        ("blend", {"k": 0}, "blend.k"),
+    ],
+)
+def test_out_of_range_numbers_name_the_key(section: str, values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        RecommenderConfig(**{section: values})
+    assert info.value.key == key
+
+
+def test_all_signal_weights_zero_is_refused() -> None:
+    zero = {f"{s}_weight": 0.0 for s in ("visual", "behaviour", "popularity", "trend", "profile")}
+    with pytest.raises(ConfigError, match="at least one signal weight"):
+        RecommenderConfig(blend=zero)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["half_life_days", "visual_weight", "k", "trend_half_life_days", "test_days"]),
+        st.one_of(st.floats(), st.integers(-5, 50), st.text(max_size=5)),
+        max_size=3,
+    )
+)
+def test_any_blend_section_gives_a_finite_config_or_an_error(section: dict[str, object]) -> None:
+    import math
+
+    try:
+        cfg = RecommenderConfig(blend=section)
+    except FashionRecoError:
+        return
+    assert all(math.isfinite(float(v)) for v in cfg.blend.model_dump().values() if isinstance(v, float))
+
+
+def test_get_config_and_from_config_round_trip() -> None:
+    """RecTools style: a model's configuration rebuilds an unfitted twin; plain dicts (as saved) work too."""
+    from fashion_reco.facade import FashionRecommender
+    from fashion_reco.model.image_model import ImageModel
+
+    cfg = RecommenderConfig(model={"image_size": 64, "seed": 3}, blend={"k": 5})
+    reco = FashionRecommender(cfg)
+    assert reco.get_config() == cfg and reco.get_config() is not cfg
+    twin = FashionRecommender.from_config(cfg.to_toml_dict())
+    assert twin.get_config().to_toml_dict() == cfg.to_toml_dict()
+    with pytest.raises(ConfigError, match=r"blend\.k"):
+        FashionRecommender.from_config({"blend": {"k": 0}})
+
+    model = ImageModel.from_config({"image_size": 64, "seed": 3}, classes=["a", "b"])
+    assert model.get_config().image_size == 64 and model.classes == ["a", "b"]
+    assert ImageModel.from_config(model.get_config(), classes=["a", "b"]).get_config() == model.get_config()
+
+
+def test_from_dict_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASHION_RECO_MODEL__IMAGE_SIZE", "160")
+    assert RecommenderConfig().model.image_size == 160
+    assert RecommenderConfig.from_dict({"model": {"seed": 1}}).model.image_size == 128
+
+
+def test_an_array_item_in_toml_is_blamed_on_the_file(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "[model]\nmean = [0.5, 0.5, nan]\nstd = [0.2, 0.2, 0.2]\n")
+    with pytest.raises(ConfigError) as info:
+        RecommenderConfig.from_toml(path)
+    assert info.value.key == "model.mean.2" and str(path) in str(info.value)

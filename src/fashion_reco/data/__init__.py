@@ -12,7 +12,7 @@ from fashion_reco.data.customers import Customers
 from fashion_reco.data.datasets import load_clothing, load_labels_csv, sample_catalogue
 from fashion_reco.data.interactions import IdMapping, Interactions
 from fashion_reco.data.retail import RetailCleaningReport, load_online_retail
-from fashion_reco.data.s3 import FetchReport, fetch_s3, key_to_path, parse_s3_uri
+from fashion_reco.data.s3 import FetchReport, S3Options, fetch_s3, key_to_path, parse_s3_uri
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -23,6 +23,7 @@ __all__ = [
     "IdMapping",
     "Interactions",
     "RetailCleaningReport",
+    "S3Options",
     "fetch_s3",
     "key_to_path",
     "load_clothing",

@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from typing_extensions import Unpack
 
 from fashion_reco.columns import Columns
 from fashion_reco.data._tabular import (
@@ -34,6 +35,9 @@ from fashion_reco.data._tabular import (
 )
 from fashion_reco.errors import CatalogueError, FetchError
 from fashion_reco.ids import Ids, as_id_array
+
+if TYPE_CHECKING:
+    from fashion_reco.data.s3 import OnFile, S3OptionFields, S3Options
 
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_NAME", "SPLITS", "Catalogue"]
 
@@ -161,13 +165,24 @@ class Catalogue:
         return cls._wrap(items, source=root)
 
     @classmethod
-    def from_s3(cls, uri: str, dest: str | os.PathLike[str], **fetch_kwargs: Any) -> Catalogue:
+    def from_s3(
+        cls,
+        uri: str,
+        dest: str | os.PathLike[str],
+        options: S3Options | None = None,
+        *,
+        progress: bool = False,
+        on_file: OnFile | None = None,
+        **fields: Unpack[S3OptionFields],
+    ) -> Catalogue:
         """Fetch ``s3://bucket/prefix`` into ``dest`` with :func:`fashion_reco.data.s3.fetch_s3` (resumable: files
         already there are skipped), then build the catalogue from ``dest/manifest.csv`` when the prefix has one at
-        its root, else from the folder (:meth:`from_folder`). Raises :class:`FetchError` if any object failed."""
+        its root, else from the folder (:meth:`from_folder`). ``options`` (:class:`~fashion_reco.data.s3.S3Options`,
+        or any of its fields as keywords) set how objects are fetched. Raises :class:`FetchError` if any object
+        failed."""
         from fashion_reco.data.s3 import fetch_s3
 
-        report = fetch_s3(uri, dest, **fetch_kwargs)
+        report = fetch_s3(uri, dest, options, progress=progress, on_file=on_file, **fields)
         if report.failed:
             key, reason = next(iter(sorted(report.failed.items())))
             raise FetchError(

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
+from fashion_reco.config import DataConfig
 from fashion_reco.errors import ImageError
 
 __all__ = [
@@ -72,7 +73,7 @@ class ImagePolicy(BaseModel):
     on_bad: Literal["skip", "raise"] = "skip"
 
     @classmethod
-    def from_data_config(cls, config: Any) -> ImagePolicy:
+    def from_data_config(cls, config: DataConfig) -> ImagePolicy:
         """Build from a :class:`fashion_reco.config.DataConfig` (``min_image_side``, ``max_image_pixels``, ``on_bad_image``)."""
         return cls(
             min_side=config.min_image_side, max_pixels=config.max_image_pixels, on_bad=config.on_bad_image
@@ -95,7 +96,7 @@ class ImageValidationReport(BaseModel):
         return "\n".join(lines)
 
 
-def describe_source(source: Any, index: int | None = None) -> str:
+def describe_source(source: ImageSource | object, index: int | None = None) -> str:
     """A human name for an image source, used in error messages (the path, or what kind of object it was)."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
@@ -128,7 +129,7 @@ def load_image(
         image = _open(source, policy, file)
         _check_size(image.size, policy, file)
         if target_side is not None and image.format == "JPEG":
-            image.draft(None, (2 * target_side, 2 * target_side))  # type: ignore[arg-type]
+            image.draft(None, (2 * target_side, 2 * target_side))
         image.load()
         image = _exif_transpose(image)
         rgb = _to_rgb(image)

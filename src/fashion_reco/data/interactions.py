@@ -10,11 +10,13 @@ matrix rows/columns in the style of LightFM's ``Dataset`` and builds weighted, r
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from fashion_reco.columns import Columns, EventTypes
@@ -31,6 +33,12 @@ from fashion_reco.ids import MISSING_ID, Ids, as_id_array
 
 if TYPE_CHECKING:
     import scipy.sparse
+
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.data.customers import Customers
+
+#: A point in time as callers may give it: ISO text, a datetime/date, a pandas Timestamp or a numpy datetime64.
+TimestampLike: TypeAlias = str | datetime | date | pd.Timestamp | np.datetime64
 
 __all__ = ["REQUIRED_COLUMNS", "IdMapping", "Interactions"]
 
@@ -142,11 +150,11 @@ class Interactions:
             raise InteractionsError(f"mask has shape {keep.shape}, expected ({len(self)},)")
         return self._wrap(self._frame.loc[keep].reset_index(drop=True), self._rows[keep], self._source)
 
-    def before(self, ts: Any) -> Interactions:
+    def before(self, ts: TimestampLike) -> Interactions:
         """Events strictly before ``ts`` (anything ``pd.Timestamp`` accepts; tz-aware values are converted to UTC)."""
         return self.filter((self._frame[Columns.TIMESTAMP] < _as_naive_utc(ts)).to_numpy())
 
-    def after(self, ts: Any) -> Interactions:
+    def after(self, ts: TimestampLike) -> Interactions:
         """Events at or after ``ts``."""
         return self.filter((self._frame[Columns.TIMESTAMP] >= _as_naive_utc(ts)).to_numpy())
 
@@ -162,8 +170,8 @@ class Interactions:
 
     def check_known(
         self,
-        catalogue_ids: Iterable[str] | Any | None = None,
-        customer_ids: Iterable[str] | Any | None = None,
+        catalogue_ids: Catalogue | Ids | None = None,
+        customer_ids: Customers | Ids | None = None,
         *,
         on_unknown: Literal["raise", "drop"] = "raise",
     ) -> Interactions:
@@ -257,10 +265,10 @@ class IdMapping:
         interactions: Interactions,
         event_weights: Mapping[str, float] | None = None,
         half_life_days: float | None = None,
-        as_of: Any = None,
+        as_of: TimestampLike | None = None,
         *,
         on_unknown: Literal["raise", "drop"] = "raise",
-        dtype: Any = np.float32,
+        dtype: npt.DTypeLike = np.float32,
     ) -> scipy.sparse.csr_matrix:
         """Customers × items ``csr_matrix`` of summed event weights.
 
@@ -405,7 +413,7 @@ def _event_types(
     return pd.Series(events.to_numpy(dtype=object)[codes], index=values.index, dtype=object)
 
 
-def _as_naive_utc(ts: Any) -> pd.Timestamp:
+def _as_naive_utc(ts: TimestampLike) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(ts)
     except (ValueError, TypeError, OverflowError) as exc:
@@ -417,11 +425,14 @@ def _as_naive_utc(ts: Any) -> pd.Timestamp:
     return stamp
 
 
-def _ids_of(known: Any, column: str) -> pd.Index:
-    if hasattr(known, "item_ids") and column == Columns.ITEM_ID:
-        known = known.item_ids
-    elif hasattr(known, "customer_ids") and column == Columns.CUSTOMER_ID:
-        known = known.customer_ids
+def _ids_of(known: Catalogue | Customers | Ids, column: str) -> pd.Index:
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.data.customers import Customers
+
+    if isinstance(known, Catalogue):
+        return pd.Index(as_id_array(known.item_ids if column == Columns.ITEM_ID else []))
+    if isinstance(known, Customers):
+        return pd.Index(as_id_array(known.customer_ids if column == Columns.CUSTOMER_ID else []))
     return pd.Index(as_id_array(known))
 
 

@@ -26,14 +26,36 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict, Unpack
 
 from fashion_reco.atomic import atomic_open
+from fashion_reco.config import DataConfig, config_error
 from fashion_reco.errors import FetchError
 
-__all__ = ["DEFAULT_SUFFIXES", "FetchReport", "fetch_s3", "key_to_path", "make_s3_client", "parse_s3_uri"]
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectTypeDef as S3Object
+    from s3transfer.manager import TransferManager
+    from s3transfer.subscribers import BaseSubscriber
+else:  # boto3 is optional (the `s3` extra): at run time these names only document
+    S3Client = S3Object = TransferManager = BaseSubscriber = Any
+
+__all__ = [
+    "DEFAULT_SUFFIXES",
+    "FetchReport",
+    "OnFile",
+    "RetryMode",
+    "S3Client",
+    "S3OptionFields",
+    "S3Options",
+    "fetch_s3",
+    "key_to_path",
+    "make_s3_client",
+    "parse_s3_uri",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +75,83 @@ _DENIED = {
     "403",
 }
 _MISSING_BUCKET = {"NoSuchBucket", "InvalidBucketName"}
+
+RetryMode = Literal["standard", "adaptive", "legacy"]
+#: Called from the main thread as each object ends: ``(key, "downloaded" | "skipped" | "failed")``.
+OnFile = Callable[[str, str], None]
+
+
+class S3Options(BaseModel):
+    """How objects are fetched from S3: endpoint, credentials, key filter, concurrency, retries and timeouts.
+
+    One typed, immutable object, like boto3's ``TransferConfig``: build it once (or from the configuration with
+    :meth:`from_data_config`) and pass it to :func:`fetch_s3`, ``Catalogue.from_s3`` or ``open_catalogue``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, R2, moto …); None: AWS."
+    )
+    unsigned: bool | None = Field(
+        None,
+        description="True: anonymous requests; False: credentials required; None: anonymous when none found.",
+    )
+    suffixes: tuple[str, ...] | None = Field(
+        DEFAULT_SUFFIXES, description="Keys to fetch, by suffix (case-insensitive); None: every key."
+    )
+    max_concurrency: int = Field(
+        8, ge=1, description="Objects fetched at once (and parts of one large object)."
+    )
+    retry_mode: RetryMode = Field("standard", description="botocore retry mode of every request.")
+    max_attempts: int = Field(5, ge=1, description="botocore attempts per request.")
+    read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for data on a connection.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
+    verify: bool = Field(
+        True, description="Check sizes and plain-MD5 ETags when skipping and after downloading."
+    )
+
+    @classmethod
+    def from_data_config(cls, config: DataConfig, **fields: Unpack[S3OptionFields]) -> S3Options:
+        """The configured transfer settings (``data.s3_*``), with ``fields`` on top."""
+        base = {
+            "max_concurrency": config.s3_max_concurrency,
+            "retry_mode": config.s3_retry_mode,
+            "max_attempts": config.s3_max_attempts,
+        }
+        return _validated({**base, **fields})
+
+    def replace(self, **fields: Unpack[S3OptionFields]) -> S3Options:
+        """A copy with ``fields`` changed (validated)."""
+        return self if not fields else _validated({**self.model_dump(), **fields})
+
+
+class S3OptionFields(TypedDict, total=False):
+    """The fields of :class:`S3Options` as keyword arguments (each optional), for typed ``**fields``."""
+
+    endpoint_url: str | None
+    unsigned: bool | None
+    suffixes: Sequence[str] | None
+    max_concurrency: int
+    retry_mode: RetryMode
+    max_attempts: int
+    read_timeout: float
+    connect_timeout: float
+    verify: bool
+
+
+def _validated(values: dict[str, object]) -> S3Options:
+    try:
+        return S3Options.model_validate(values)
+    except ValidationError as exc:
+        error = config_error(exc)
+        raise FetchError(f"S3 option {error.reason}", **error.context) from None
+
+
+def _options(options: S3Options | None, fields: S3OptionFields) -> S3Options:
+    """``options`` (default: :class:`S3Options` ()) with keyword ``fields`` on top."""
+    base = options if options is not None else S3Options()
+    return base.replace(**fields) if fields else base
 
 
 class _CorruptDownload(FetchError):
@@ -150,17 +249,19 @@ def key_to_path(dest: str | os.PathLike[str], prefix: str, key: str) -> Path:
 # ---------------------------------------------------------------------- client
 
 
-def make_s3_client(
-    *,
-    endpoint_url: str | None = None,
-    unsigned: bool | None = None,
-    retry_mode: Literal["standard", "adaptive", "legacy"] = "standard",
-    max_attempts: int = 5,
-    max_pool_connections: int = 10,
-    read_timeout: float = 60.0,
-    connect_timeout: float = 10.0,
-) -> Any:
+def _require_boto3() -> None:
+    """Raise a :class:`FetchError` saying how to install S3 support when boto3 is missing (the ``s3`` extra)."""
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise FetchError("S3 support needs boto3: pip install 'fashion-reco[s3]'") from None
+
+
+def make_s3_client(options: S3Options | None = None, /, **fields: Unpack[S3OptionFields]) -> S3Client:
     """A boto3 S3 client configured as :func:`fetch_s3` uses it (see the module docstring for ``unsigned``)."""
+    opts = _options(options, fields)
+    unsigned, endpoint_url = opts.unsigned, opts.endpoint_url
+    _require_boto3()
     import boto3
     import botocore
     import botocore.exceptions
@@ -173,10 +274,10 @@ def make_s3_client(
             if unsigned:
                 logger.info("no AWS credentials found: sending unsigned (anonymous) S3 requests")
         config = Config(
-            retries={"mode": retry_mode, "max_attempts": max_attempts},
-            max_pool_connections=max_pool_connections,
-            read_timeout=read_timeout,
-            connect_timeout=connect_timeout,
+            retries={"mode": opts.retry_mode, "max_attempts": opts.max_attempts},
+            max_pool_connections=max(10, 2 * opts.max_concurrency),
+            read_timeout=opts.read_timeout,
+            connect_timeout=opts.connect_timeout,
             signature_version=botocore.UNSIGNED if unsigned else None,
             s3={"addressing_style": "path"} if endpoint_url else None,
         )
@@ -185,10 +286,10 @@ def make_s3_client(
         raise FetchError(f"cannot create the S3 client: {type(exc).__name__}: {exc}") from None
 
 
-def _secrets(client: Any) -> list[str]:
+def _secrets(client: S3Client) -> list[str]:
     """The client's credential strings, to scrub from any message (best effort; never logged)."""
     try:
-        creds = client._request_signer._credentials  # botocore internals: read-only use
+        creds = getattr(client, "_request_signer")._credentials  # noqa: B009 - botocore internals, read only
         frozen = creds.get_frozen_credentials() if creds is not None else None
     except Exception:  # redaction must never break a fetch
         return []
@@ -261,7 +362,7 @@ def _md5_file(path: Path) -> str:
         return _md5(handle)
 
 
-def _server_side_encrypted(client: Any, bucket: str, key: str) -> bool:
+def _server_side_encrypted(client: S3Client, bucket: str, key: str) -> bool:
     """SSE-KMS / SSE-C objects have ETags that are not the MD5 of their content."""
     head = client.head_object(Bucket=bucket, Key=key)
     return str(head.get("ServerSideEncryption", "")).startswith("aws:kms") or bool(
@@ -269,7 +370,7 @@ def _server_side_encrypted(client: Any, bucket: str, key: str) -> bool:
     )
 
 
-def _is_complete(client: Any, bucket: str, obj: dict[str, Any], target: Path, verify: bool) -> bool:
+def _is_complete(client: S3Client, bucket: str, obj: S3Object, target: Path, verify: bool) -> bool:
     try:
         if not target.is_file() or target.stat().st_size != obj["Size"]:
             return False
@@ -301,7 +402,7 @@ class _FromListing:
 
 
 def _fetch_one(
-    client: Any, manager: Any, bucket: str, obj: dict[str, Any], target: Path, verify: bool
+    client: S3Client, manager: TransferManager, bucket: str, obj: S3Object, target: Path, verify: bool
 ) -> int | None:
     """Download one object unless it is already complete; returns the bytes downloaded, or None when skipped."""
     if _is_complete(client, bucket, obj, target, verify):
@@ -313,7 +414,9 @@ def _fetch_one(
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(target, "w+b") as handle:
         # what client.download_fileobj does, on one shared TransferManager and without its HEAD request
-        manager.download(bucket, key, handle, subscribers=[_FromListing(size, obj.get("ETag"))]).result()
+        manager.download(
+            bucket, key, handle, subscribers=[cast("BaseSubscriber", _FromListing(size, obj.get("ETag")))]
+        ).result()
         handle.flush()
         written = os.fstat(handle.fileno()).st_size
         if written != size:
@@ -326,8 +429,8 @@ def _fetch_one(
 
 
 def _iter_objects(
-    client: Any, bucket: str, prefix: str, suffixes: tuple[str, ...] | None
-) -> Iterator[dict[str, Any]]:
+    client: S3Client, bucket: str, prefix: str, suffixes: tuple[str, ...] | None
+) -> Iterator[S3Object]:
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()) or ():
@@ -356,40 +459,35 @@ def _sweep_partials(dest: Path, suffixes: tuple[str, ...] | None) -> int:
 def fetch_s3(
     uri: str,
     dest: str | os.PathLike[str],
+    options: S3Options | None = None,
     *,
-    endpoint_url: str | None = None,
-    unsigned: bool | None = None,
-    suffixes: Sequence[str] | None = DEFAULT_SUFFIXES,
-    max_concurrency: int = 8,
-    retry_mode: Literal["standard", "adaptive", "legacy"] = "standard",
-    max_attempts: int = 5,
-    client: Any = None,
+    client: S3Client | None = None,
     progress: bool = False,
-    read_timeout: float = 60.0,
-    verify: bool = True,
-    on_file: Callable[[str, str], None] | None = None,
+    on_file: OnFile | None = None,
+    **fields: Unpack[S3OptionFields],
 ) -> FetchReport:
-    """Download every object under ``uri`` (``s3://bucket/prefix``) whose key ends with one of ``suffixes``
-    (case-insensitive; ``None`` = all) into ``dest``, keeping sub-folders; resumable (see the module docstring).
+    """Download every object under ``uri`` (``s3://bucket/prefix``) whose key ends with one of the wanted suffixes
+    into ``dest``, keeping sub-folders; resumable (see the module docstring).
 
-    ``max_concurrency`` objects are fetched at once (also boto3's ``TransferConfig.max_concurrency`` for the parts
-    of a large object); botocore retries each request (``retry_mode``, ``max_attempts``), and objects that still
-    fail with a transient error get one more pass. ``client`` replaces the client built from ``endpoint_url``,
-    ``unsigned``, the retry settings and ``read_timeout``. ``verify`` checks sizes and plain-MD5 ETags both when
-    skipping and after downloading. ``on_file(key, outcome)`` is called from the main thread as each object ends
-    (``"downloaded"``, ``"skipped"`` or ``"failed"``). ``progress`` shows a tqdm bar.
+    ``options`` (an :class:`S3Options`; any of its fields may also be given as keywords, which win) sets the
+    endpoint, credentials, suffixes, concurrency, retries, timeouts and verification: ``max_concurrency`` objects
+    are fetched at once (also boto3's ``TransferConfig.max_concurrency`` for the parts of a large object);
+    botocore retries each request, and objects that still fail with a transient error get one more pass.
+    ``client`` replaces the client built from the options. ``on_file(key, outcome)`` is called from the main
+    thread as each object ends (``"downloaded"``, ``"skipped"`` or ``"failed"``). ``progress`` shows a tqdm bar.
 
     Listing problems (access denied, no such bucket, unreachable endpoint) raise :class:`FetchError` naming the
     bucket and prefix; a per-object failure (including an unsafe key) is recorded in ``report.failed``.
     """
+    opts = _options(options, fields)
+    max_concurrency, verify = opts.max_concurrency, opts.verify
+    _require_boto3()
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
     from botocore.exceptions import BotoCoreError, ClientError
     from tqdm.auto import tqdm
 
     bucket, prefix = parse_s3_uri(uri)
-    if max_concurrency < 1:
-        raise FetchError(f"max_concurrency must be at least 1, got {max_concurrency}")
-    wanted = None if suffixes is None else tuple(s.lower() for s in suffixes)
+    wanted = None if opts.suffixes is None else tuple(s.lower() for s in opts.suffixes)
     root = Path(dest)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -398,14 +496,7 @@ def fetch_s3(
             f"cannot create the destination folder: {exc.strerror or exc}", key=str(root)
         ) from None
     if client is None:
-        client = make_s3_client(
-            endpoint_url=endpoint_url,
-            unsigned=unsigned,
-            retry_mode=retry_mode,
-            max_attempts=max_attempts,
-            max_pool_connections=max(10, 2 * max_concurrency),
-            read_timeout=read_timeout,
-        )
+        client = make_s3_client(opts)
     secrets = _secrets(client)
     swept = _sweep_partials(root, wanted)
     if swept:
@@ -416,10 +507,10 @@ def fetch_s3(
         preferred_transfer_client="classic",  # the CRT client (when installed) takes no subscribers with sizes
     )
     report = FetchReport(uri=f"s3://{bucket}/{prefix}", dest=str(root))
-    retry: list[tuple[dict[str, Any], Path]] = []
+    retry: list[tuple[S3Object, Path]] = []
     bar = tqdm(desc=f"s3://{bucket}/{prefix}", unit="file", disable=not progress, leave=False)
 
-    def settle(future: Future[int | None], obj: dict[str, Any], target: Path, last_pass: bool) -> None:
+    def settle(future: Future[int | None], obj: S3Object, target: Path, last_pass: bool) -> None:
         key = obj["Key"]
         exc = future.exception()
         if exc is None:
@@ -444,8 +535,8 @@ def fetch_s3(
         if on_file is not None:
             on_file(key, outcome)
 
-    def run(jobs: Iterator[tuple[dict[str, Any], Path]], last_pass: bool) -> None:
-        pending: dict[Future[int | None], tuple[dict[str, Any], Path]] = {}
+    def run(jobs: Iterator[tuple[S3Object, Path]], last_pass: bool) -> None:
+        pending: dict[Future[int | None], tuple[S3Object, Path]] = {}
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="fetch-s3") as pool:
             try:
                 for obj, target in jobs:
@@ -461,7 +552,7 @@ def fetch_s3(
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
-    def listed() -> Iterator[tuple[dict[str, Any], Path]]:
+    def listed() -> Iterator[tuple[S3Object, Path]]:
         try:
             for obj in _iter_objects(client, bucket, prefix, wanted):
                 bar.total = (bar.total or 0) + 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.datasets import load_clothing, sample_catalogue
+from fashion_reco.data.s3 import S3Options
 from fashion_reco.errors import CatalogueError
 
 __all__ = ["default_fetch_dir", "open_catalogue"]
@@ -28,9 +29,15 @@ def default_fetch_dir(uri: str) -> Path:
 
 
 def open_catalogue(
-    spec: str, *, data_root: Path | None = None, dest: Path | None = None, **fetch_kwargs: object
+    spec: str,
+    *,
+    data_root: Path | None = None,
+    dest: Path | None = None,
+    s3: S3Options | None = None,
+    progress: bool = False,
 ) -> Catalogue:
-    """Build a catalogue from ``spec``; see the module docstring for the accepted forms."""
+    """Build a catalogue from ``spec``; see the module docstring for the accepted forms. ``s3`` sets how an
+    ``s3://`` spec is fetched (:class:`~fashion_reco.data.s3.S3Options`; default: its defaults)."""
     if spec in ("auto", "clothing"):
         root = data_root if data_root is not None else None
         labels = (root / "clothing" / "labels.csv") if root is not None else None
@@ -40,7 +47,9 @@ def open_catalogue(
     if spec == "sample":
         return sample_catalogue()
     if spec.startswith("s3://"):
-        return Catalogue.from_s3(spec, dest if dest is not None else default_fetch_dir(spec), **fetch_kwargs)
+        return Catalogue.from_s3(
+            spec, dest if dest is not None else default_fetch_dir(spec), s3, progress=progress
+        )
     path = Path(spec)
     if path.is_dir():
         return Catalogue.from_folder(path)

@@ -190,7 +190,7 @@ def _preferred_from_theta(
     top = np.argsort(-theta, axis=1, kind="stable")[:, : min(2, n_l)]
     noise = rng.random(top.shape) < cfg.preferred_noise
     top = np.where(noise, rng.integers(0, n_l, size=top.shape), top)
-    missing = rng.random(n) < cfg.preferred_missing
+    missing = rng.random(int(n)) < cfg.preferred_missing
     out: list[Any] = []
     for r in range(n):
         if missing[r]:
@@ -422,7 +422,7 @@ def generate_clickstream(
 
     def fresh(sel: np.ndarray) -> np.ndarray:
         m = sel.shape[0]
-        mode = rng_s.random(m)
+        mode = rng_s.random(int(m))
         out = np.empty(m, dtype=np.int64)
         a = mode < cfg.p_focus_label
         b = (~a) & (mode < cfg.p_focus_label + cfg.p_cluster)
@@ -467,8 +467,9 @@ def generate_clickstream(
 
     # --- funnel
     rng_f = _rng(seed, "funnel")
-    cart = rng_f.random(v_item.shape[0]) < cfg.p_add_to_cart
-    buy = cart & (rng_f.random(v_item.shape[0]) < cfg.p_purchase)
+    n_views = int(v_item.shape[0])
+    cart = rng_f.random(n_views) < cfg.p_add_to_cart
+    buy = cart & (rng_f.random(n_views) < cfg.p_purchase)
     c_time = v_time + (20.0 + 40.0 * rng_f.random(v_item.shape[0])) / 86400.0
     b_time = c_time + (60.0 + 240.0 * rng_f.random(v_item.shape[0])) / 86400.0
     sess = np.concatenate([v_sess, v_sess[cart], v_sess[buy]])

@@ -13,13 +13,24 @@ per-image float passes; ``eval_transform(img)`` equals ``normalise_batch(geometr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torchvision.models import WeightsEnum
 from torchvision.transforms import InterpolationMode, v2
 
+from fashion_reco.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
+
 __all__ = ["PreprocessSpec"]
+
+
+def _triple(values: Sequence[float]) -> tuple[float, float, float]:
+    """Three per-channel values as floats (torchvision presets hold lists)."""
+    first, second, third = (float(v) for v in values)
+    return first, second, third
+
 
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 
@@ -31,8 +42,8 @@ class PreprocessSpec(BaseModel):
 
     image_size: int = Field(224, ge=8, description="Side of the square centre crop fed to the network.")
     resize_size: int = Field(256, ge=8, description="Shorter side after resizing, before the crop.")
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     interpolation: Interpolation = "bilinear"
     antialias: bool = True
     # Augmentation strength for train_transform (not used at inference).
@@ -48,17 +59,21 @@ class PreprocessSpec(BaseModel):
         return self
 
     @classmethod
-    def from_model_config(cls, config: Any) -> PreprocessSpec:
-        """From a :class:`fashion_reco.config.ModelConfig` (``image_size``, ``effective_resize_size``, ``mean``, ``std``)."""
-        return cls(
-            image_size=config.image_size,
-            resize_size=config.effective_resize_size,
-            mean=tuple(config.mean),
-            std=tuple(config.std),
-        )
+    def from_model_config(cls, config: ModelConfig, *, weights: WeightsEnum | None = None) -> PreprocessSpec:
+        """From a :class:`~fashion_reco.config.ModelConfig` (``image_size``, ``effective_resize_size``); ``mean``
+        and ``std`` are the configuration's when set, else those of the pretrained ``weights``' own transforms,
+        else ImageNet's."""
+        if config.mean is not None and config.std is not None:
+            mean, std = config.mean, config.std
+        elif weights is not None:
+            preset = weights.transforms()
+            mean, std = _triple(preset.mean), _triple(preset.std)
+        else:
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+        return cls(image_size=config.image_size, resize_size=config.effective_resize_size, mean=mean, std=std)
 
     @classmethod
-    def from_weights(cls, weights: Any) -> PreprocessSpec:
+    def from_weights(cls, weights: WeightsEnum) -> PreprocessSpec:
         """From a torchvision weights enum member (e.g. ``ResNet18_Weights.IMAGENET1K_V1``): its ``transforms()`` preset."""
         preset = weights.transforms()
         crop = preset.crop_size[0] if isinstance(preset.crop_size, (list, tuple)) else preset.crop_size
@@ -70,8 +85,8 @@ class PreprocessSpec(BaseModel):
         return cls(
             image_size=int(crop),
             resize_size=int(resize),
-            mean=tuple(float(v) for v in preset.mean),
-            std=tuple(float(v) for v in preset.std),
+            mean=_triple(preset.mean),
+            std=_triple(preset.std),
             interpolation=name,  # type: ignore[arg-type]
             antialias=bool(getattr(preset, "antialias", True)),
         )

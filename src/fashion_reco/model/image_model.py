@@ -37,10 +37,10 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeAlias, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,8 @@ from tqdm.auto import tqdm
 from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from fashion_reco.columns import Columns
-from fashion_reco.config import DataConfig, ModelConfig
+from fashion_reco.config import DataConfig, ModelConfig, config_error
+from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.dataset import BadImage, default_num_workers, make_loader, single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
@@ -68,6 +69,7 @@ from fashion_reco.model.network import (
     head_spec,
 )
 from fashion_reco.model.threads import torch_threads
+from fashion_reco.model.weights import resolve_weights
 
 __all__ = ["ARTEFACT_FORMAT", "EmbedResult", "ImageModel", "ImageModelMetadata"]
 
@@ -125,8 +127,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _as_sources(sources: Any) -> list[ImageSource]:
-    if hasattr(sources, "image_paths") and hasattr(sources, "items"):  # a Catalogue
+#: What the model reads images from: a catalogue (its photos, in catalogue order), one image source, or many.
+ImageInputs: TypeAlias = Catalogue | ImageSource | Sequence[ImageSource]
+
+
+def _as_sources(sources: ImageInputs) -> list[ImageSource]:
+    if isinstance(sources, Catalogue):
         return list(sources.image_paths)
     if isinstance(sources, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)):
         return [sources]
@@ -174,7 +180,7 @@ class ImageModel:
     @classmethod
     def train(
         cls,
-        catalogue: Any,
+        catalogue: Catalogue,
         config: ModelConfig | None = None,
         *,
         data_config: DataConfig | None = None,
@@ -219,14 +225,31 @@ class ImageModel:
         classes = [str(c) for c in classes]
         if not classes:
             raise ModelError("need at least one class")
+        resolved = resolve_weights(config.weights)
         net = build_resnet18(
             len(classes),
-            weights=config.weights,
+            weights=resolved,
             head=config.head,
             scale=config.cosine_scale,
             margin=config.angular_margin,
         )
-        return cls(net, classes, PreprocessSpec.from_model_config(config), config=config)
+        return cls(
+            net, classes, PreprocessSpec.from_model_config(config, weights=resolved.enum), config=config
+        )
+
+    def get_config(self) -> ModelConfig:
+        """A copy of the configuration this model was built and trained with (saved in its metadata)."""
+        return self.config.model_copy(deep=True)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig | Mapping[str, object], classes: Sequence[str]) -> ImageModel:
+        """An untrained model for ``classes`` built as ``config`` says (a :class:`ModelConfig` or its dict)."""
+        if not isinstance(config, ModelConfig):
+            try:
+                config = ModelConfig.model_validate(dict(config))
+            except ValidationError as exc:
+                raise config_error(exc) from None
+        return cls.untrained(classes, config)
 
     # -- inference ----------------------------------------------------------------------------------------------------
 
@@ -248,7 +271,7 @@ class ImageModel:
         if self._module is None or (self.config.compile and self._compiled_for != batch_size):
             module: torch.nn.Module = EmbeddingHead(self.net).eval()
             if self.config.compile:
-                module = torch.compile(module, dynamic=False)
+                module = cast(torch.nn.Module, torch.compile(module, dynamic=False))  # an OptimizedModule
                 self._compiled_for = batch_size
             self._module = module
         return self._module
@@ -268,7 +291,7 @@ class ImageModel:
 
     def _run(
         self,
-        sources: Any,
+        sources: ImageInputs,
         *,
         batch_size: int,
         num_workers: int | None,
@@ -301,9 +324,33 @@ class ImageModel:
                 ok[idx] = True
         return embeddings, logits, ok, list(loader.failures)
 
+    @overload
     def embed(
         self,
-        sources: Any,
+        sources: ImageInputs,
+        *,
+        batch_size: int = ...,
+        num_workers: int | None = ...,
+        progress: bool = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def embed(
+        self,
+        sources: ImageInputs,
+        *,
+        batch_size: int = ...,
+        num_workers: int | None = ...,
+        progress: bool = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[True],
+    ) -> EmbedResult: ...
+
+    def embed(
+        self,
+        sources: ImageInputs,
         *,
         batch_size: int = 64,
         num_workers: int | None = None,
@@ -325,6 +372,26 @@ class ImageModel:
             want_logits=False,
         )
         return self._finish(embeddings, ok, failed, return_failed)
+
+    @overload
+    def embed_bytes(
+        self,
+        blobs: Sequence[bytes],
+        *,
+        batch_size: int = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def embed_bytes(
+        self,
+        blobs: Sequence[bytes],
+        *,
+        batch_size: int = ...,
+        policy: ImagePolicy | None = ...,
+        return_failed: Literal[True],
+    ) -> EmbedResult: ...
 
     def embed_bytes(
         self,
@@ -386,7 +453,7 @@ class ImageModel:
 
     def predict(
         self,
-        sources: Any,
+        sources: ImageInputs,
         *,
         batch_size: int = 64,
         num_workers: int | None = None,
@@ -420,7 +487,7 @@ class ImageModel:
             },
             index=pd.Index(positions, name="position"),
         )
-        if hasattr(sources, "item_ids") and hasattr(sources, "items"):
+        if isinstance(sources, Catalogue):
             frame.insert(0, Columns.ITEM_ID, np.asarray(sources.item_ids)[positions])
         return frame
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import ResNet, resnet18
 
+from fashion_reco.config import EMBEDDING_DIM  # re-exported: the one home is fashion_reco.config
 from fashion_reco.errors import ModelError, WeightsUnavailableError
-from fashion_reco.model.weights import ResolvedWeights, resolve_weights
+from fashion_reco.model.weights import ResolvedWeights, WeightsLike, resolve_weights
 
 __all__ = [
     "DEVICE_ENV",
@@ -44,7 +46,6 @@ __all__ = [
 
 DEVICE_ENV = "FASHION_RECO_DEVICE"
 
-EMBEDDING_DIM = 512
 _HEAD_PREFIX = "fc."
 HEADS = ("cosine", "linear")
 
@@ -121,7 +122,7 @@ def default_device() -> torch.device:
 
 def build_resnet18(
     num_classes: int,
-    weights: Any = None,
+    weights: WeightsLike | ResolvedWeights = None,
     *,
     allow_download: bool | None = None,
     head: str = "linear",
@@ -149,7 +150,9 @@ def build_resnet18(
     return net
 
 
-def load_backbone(net: ResNet, state: dict[str, torch.Tensor], *, source: str, file: Any = None) -> None:
+def load_backbone(
+    net: ResNet, state: dict[str, torch.Tensor], *, source: str, file: Path | None = None
+) -> None:
     """Load every non-head tensor of ``state`` into ``net`` strictly; keep the head if its shape matches."""
     own = net.state_dict()
     backbone = {k: v for k, v in state.items() if not k.startswith(_HEAD_PREFIX)}

@@ -16,7 +16,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
 from fashion_reco.model.network import EmbeddingNetwork
 
+if TYPE_CHECKING:
+    from fashion_reco.model.image_model import ImageModel
+
 __all__ = ["OnnxEmbedder", "export_onnx"]
 
 _SPEC_KEY = "fashion_reco.preprocess"
@@ -36,6 +39,9 @@ _CLASSES_KEY = "fashion_reco.classes"
 
 
 class _NormalisedEmbedding(nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.network = network
@@ -46,7 +52,7 @@ class _NormalisedEmbedding(nn.Module):
         return self.network((images - self.mean) / self.std)
 
 
-def export_onnx(image_model: Any, path: str | os.PathLike[str], *, opset: int = 17) -> Path:
+def export_onnx(image_model: ImageModel, path: str | os.PathLike[str], *, opset: int = 17) -> Path:
     """Write ``image_model``'s embedding trunk (+ normalisation) to ``path`` atomically; returns the path."""
     import onnx
 
@@ -62,7 +68,7 @@ def export_onnx(image_model: Any, path: str | os.PathLike[str], *, opset: int = 
             torch.onnx.export(
                 module,
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the TorchScript exporter (dynamo=False) writes file objects
                 input_names=["images"],
                 output_names=["embeddings"],
                 dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},

@@ -20,15 +20,23 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 from urllib.parse import urlparse
 
 import torch
-from torchvision.models import ResNet18_Weights
+from torchvision.models import ResNet18_Weights, WeightsEnum, get_model_weights, get_weight
 
 from fashion_reco.errors import WeightsUnavailableError
 
-__all__ = ["OFFLINE_ENV", "ResolvedWeights", "hub_checkpoint_path", "load_state_dict_file", "resolve_weights"]
+__all__ = [
+    "ARCHITECTURE",
+    "OFFLINE_ENV",
+    "ResolvedWeights",
+    "WeightsLike",
+    "hub_checkpoint_path",
+    "load_state_dict_file",
+    "resolve_weights",
+]
 
 OFFLINE_ENV = "FASHION_RECO_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 15.0
@@ -68,14 +76,46 @@ def hub_checkpoint_path(weights: ResNet18_Weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
+ARCHITECTURE = "resnet18"
+#: What callers may pass as weights: a torchvision enum member, its name, a local file, or None (random init).
+WeightsLike: TypeAlias = ResNet18_Weights | str | os.PathLike[str] | None
+
+
+def _weights_enum() -> type[WeightsEnum]:
+    """The architecture's weights enum, from torchvision's model registry."""
+    return get_model_weights(ARCHITECTURE)
+
+
 def _valid_names() -> list[str]:
-    return list(ResNet18_Weights.__members__)
+    return list(_weights_enum().__members__)
 
 
-def resolve_weights(weights: Any, *, allow_download: bool | None = None) -> ResolvedWeights:
+def _registered(text: str) -> WeightsEnum | None:
+    """``text`` (``"DEFAULT"``, ``"imagenet1k_v1"``, ``"ResNet18_Weights.IMAGENET1K_V1"``) as a registered
+    weights member via torchvision's ``get_weight``; None when it names none. Weights of another architecture
+    raise :class:`WeightsUnavailableError`."""
+    enum_cls = _weights_enum()
+    enum_name, _, member = text.rpartition(".")
+    if enum_name and not enum_name.endswith("_Weights"):
+        return None  # a file name such as `model.pth`
+    try:
+        found = get_weight(f"{enum_name or enum_cls.__name__}.{member.upper()}")
+    except (ValueError, KeyError):
+        return None
+    if not isinstance(found, enum_cls):
+        raise WeightsUnavailableError(
+            f"{text} are weights of another architecture; this model is {ARCHITECTURE} "
+            f"(valid names: {', '.join(_valid_names())})",
+            value=text,
+        )
+    return found
+
+
+def resolve_weights(weights: WeightsLike, *, allow_download: bool | None = None) -> ResolvedWeights:
     """Interpret ``weights`` (enum member, its name, ``"DEFAULT"``, local path, or None); nothing is loaded yet.
 
-    Raises :class:`WeightsUnavailableError` for a name that is neither a ``ResNet18_Weights`` member nor an existing
+    Names are resolved with torchvision's own registry (``get_model_weights`` / ``get_weight``). Raises
+    :class:`WeightsUnavailableError` for a name that is neither a ``ResNet18_Weights`` member nor an existing
     file, listing the valid names.
     """
     if allow_download is None:
@@ -86,11 +126,8 @@ def resolve_weights(weights: Any, *, allow_download: bool | None = None) -> Reso
         return ResolvedWeights("torchvision", name=weights.name, enum=weights, allow_download=allow_download)
     if isinstance(weights, (str, os.PathLike)):
         text = os.fspath(weights).strip()
-        if text.startswith("ResNet18_Weights."):
-            text = text.split(".", 1)[1]
-        members = {name.upper(): member for name, member in ResNet18_Weights.__members__.items()}
-        if text.upper() in members:
-            member = members[text.upper()]
+        member = _registered(text)
+        if isinstance(member, ResNet18_Weights):
             return ResolvedWeights(
                 "torchvision", name=member.name, enum=member, allow_download=allow_download
             )
@@ -155,24 +192,26 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     file = Path(path)
     if not file.is_file():
         raise WeightsUnavailableError("weights file not found", file=file)
+    loaded: object
     try:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(file))
+            loaded = load_file(str(file))
         else:
-            state = torch.load(file, map_location="cpu", weights_only=True)
+            loaded = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsUnavailableError(
             f"cannot read weights file: {type(exc).__name__}: {exc}", file=file
         ) from None
-    if isinstance(state, dict):
+    if isinstance(loaded, dict):
         for key in ("state_dict", "model", "model_state_dict"):
-            if key in state and isinstance(state[key], dict):
-                state = state[key]
+            if key in loaded and isinstance(loaded[key], dict):
+                loaded = loaded[key]
                 break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise WeightsUnavailableError("file does not hold a state_dict of tensors", file=file)
+    state: dict[str, torch.Tensor] = {str(k): v for k, v in loaded.items()}
     # Checkpoints saved from DataParallel / torch.compile prefix every key.
     for prefix in ("module.", "_orig_mod."):
         if state and all(k.startswith(prefix) for k in state):

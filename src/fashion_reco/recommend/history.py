@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fashion_reco.columns import Columns, EventTypes
+from fashion_reco.config import DEFAULT_EVENT_WEIGHTS
 from fashion_reco.errors import InteractionsError, RecommendError
 from fashion_reco.ids import as_id_array  # re-exported: the one id rule lives in fashion_reco.ids
 
@@ -199,7 +200,7 @@ class TrainData:
     # ------------------------------------------------------------------ matrices
     def event_weight_array(self, event_weights: Mapping[str, float] | None) -> np.ndarray:
         """Weight of each event row from its type."""
-        weights = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+        weights = dict(DEFAULT_EVENT_WEIGHTS)
         if event_weights:
             weights.update({k: float(v) for k, v in event_weights.items()})
         lut = np.array([weights[name] for name in EventTypes.ALL], dtype=np.float64)

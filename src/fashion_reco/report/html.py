@@ -18,14 +18,19 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import pandas as pd
 
 from fashion_reco._version import __version__
 from fashion_reco.atomic import atomic_write_text
 from fashion_reco.columns import Columns
+from fashion_reco.data.catalogue import Catalogue
+from fashion_reco.data.customers import Customers
+from fashion_reco.data.interactions import Interactions
 from fashion_reco.errors import NotFittedError
+from fashion_reco.ids import Ids
+from fashion_reco.model.image_model import ImageModel
 from fashion_reco.report import sections
 from fashion_reco.report.collect import (
     ItemLookup,
@@ -40,9 +45,30 @@ from fashion_reco.report.sections import SECTION_IDS, TileMaker
 from fashion_reco.report.templating import render, static_text
 from fashion_reco.report.thumbs import ThumbnailCache
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["Reportable", "render_report", "write_report"]
 
 HISTORY_LIMIT = 8
+
+
+class Reportable(Protocol):
+    """What the report reads from a fitted ``FashionRecommender`` (its public attributes and two queries)."""
+
+    catalogue: Catalogue | None
+    image_model: ImageModel | None
+    interactions: Interactions | None
+    customers: Customers | None
+
+    def similar_items(self, item_ids: Ids, k: int = ..., filter_items: Ids | None = ...) -> pd.DataFrame: ...
+
+    def recommend(
+        self,
+        customer_ids: Ids,
+        k: int = ...,
+        filter_already_purchased: bool = ...,
+        filter_items: Ids | None = ...,
+    ) -> pd.DataFrame: ...
+
+
 _NAV = (
     ("gallery", "More like this"),
     ("customers", "Customers"),
@@ -60,7 +86,7 @@ def _csp(script: str) -> str:
 
 
 def write_report(
-    reco: Any,
+    reco: Reportable,
     path: str | Path,
     *,
     evaluation: pd.DataFrame | None = None,
@@ -84,7 +110,7 @@ def write_report(
 
 
 def render_report(
-    reco: Any,
+    reco: Reportable,
     *,
     evaluation: pd.DataFrame | None = None,
     n_items: int = 8,
@@ -148,7 +174,7 @@ def render_report(
     else:
         parts.append(sections.evaluation_section(evaluation_view(evaluation)))
 
-    view = classifier_view(getattr(model, "metrics", None)) if model is not None else None
+    view = classifier_view(model.metrics) if model is not None else None
     reason = (
         "No image model is attached."
         if model is None
@@ -171,7 +197,7 @@ def render_report(
     return str(page) + "\n"
 
 
-def _summary(items: pd.DataFrame, events: pd.DataFrame | None, model: Any) -> str:
+def _summary(items: pd.DataFrame, events: pd.DataFrame | None, model: ImageModel | None) -> str:
     bits = [f"{len(items):,} catalogue items"]
     if Columns.LABEL in items.columns:
         bits.append(f"{items[Columns.LABEL].nunique():,} classes")
@@ -180,6 +206,6 @@ def _summary(items: pd.DataFrame, events: pd.DataFrame | None, model: Any) -> st
         if Columns.TIMESTAMP in events.columns:
             stamps = pd.to_datetime(events[Columns.TIMESTAMP])
             bits.append(f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}")
-    if model is not None and getattr(model, "classes", None) is not None:
+    if model is not None:
         bits.append(f"image model over {len(model.classes)} classes")
     return " · ".join(bits)

@@ -88,6 +88,20 @@ def _axis(left: float, top: float, width: float, height: float, y_max: float) ->
     }
 
 
+def _frame(
+    metric: str, title: str | None, width: int, height: int, axis: dict[str, object]
+) -> dict[str, object]:
+    """What every chart template needs: its metric, label, size, centre line and y axis."""
+    return {
+        "metric": metric,
+        "label": title or metric,
+        "width": width,
+        "height": height,
+        "centre": _c(width / 2),
+        "axis": axis,
+    }
+
+
 def bar_chart(
     metric: str,
     values: Mapping[str, float],
@@ -133,12 +147,7 @@ def bar_chart(
         )
     return render(
         "bar_chart.svg",
-        metric=metric,
-        label=title or metric,
-        width=width,
-        height=height,
-        centre=_c(width / 2),
-        axis=_axis(left, top, plot_w, plot_h, y_max),
+        **_frame(metric, title, width, height, _axis(left, top, plot_w, plot_h, y_max)),
         value_font=9 if len(models) <= 5 else 8,
         bars=bars,
     )
@@ -185,12 +194,7 @@ def line_chart(
         )
     return render(
         "line_chart.svg",
-        metric=metric,
-        label=title or metric,
-        width=width,
-        height=height,
-        centre=_c(width / 2),
-        axis=_axis(left, top, plot_w, plot_h, y_max),
+        **_frame(metric, title, width, height, _axis(left, top, plot_w, plot_h, y_max)),
         k_ticks=[
             {"x": _c(sx(k)), "y": _c(top + plot_h + 13), "text": _fmt(k) if k != int(k) else str(int(k))}
             for k in ks
