@@ -64,7 +64,7 @@ class DemoResult(BaseModel):
             f"classifier on {self.classifier_split} photos: accuracy {self.classifier['accuracy']:.3f}, "
             f"macro-F1 {self.classifier['macro_f1']:.3f}\n"
             f"{self._retrieval_line()}"
-            f"{'WARNING: ' + self.collapse_warning + chr(10) if self.collapse_warning else ''}"
+            f"{self.collapse_warning + chr(10) if self.collapse_warning else ''}"
             f"deployment: {self.deployment}\n"
             f"evaluation (test window, k=12):\n{table}\n"
             f"time: {timing}\n"

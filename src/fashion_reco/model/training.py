@@ -498,6 +498,7 @@ def train_classifier(
                     disable=not progress,
                 )
                 batch_start = time.monotonic()
+                warm = False  # an epoch's first batch waits for workers to start: not a measure of speed
                 for batch in bar:
                     if batch.labels is None:
                         raise ModelError("training needs a labelled loader")
@@ -513,10 +514,11 @@ def train_classifier(
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    if not head_only:
+                    if not head_only and warm:
                         clock["seconds"] += time.monotonic() - batch_start
                         clock["images"] += len(batch)
                         scheduler.budget = max(1e-9, remaining - reserve())
+                    warm = True
                     scheduler.step()
                     total_loss += float(loss.detach()) * len(batch)
                     correct += int((logits.argmax(1) == labels).sum())
