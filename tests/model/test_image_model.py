@@ -88,7 +88,7 @@ def test_save_load_round_trip(
     # saving again unchanged reuses the file; a changed model replaces it and the old payload is removed
     small_model.save(tmp_path)
     assert [w.name for w in tmp_path.glob("weights-*.safetensors")] == [meta["weights_file"]]
-    loaded.net.fc.bias.data += 1
+    loaded.net.fc.weight.data += 1
     loaded.save(tmp_path)
     remaining = [w.name for w in tmp_path.glob("weights-*.safetensors")]
     assert len(remaining) == 1 and remaining[0] != meta["weights_file"]

@@ -47,6 +47,12 @@ def test_training_beats_chance_on_held_out_test_split(clothing, tmp_path: Path) 
     assert model.training["n_validation"] == 341 and model.training["n_test"] == 372
     assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
     assert model.metrics["validation"].macro_f1 == max(h["val_macro_f1"] for h in model.history)
+    # "more like this": the test photos against every photo of the run, by the served (cosine-head) embedding
+    retrieval = test.retrieval
+    assert retrieval is not None and retrieval.n_queries == 372 and retrieval.n_corpus == 600 + 341 + 372 - 1
+    assert retrieval.precision_at_k > retrieval.chance_precision + 0.1, retrieval
+    assert model.metrics["validation"].retrieval is not None
+    assert model.training["collapsed"] is False
     model.save(tmp_path)
     assert ImageModel.load(tmp_path).metrics["test"] == test
 
@@ -136,6 +142,18 @@ def test_time_budget_is_checked_after_every_batch_not_only_per_epoch(tiny_catalo
     assert "during epoch 1" in result.stopped_reason
     assert result.history[0]["images"] == 8, "one batch, then the spent budget stops the epoch"
     assert result.history[0]["val_macro_f1"] is not None, "a stopped epoch is still validated"
+
+
+def test_collapse_guard_warns_and_flags(tiny_catalogue: pd.DataFrame) -> None:
+    from fashion_reco.model.training import EmbeddingCollapseWarning
+
+    config = _tiny_config(collapse_threshold=0.01)  # 4 photos a class, one epoch: nearly identical embeddings
+    with pytest.warns(EmbeddingCollapseWarning, match="mean pairwise cosine"):
+        result = train_classifier(tiny_catalogue, config, num_workers=0, progress=False)
+    assert result.collapsed and result.embedding_mean_cosine is not None
+    assert result.embedding_mean_cosine > 0.01
+    assert result.validation_metrics is not None and result.validation_metrics.retrieval is not None
+    assert result.history[0]["val_precision_at_10"] == result.validation_metrics.retrieval.precision_at_k
 
 
 def test_training_input_errors(tiny_catalogue: pd.DataFrame) -> None:

@@ -43,7 +43,7 @@ LAUNCHER = textwrap.dedent(
                 step = int(arg) * 1000
                 while True:
                     step += 1
-                    model.net.fc.bias.data.fill_(float(step))
+                    model.net.fc.weight.data.fill_(float(step))
                     model.save(target)
                     os.write(1, b"")  # keep the child free of buffered stdout state
             print(pid, flush=True)
@@ -94,7 +94,7 @@ def test_sigkill_during_saves_never_breaks_the_artefact(tmp_path: Path) -> None:
             interrupted += bool(unreferenced or temps)
             model = ImageModel.load(target)  # verifies structure, sha256 and shapes
             assert model.classes == ["a", "b", "c"]
-            biases.add(model.net.fc.bias[0].item())
+            biases.add(model.net.fc.weight[0, 0].item())
     finally:
         if launcher.poll() is None:
             launcher.stdin.write("quit\n")

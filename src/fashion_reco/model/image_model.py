@@ -1,6 +1,8 @@
 """``ImageModel``: the fine-tuned ResNet18 with its classes and preprocessing, as one saveable object.
 
-Embeddings are the penultimate layer (global-average-pooled 512-d features), float32 and L2-normalised, computed
+Embeddings are the cosine head's normalised layer (the global-average-pooled 512-d features, standardised and
+L2-normalised: exactly what the loss shaped; see :mod:`fashion_reco.model.network`) or, for a linear head, the pooled
+features L2-normalised; float32, computed
 under ``torch.inference_mode()`` in channels-last memory format, optionally through ``torch.compile``. Inputs may be
 paths, ``bytes``, binary file objects, ``PIL.Image`` objects, or a ``Catalogue`` (its ``image_paths``); paths are
 decoded in DataLoader worker processes so decoding overlaps the network's compute.
@@ -15,7 +17,11 @@ input, ``indices`` their positions in the input, ``failed`` the :class:`BadImage
 **Artefact layout** (``save(dir)``)::
 
     dir/weights-<sha12>.safetensors   the network's state_dict (content-addressed)
-    dir/metadata.json                  classes, preprocessing, architecture, metrics, history, weights sha256 + name
+    dir/metadata.json                  classes, preprocessing, architecture, head, metrics, history, weights sha256 + name
+
+Format version 2 added ``head`` (``{"type": "cosine", "scale": 16.0, "margin": 0.0}`` or ``{"type": "linear"}``);
+version-1 files (no ``head``: a linear head) still load. A library that only knows version 1 refuses version-2 files
+with an error saying to upgrade, instead of failing on the unexpected head tensors.
 
 Both go through the library's one artefact writer (:mod:`fashion_reco.artefacts`): ``metadata.json`` is the
 manifest, written last and atomically, so a process killed at any moment leaves the previous model loadable;
@@ -39,7 +45,7 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from torchvision.models import ResNet, resnet18
+from torchvision.models import ResNet
 from tqdm.auto import tqdm
 
 from fashion_reco._version import __version__
@@ -52,7 +58,14 @@ from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ArtefactError, ImageError, ModelError
 from fashion_reco.model.metrics import ClassificationMetrics
-from fashion_reco.model.network import EMBEDDING_DIM, EmbeddingHead, build_resnet18, default_device
+from fashion_reco.model.network import (
+    EMBEDDING_DIM,
+    HEADS,
+    EmbeddingHead,
+    build_resnet18,
+    default_device,
+    head_spec,
+)
 from fashion_reco.model.threads import torch_threads
 from fashion_reco.model.weights import resolve_weights
 
@@ -61,7 +74,7 @@ __all__ = ["ARTEFACT_FORMAT", "EmbedResult", "ImageModel", "ImageModelMetadata"]
 log = logging.getLogger(__name__)
 
 ARTEFACT_FORMAT = "fashion-reco/image-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_FILE = "metadata.json"
 _WEIGHTS_RE = re.compile(r"^weights-[0-9a-f]{12}\.safetensors$")
 SUPPORTED_ARCHITECTURES = ("resnet18",)
@@ -98,6 +111,7 @@ class ImageModelMetadata(BaseModel):
     embedding_dim: int
     classes: list[str] = Field(min_length=1)
     preprocess: dict[str, Any]
+    head: dict[str, Any] = Field(default_factory=lambda: {"type": "linear"})
     weights_file: str
     weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     library_version: str = "unknown"
@@ -199,6 +213,9 @@ class ImageModel:
             "n_validation": result.n_validation,
             "n_test": result.n_test,
             "failed_images": [{"file": b.file, "reason": b.reason} for b in result.failed_images],
+            "embedding_mean_cosine": result.embedding_mean_cosine,
+            "collapse_threshold": config.effective_collapse_threshold,
+            "collapsed": result.collapsed,
         }
         return cls(
             result.net,
@@ -219,7 +236,13 @@ class ImageModel:
         if not classes:
             raise ModelError("need at least one class")
         resolved = resolve_weights(config.weights)
-        net = build_resnet18(len(classes), weights=resolved)
+        net = build_resnet18(
+            len(classes),
+            weights=resolved,
+            head=config.head,
+            scale=config.cosine_scale,
+            margin=config.angular_margin,
+        )
         return cls(
             net, classes, PreprocessSpec.from_model_config(config, weights=resolved.enum), config=config
         )
@@ -498,6 +521,7 @@ class ImageModel:
             embedding_dim=self.embedding_dim,
             classes=self.classes,
             preprocess=self.preprocess.to_dict(),
+            head=head_spec(self.net),
             weights_file=entry["file"],
             weights_sha256=entry["sha256"],
             library_version=__version__,
@@ -556,8 +580,23 @@ class ImageModel:
 
         weights_path = reader.file_of("weights")
         state = reader.decode("weights", "bytes", load_safetensors)
+        head = meta.head if meta.format_version >= 2 else {"type": "linear"}
+        if head.get("type") not in HEADS:
+            raise ArtefactError(
+                f"unknown head type {head.get('type')!r}; supported: {', '.join(HEADS)}",
+                file=meta_path,
+                key="head",
+            )
         with torch.device("meta"):  # shapes only: no time spent on a random init that is overwritten anyway
-            net = resnet18(weights=None, num_classes=len(meta.classes))
+            try:
+                net = build_resnet18(
+                    len(meta.classes),
+                    head=str(head["type"]),
+                    scale=float(head.get("scale", 16.0)),
+                    margin=float(head.get("margin", 0.0)),
+                )
+            except (ModelError, TypeError, ValueError) as exc:
+                raise ArtefactError(f"invalid head {head}: {exc}", file=meta_path, key="head") from None
         own = net.state_dict()
         missing = sorted(own.keys() - state.keys())
         unexpected = sorted(state.keys() - own.keys())
@@ -573,7 +612,7 @@ class ImageModel:
             ]
             parts.append(f"wrong shapes {wrong[:3]}" if wrong else "")
             raise ArtefactError(
-                f"weights do not fit a {meta.architecture} with {len(meta.classes)} classes: "
+                f"weights do not fit a {meta.architecture} with a {head['type']} head of {len(meta.classes)} classes: "
                 + "; ".join(p for p in parts if p),
                 file=weights_path,
             )
@@ -600,8 +639,14 @@ class ImageModel:
             training=meta.training,
         )
 
+    @property
+    def collapsed(self) -> bool:
+        """True when training flagged the embeddings as collapsed (nearly identical; see ``training``)."""
+        return bool(self.training.get("collapsed", False))
+
     def __repr__(self) -> str:
         return (
-            f"ImageModel(resnet18, {len(self.classes)} classes, {self.preprocess.image_size} px, "
+            f"ImageModel(resnet18, {head_spec(self.net)['type']} head, {len(self.classes)} classes, "
+            f"{self.preprocess.image_size} px, "
             f"embedding_dim={self.embedding_dim})"
         )

@@ -27,7 +27,7 @@ from fashion_reco.data.dataset import single_threaded_torch
 from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
-from fashion_reco.model.network import embedding_trunk
+from fashion_reco.model.network import EmbeddingNetwork
 
 if TYPE_CHECKING:
     from fashion_reco.model.image_model import ImageModel
@@ -42,15 +42,14 @@ class _NormalisedEmbedding(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, trunk: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        self.trunk = trunk
+        self.network = network
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.trunk((images - self.mean) / self.std)
-        return nn.functional.normalize(features, dim=1)
+        return self.network((images - self.mean) / self.std)
 
 
 def export_onnx(image_model: ImageModel, path: str | os.PathLike[str], *, opset: int = 17) -> Path:
@@ -60,7 +59,7 @@ def export_onnx(image_model: ImageModel, path: str | os.PathLike[str], *, opset:
     spec: PreprocessSpec = image_model.preprocess
     # a CPU, contiguous-format copy: the caller's model keeps its device and memory format
     net = copy.deepcopy(image_model.net).cpu().to(memory_format=torch.contiguous_format)
-    module = _NormalisedEmbedding(embedding_trunk(net), spec.mean, spec.std).eval()
+    module = _NormalisedEmbedding(EmbeddingNetwork(net), spec.mean, spec.std).eval()
     example = torch.rand(2, 3, spec.image_size, spec.image_size)
     buffer = io.BytesIO()
     try:

@@ -10,12 +10,17 @@ Recipe (``ModelConfig`` names in brackets):
    (BatchNorm statistics frozen too; the backbone runs under ``no_grad`` so an epoch costs about one forward pass).
    Skipped when there are no pretrained weights (``weights=None``): a frozen random backbone teaches the head nothing.
 3. **Phase 2 — fine-tune** (``finetune_epochs``): everything trains, the backbone at ``lr_backbone`` and the head at
-   ``lr_head``. Both phases use AdamW (``weight_decay``) with a one-cycle cosine schedule.
+   ``lr_head``. Both phases use AdamW (``weight_decay``) with a one-cycle cosine schedule; the fine-tuning schedule
+   is *budgeted*: it advances by planned steps or by the share of ``max_train_seconds`` spent, whichever is ahead, so
+   a run cut short by the budget still ends annealed. The loss is cross-entropy with ``label_smoothing`` on the head
+   chosen by ``head`` (default: the cosine head of :mod:`fashion_reco.model.network`, with ``angular_margin``).
 4. **Class imbalance** (``class_balancing``): inverse-frequency class weights in the loss (``"weighted_loss"``), or a
    ``WeightedRandomSampler`` drawing classes evenly (``"sampler"``), or nothing.
 5. **Early stopping** on validation macro-F1 with ``patience`` epochs (counted within a phase), a wall-clock budget
-   ``max_train_seconds`` (checked after every batch: training stops mid-epoch once it is spent, then validates), and
-   the best epoch's weights restored.
+   ``max_train_seconds`` for the whole call (checked after every batch: training stops mid-epoch once what is left
+   no longer covers the evaluation passes still due — validation, test, and the training photos for the test's
+   retrieval metrics — estimated at a third of the measured time per training photo), and the best epoch's weights
+   restored.
 6. **Reproducible**: ``seed`` seeds torch, the split / subsample RNG, and the loaders' generator (shuffling,
    sampling and per-worker augmentation seeds). Same machine, same thread count, same result.
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,14 +51,40 @@ from fashion_reco.data.dataset import BadImage, ImageLoader, make_loader, single
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
-from fashion_reco.model.metrics import ClassificationMetrics, classification_metrics
-from fashion_reco.model.network import backbone_parameters, build_resnet18, default_device, embedding_trunk
+from fashion_reco.model.metrics import (
+    ClassificationMetrics,
+    RetrievalMetrics,
+    classification_metrics,
+    mean_pairwise_cosine,
+    retrieval_metrics,
+)
+from fashion_reco.model.network import (
+    backbone_parameters,
+    build_resnet18,
+    default_device,
+    embed_features,
+    embedding_trunk,
+    logits_for_training,
+)
 from fashion_reco.model.threads import torch_threads
 from fashion_reco.model.weights import resolve_weights
 
-__all__ = ["HeadResult", "TrainResult", "split_for_training", "train_classifier", "train_head_on_embeddings"]
+__all__ = [
+    "EmbeddingCollapseWarning",
+    "HeadResult",
+    "TrainResult",
+    "split_for_training",
+    "train_classifier",
+    "train_head_on_embeddings",
+]
 
 log = logging.getLogger(__name__)
+
+RETRIEVAL_K = 10
+
+
+class EmbeddingCollapseWarning(UserWarning):
+    """The trained model's embeddings are nearly identical: "more like this" would return random neighbours."""
 
 
 @dataclass
@@ -72,6 +104,8 @@ class TrainResult:
     n_validation: int
     n_test: int
     failed_images: list[BadImage] = field(default_factory=list)
+    embedding_mean_cosine: float | None = None
+    collapsed: bool = False
 
     @property
     def metrics(self) -> dict[str, ClassificationMetrics]:
@@ -155,18 +189,51 @@ def _class_weights(targets: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _one_cycle(
-    optimizer: torch.optim.Optimizer, epochs: int, steps: int
-) -> torch.optim.lr_scheduler.OneCycleLR:
-    max_lr = [group["lr"] for group in optimizer.param_groups]
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=max_lr, total_steps=max(2, epochs * steps), pct_start=0.2, anneal_strategy="cos"
-    )
+class _BudgetedOneCycle:
+    """One-cycle learning rate (cosine warm-up over the first 20 %, cosine annealing to ~0) driven by progress.
 
+    Progress is the larger of the share of planned steps done and the share of the phase's wall-clock budget spent,
+    so a run that the budget cuts short still ends annealed instead of at its peak rate: on a slow or busy machine
+    the same configuration trains fewer epochs but finishes its schedule (Li et al. 2020, "Budgeted Training:
+    Rethinking Deep Neural Network Training Under Resource Constraints": schedules that decay to zero by the budget
+    beat truncated ones). ``budget_seconds=None`` makes it the plain step-based one-cycle schedule.
+    """
 
-def _step(scheduler: torch.optim.lr_scheduler.OneCycleLR) -> None:
-    if scheduler.last_epoch + 1 < scheduler.total_steps:
-        scheduler.step()
+    warmup = 0.2
+    start_factor = 1 / 25  # OneCycleLR's div_factor
+    final_factor = 1e-4
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, total_steps: int, budget_seconds: float | None
+    ) -> None:
+        self.optimizer = optimizer
+        self.peaks = [float(group["lr"]) for group in optimizer.param_groups]
+        self.total_steps = max(1, total_steps)
+        self.budget: float | None = budget_seconds if budget_seconds is None else max(budget_seconds, 1e-9)
+        self.started = time.monotonic()
+        self.steps = 0
+        self._apply(0.0)
+
+    def progress(self) -> float:
+        by_steps = self.steps / self.total_steps
+        by_time = (time.monotonic() - self.started) / self.budget if self.budget is not None else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def factor(self, progress: float) -> float:
+        if progress < self.warmup:
+            t = progress / self.warmup
+            return self.start_factor + (1 - self.start_factor) * (1 - math.cos(math.pi * t)) / 2
+        t = (progress - self.warmup) / (1 - self.warmup)
+        return self.final_factor + (1 - self.final_factor) * (1 + math.cos(math.pi * t)) / 2
+
+    def _apply(self, progress: float) -> None:
+        factor = self.factor(progress)
+        for group, peak in zip(self.optimizer.param_groups, self.peaks, strict=True):
+            group["lr"] = peak * factor
+
+    def step(self) -> None:
+        self.steps += 1
+        self._apply(self.progress())
 
 
 def _prepare(
@@ -177,6 +244,22 @@ def _prepare(
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images
 
 
+@dataclass
+class _Evaluation:
+    """One pass over a labelled loader: true and predicted classes, served embeddings, their input positions."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    embeddings: np.ndarray
+    positions: np.ndarray
+    loss: float
+
+    @classmethod
+    def empty(cls) -> _Evaluation:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, np.zeros((0, 512), np.float32), none, float("nan"))
+
+
 def _evaluate(
     net: ResNet,
     loader: ImageLoader | None,
@@ -184,25 +267,63 @@ def _evaluate(
     spec: PreprocessSpec,
     channels_last: bool,
     device: torch.device,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(y_true, y_pred, mean loss)`` over a labelled loader."""
+) -> _Evaluation:
+    """Predictions, loss and served embeddings over a labelled loader (bad images are missing from ``positions``)."""
     if loader is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
+        return _Evaluation.empty()
     net.eval()
-    trues, preds, total, count = [], [], 0.0, 0
+    trunk = embedding_trunk(net)
+    trues, preds, embeddings, positions, total, count = [], [], [], [], 0.0, 0
     with torch.inference_mode():
         for batch in loader:
             if batch.labels is None:
                 raise ModelError("evaluation needs a labelled loader")
-            logits = net(_prepare(batch.images, spec, channels_last, device)).float()
+            features = trunk(_prepare(batch.images, spec, channels_last, device))
+            logits = net.fc(features).float()
             labels = batch.labels.to(device)
             total += float(loss_fn(logits, labels)) * len(batch)
             count += len(batch)
             trues.append(batch.labels.numpy())
             preds.append(logits.argmax(1).cpu().numpy())
+            embeddings.append(embed_features(net.fc, features).float().cpu().numpy())
+            positions.append(batch.indices.numpy())
     if not count:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), float("nan")
-    return np.concatenate(trues), np.concatenate(preds), total / count
+        return _Evaluation.empty()
+    return _Evaluation(
+        np.concatenate(trues),
+        np.concatenate(preds),
+        np.concatenate(embeddings),
+        np.concatenate(positions),
+        total / count,
+    )
+
+
+def _scored(result: _Evaluation, classes: list[str]) -> ClassificationMetrics | None:
+    """Classification metrics, with same-label retrieval within the split (None for an empty split)."""
+    if not result.y_true.size:
+        return None
+    metrics = classification_metrics(result.y_true, result.y_pred, classes)
+    if result.y_true.size >= 2:
+        metrics.retrieval = retrieval_metrics(result.embeddings, result.y_true, k=RETRIEVAL_K)
+    return metrics
+
+
+def _catalogue_retrieval(query: _Evaluation, others: list[_Evaluation]) -> RetrievalMetrics | None:
+    """``query``'s rows against the union of ``query`` and ``others`` (every labelled photo the run embedded)."""
+    if query.y_true.size == 0:
+        return None
+    corpus = np.concatenate([query.embeddings, *(o.embeddings for o in others)])
+    labels = np.concatenate([query.y_true, *(o.y_true for o in others)])
+    if corpus.shape[0] < 2:
+        return None
+    return retrieval_metrics(
+        query.embeddings,
+        query.y_true,
+        corpus,
+        labels,
+        query_positions=np.arange(query.y_true.size),
+        k=RETRIEVAL_K,
+    )
 
 
 # -- the trainer ------------------------------------------------------------------------------------------------------
@@ -256,7 +377,13 @@ def train_classifier(
         spec = PreprocessSpec.from_model_config(config)
         device = default_device()
         resolved = resolve_weights(config.weights)
-        net = build_resnet18(len(classes), weights=resolved).to(device)
+        net = build_resnet18(
+            len(classes),
+            weights=resolved,
+            head=config.head,
+            scale=config.cosine_scale,
+            margin=config.angular_margin,
+        ).to(device)
         head_epochs = config.head_epochs
         if resolved.kind == "none" and head_epochs:
             # A frozen *random* backbone gives the head nothing to learn from: phase 1 would only burn budget.
@@ -270,7 +397,7 @@ def train_classifier(
         loss_weights = None
         if config.class_balancing == "sampler":
             counts = np.bincount(y_train, minlength=len(classes))
-            sample_weights = torch.tensor(1.0 / counts[y_train], dtype=torch.double)
+            sample_weights = (1.0 / counts[y_train]).tolist()
             sampler = WeightedRandomSampler(
                 sample_weights, len(y_train), replacement=True, generator=generator
             )
@@ -278,8 +405,9 @@ def train_classifier(
             loss_weights = _class_weights(y_train, len(classes))
         if loss_weights is not None:
             loss_weights = loss_weights.to(device)
-        loss_fn = nn.CrossEntropyLoss(weight=loss_weights)
+        loss_fn = nn.CrossEntropyLoss(weight=loss_weights, label_smoothing=config.label_smoothing)
         eval_loss = nn.CrossEntropyLoss(weight=loss_weights)
+        trunk = embedding_trunk(net)
 
         batch_size = config.batch_size
         train_loader = make_loader(
@@ -313,9 +441,21 @@ def train_classifier(
         steps = max(1, len(train_loader))
         history: list[dict[str, Any]] = []
         failed: dict[str, BadImage] = {}  # by file: the same photo fails in every epoch
-        best: dict[str, Any] = {"f1": -math.inf, "state": None, "epoch": None, "metrics": None}
+        best: dict[str, Any] = {"f1": -math.inf, "state": None, "epoch": None, "metrics": None, "eval": None}
         stopped = "completed all epochs"
         epoch = 0
+        # The budget covers the evaluation passes still to come after training stops (validation, test, and the
+        # training photos for the test-vs-catalogue retrieval): forward-only, about a third of a training step per
+        # photo, estimated from this run's own measured speed (so it adapts to a busy machine).
+        to_evaluate = len(val_df) + (len(test_df) + len(train_df) if not test_df.empty else 0)
+        clock = {"seconds": 0.0, "images": 0}
+
+        def reserve() -> float:
+            per_image = clock["seconds"] / clock["images"] if clock["images"] else 0.0
+            return per_image / 3 * to_evaluate
+
+        def spent() -> bool:
+            return time.monotonic() - start + reserve() >= config.max_train_seconds
 
         phases: list[tuple[str, int]] = [("head", head_epochs), ("finetune", config.finetune_epochs)]
         for phase, n_epochs in phases:
@@ -330,7 +470,6 @@ def train_classifier(
                 optimizer = torch.optim.AdamW(
                     net.fc.parameters(), lr=config.lr_head, weight_decay=config.weight_decay
                 )
-                trunk = embedding_trunk(net)
             else:
                 optimizer = torch.optim.AdamW(
                     [
@@ -339,7 +478,9 @@ def train_classifier(
                     ],
                     weight_decay=config.weight_decay,
                 )
-            scheduler = _one_cycle(optimizer, n_epochs, steps)
+            # the fine-tuning schedule anneals by the end of the wall-clock budget at the latest
+            remaining = config.max_train_seconds - (time.monotonic() - start)
+            scheduler = _BudgetedOneCycle(optimizer, n_epochs * steps, None if head_only else remaining)
             stale = 0
             for _ in range(n_epochs):
                 epoch += 1
@@ -356,6 +497,8 @@ def train_classifier(
                     leave=False,
                     disable=not progress,
                 )
+                batch_start = time.monotonic()
+                warm = False  # an epoch's first batch waits for workers to start: not a measure of speed
                 for batch in bar:
                     if batch.labels is None:
                         raise ModelError("training needs a labelled loader")
@@ -364,52 +507,62 @@ def train_classifier(
                     if head_only:
                         with torch.no_grad():
                             features = trunk(images)
-                        logits = net.fc(features)
                     else:
-                        logits = net(images)
+                        features = trunk(images)
+                    logits = logits_for_training(net, features, labels)
                     loss = loss_fn(logits, labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    _step(scheduler)
+                    if not head_only and warm:
+                        clock["seconds"] += time.monotonic() - batch_start
+                        clock["images"] += len(batch)
+                        scheduler.budget = max(1e-9, remaining - reserve())
+                    warm = True
+                    scheduler.step()
                     total_loss += float(loss.detach()) * len(batch)
                     correct += int((logits.argmax(1) == labels).sum())
                     seen += len(batch)
                     bar.set_postfix(loss=f"{total_loss / max(seen, 1):.3f}")
-                    if time.monotonic() - start >= config.max_train_seconds:
+                    if spent():
                         partial = True  # the budget is a wall-clock promise: stop mid-epoch, then validate
                         break
+                    batch_start = time.monotonic()
                 bar.close()
                 for bad in train_loader.failures:
                     failed.setdefault(bad.file, bad)
-                y_true, y_pred, val_loss = _evaluate(net, val_loader, eval_loss, spec, channels_last, device)
-                val_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
+                val_eval = _evaluate(net, val_loader, eval_loss, spec, channels_last, device)
+                val_metrics = _scored(val_eval, classes)
+                val_retrieval = val_metrics.retrieval if val_metrics else None
+                train_loss = total_loss / max(seen, 1)
                 row = {
                     "epoch": epoch,
                     "phase": phase,
-                    "train_loss": total_loss / max(seen, 1),
+                    "train_loss": train_loss,
                     "train_accuracy": correct / max(seen, 1),
-                    "val_loss": val_loss,
+                    "val_loss": val_eval.loss,
                     "val_accuracy": val_metrics.accuracy if val_metrics else None,
                     "val_macro_f1": val_metrics.macro_f1 if val_metrics else None,
+                    "val_precision_at_10": val_retrieval.precision_at_k if val_retrieval else None,
                     "lr": [group["lr"] for group in optimizer.param_groups],
                     "seconds": time.monotonic() - epoch_start,
                     "images": seen,
                 }
                 history.append(row)
                 log.info("epoch %d (%s): %s", epoch, phase, row)
-                score = val_metrics.macro_f1 if val_metrics else -float(row["train_loss"])
+                score = val_metrics.macro_f1 if val_metrics else -float(train_loss)
                 if score > best["f1"]:
                     best.update(
                         f1=score,
                         epoch=epoch,
                         metrics=val_metrics,
+                        eval=val_eval,
                         state={k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()},
                     )
                     stale = 0
                 else:
                     stale += 1
-                if time.monotonic() - start >= config.max_train_seconds:
+                if spent():
                     where = "during" if partial else "after"
                     stopped = f"time budget of {config.max_train_seconds:g} s reached {where} epoch {epoch}"
                     break
@@ -428,11 +581,36 @@ def train_classifier(
             net.load_state_dict(best["state"])
         net.eval()
         test_loader = eval_loader(test_df)
-        y_true, y_pred, _ = _evaluate(net, test_loader, eval_loss, spec, channels_last, device)
-        test_metrics = classification_metrics(y_true, y_pred, classes) if y_true.size else None
+        test_eval = _evaluate(net, test_loader, eval_loss, spec, channels_last, device)
+        test_metrics = (
+            classification_metrics(test_eval.y_true, test_eval.y_pred, classes)
+            if test_eval.y_true.size
+            else None
+        )
+        val_eval = best["eval"] if best["eval"] is not None else _Evaluation.empty()
+        train_eval = _Evaluation.empty()
+        if test_metrics is not None:
+            # the test photos against every labelled photo of the run, as "more like this" serves them
+            train_loader_eval = eval_loader(train_df)
+            train_eval = _evaluate(net, train_loader_eval, eval_loss, spec, channels_last, device)
+            test_metrics.retrieval = _catalogue_retrieval(test_eval, [val_eval, train_eval])
         for loader in (val_loader, test_loader):
             for bad in loader.failures if loader is not None else []:
                 failed.setdefault(bad.file, bad)
+        probe = next(
+            (e.embeddings for e in (val_eval, test_eval, train_eval) if e.embeddings.shape[0] >= 2), None
+        )
+        mean_cosine = mean_pairwise_cosine(probe[:2048]) if probe is not None else None
+    threshold = config.effective_collapse_threshold
+    collapsed = mean_cosine is not None and mean_cosine > threshold
+    if collapsed:
+        message = (
+            f"embedding collapse: the trained model's embeddings are nearly identical (mean pairwise cosine "
+            f"{mean_cosine:.3f} > collapse_threshold {threshold:g}); 'more like this' would return "
+            "near-random neighbours. Train longer, on more photos, or from pretrained weights."
+        )
+        log.warning(message)
+        warnings.warn(message, EmbeddingCollapseWarning, stacklevel=2)
     seconds = time.monotonic() - start
     if failed:
         log.warning(
@@ -456,6 +634,8 @@ def train_classifier(
         n_validation=len(val_df),
         n_test=len(test_df),
         failed_images=list(failed.values()),
+        embedding_mean_cosine=mean_cosine,
+        collapsed=collapsed,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ __all__ = [
     "ItemLookup",
     "RollingView",
     "classifier_view",
+    "collapse_warning",
     "customer_histories",
     "evaluation_view",
     "rolling_view",
@@ -260,6 +262,22 @@ class ClassifierView:
 
 
 _SPLIT_PREFERENCE = ("test", "validation")
+
+
+def collapse_warning(model: Any) -> str | None:
+    """The report's warning when training flagged the image model's embeddings as collapsed (else None)."""
+    training = getattr(model, "training", None) or {}
+    if not training.get("collapsed"):
+        return None
+    cosine = training.get("embedding_mean_cosine")
+    threshold = training.get("collapse_threshold")
+    measured = (
+        f" (mean pairwise cosine {cosine:.2f} > {threshold:g})" if cosine is not None and threshold else ""
+    )
+    return (
+        f"Warning: the image model's embeddings are nearly identical{measured}, so visual neighbours are close to "
+        "random. Train longer, on more photos, or from pretrained weights before trusting “more like this”."
+    )
 
 
 def classifier_view(

@@ -37,6 +37,7 @@ from fashion_reco.report import sections
 from fashion_reco.report.collect import (
     ItemLookup,
     classifier_view,
+    collapse_warning,
     customer_histories,
     evaluation_view,
     rolling_view,
@@ -131,7 +132,9 @@ def render_report(
 
     query_ids = sample_items(items, n_items, seed)
     similar = reco.similar_items(query_ids, k=k) if query_ids else None
-    parts = [sections.gallery_section(tiles, query_ids, similar, k)]
+    model = reco.image_model
+    warning = collapse_warning(model) if model is not None else None
+    parts = [sections.gallery_section(tiles, query_ids, similar, k, warning=warning)]
 
     interactions = reco.interactions
     events = interactions.frame if interactions is not None else None
@@ -179,14 +182,13 @@ def render_report(
         highlight = rolling.candidate if rolling is not None else None
         parts.append(sections.evaluation_section(evaluation_view(metrics, highlight), rolling=rolling))
 
-    model = reco.image_model
     view = classifier_view(model.metrics) if model is not None else None
     reason = (
         "No image model is attached."
         if model is None
         else "The image model carries no held-out metrics (e.g. it was built untrained or from embeddings only)."
     )
-    parts.append(sections.classifier_section(view, reason))
+    parts.append(sections.classifier_section(view, reason, warning=warning))
 
     script = static_text("report.js")
     page = render(

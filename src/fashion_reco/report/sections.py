@@ -100,9 +100,14 @@ class TileMaker:
 
 # -- (a) more like this -------------------------------------------------------------------------------------------------
 def gallery_section(
-    tiles: TileMaker, query_ids: Sequence[str], similar: pd.DataFrame | None, k: int
+    tiles: TileMaker,
+    query_ids: Sequence[str],
+    similar: pd.DataFrame | None,
+    k: int,
+    *,
+    warning: str | None = None,
 ) -> Markup:
-    """Sampled items with their ``k`` visually nearest neighbours."""
+    """Sampled items with their ``k`` visually nearest neighbours (``warning``: the collapse guard's, shown first)."""
     lead = (
         f"Sampled catalogue items (left) and their {k} nearest neighbours by cosine similarity of the image "
         "embeddings: what a product page's “more like this” strip would show."
@@ -121,7 +126,7 @@ def gallery_section(
                     "neighbours": strip,
                 }
             )
-    return render("gallery.html", anchor=SECTION_IDS["gallery"], lead=lead, rows=rows)
+    return render("gallery.html", anchor=SECTION_IDS["gallery"], lead=lead, rows=rows, warning=warning)
 
 
 def _ranked_tiles(tiles: TileMaker, frame: pd.DataFrame, id_column: str, classes: str = "") -> list[Tile]:
@@ -402,8 +407,10 @@ def _heat(count: int, row_total: int, diagonal: bool) -> str:
     return f"background:rgba({rgb},{alpha:.2f});color:{colour}"
 
 
-def classifier_section(view: ClassifierView | None, reason: str | None = None) -> Markup:
-    """Held-out accuracy, macro-F1, the confusion matrix and per-class scores of the image classifier."""
+def classifier_section(
+    view: ClassifierView | None, reason: str | None = None, *, warning: str | None = None
+) -> Markup:
+    """Held-out accuracy, macro-F1, same-label retrieval, the confusion matrix and per-class scores of the classifier."""
     anchor = SECTION_IDS["classifier"]
     if view is None:
         lead = "Quality of the fine-tuned ResNet18 on held-out photos."
@@ -412,6 +419,7 @@ def classifier_section(view: ClassifierView | None, reason: str | None = None) -
             anchor=anchor,
             lead=lead,
             missing=reason or "No classifier metrics are available.",
+            warning=warning,
         )
     m = view.metrics
     where = f"the {view.split} split" if view.split else "held-out photos"
@@ -442,11 +450,29 @@ def classifier_section(view: ClassifierView | None, reason: str | None = None) -
         for name in classes
         if (s := m.per_class.get(name)) is not None
     ]
+    r = m.retrieval
+    retrieval = (
+        None
+        if r is None
+        else {
+            "k": r.k,
+            "precision": fmt(r.precision_at_k),
+            "recall_1": fmt(r.recall_at_1),
+            "chance": fmt(r.chance_precision),
+            "caption": (
+                f"“More like this” judged by labels: share of each photo's {r.k} nearest neighbours (cosine of the "
+                f"served embeddings, among {r.n_corpus} photos) with its class, {r.n_queries} query photos; "
+                f"a random ranking scores {fmt(r.chance_precision)}."
+            ),
+        }
+    )
     return render(
         "classifier.html",
         anchor=anchor,
         lead=lead,
         missing=None,
+        warning=warning,
+        retrieval=retrieval,
         accuracy=fmt(m.accuracy),
         macro_f1=fmt(m.macro_f1),
         n=m.n,
