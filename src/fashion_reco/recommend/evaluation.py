@@ -216,11 +216,11 @@ def _score_model(
     recs = model.recommend(customers, k=k, filter_already_purchased=filter_already_purchased)
     hits, n_rel = M.hit_matrix(recs, relevant, customers, k)
     values = {
-        "precision": M.precision_at_k(hits, n_rel, k, per_customer=True),
-        "recall": M.recall_at_k(hits, n_rel, k, per_customer=True),
-        "map": M.map_at_k(hits, n_rel, k, per_customer=True),
-        "ndcg": M.ndcg_at_k(hits, n_rel, k, per_customer=True),
-        "hit_rate": M.hit_rate_at_k(hits, n_rel, k, per_customer=True),
+        "precision": np.asarray(M.precision_at_k(hits, n_rel, k, per_customer=True)),
+        "recall": np.asarray(M.recall_at_k(hits, n_rel, k, per_customer=True)),
+        "map": np.asarray(M.map_at_k(hits, n_rel, k, per_customer=True)),
+        "ndcg": np.asarray(M.ndcg_at_k(hits, n_rel, k, per_customer=True)),
+        "hit_rate": np.asarray(M.hit_rate_at_k(hits, n_rel, k, per_customer=True)),
     }
     counts = pd.Series(model.popularity_, index=data.item_ids)
     n_train_customers = int(np.unique(data.cust).size)
@@ -232,7 +232,7 @@ def _score_model(
         cpos = pd.Index(customers).get_indexer(recs[Columns.CUSTOMER_ID])
         lists[cpos, recs[Columns.RANK].to_numpy(np.int64) - 1] = item_idx
         diversity = M.intra_list_diversity(lists, emb)
-    row = {
+    row: dict[str, Any] = {
         "model": name,
         "precision": M.precision_at_k(hits, n_rel, k),
         "recall": M.recall_at_k(hits, n_rel, k),

@@ -22,12 +22,14 @@ Introduction to the Bootstrap*, ch. 13); the pairing keeps the between-customer 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from fashion_reco.columns import Columns
+from fashion_reco.ids import IdLike
 
 __all__ = [
     "coverage",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-def _check(hits: Any, n_relevant: Any) -> tuple[np.ndarray, np.ndarray]:
+def _check(hits: npt.ArrayLike, n_relevant: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     h = np.asarray(hits, dtype=bool)
     if h.ndim != 2:
         raise ValueError(f"hits must be 2-D (customers, k), got shape {h.shape}")
@@ -61,21 +63,27 @@ def _reduce(values: np.ndarray, n_rel: np.ndarray, per_customer: bool) -> np.nda
     return float(values[valid].mean()) if valid.any() else 0.0
 
 
-def precision_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer: bool = False) -> Any:
+def precision_at_k(
+    hits: npt.ArrayLike, n_relevant: npt.ArrayLike, k: int | None = None, *, per_customer: bool = False
+) -> float | np.ndarray:
     """Fraction of the top-k that is relevant (denominator ``k``, default ``hits.shape[1]``)."""
     h, n = _check(hits, n_relevant)
     k = h.shape[1] if k is None else int(k)
     return _reduce(h[:, :k].sum(axis=1) / max(k, 1), n, per_customer)
 
 
-def recall_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer: bool = False) -> Any:
+def recall_at_k(
+    hits: npt.ArrayLike, n_relevant: npt.ArrayLike, k: int | None = None, *, per_customer: bool = False
+) -> float | np.ndarray:
     """Fraction of the relevant items found in the top-k."""
     h, n = _check(hits, n_relevant)
     k = h.shape[1] if k is None else int(k)
     return _reduce(h[:, :k].sum(axis=1) / np.maximum(n, 1), n, per_customer)
 
 
-def map_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer: bool = False) -> Any:
+def map_at_k(
+    hits: npt.ArrayLike, n_relevant: npt.ArrayLike, k: int | None = None, *, per_customer: bool = False
+) -> float | np.ndarray:
     """Mean average precision: ``Σ_r P@r · rel_r / min(k, |relevant|)``."""
     h, n = _check(hits, n_relevant)
     k = h.shape[1] if k is None else int(k)
@@ -85,7 +93,9 @@ def map_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer: 
     return _reduce(ap, n, per_customer)
 
 
-def ndcg_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer: bool = False) -> Any:
+def ndcg_at_k(
+    hits: npt.ArrayLike, n_relevant: npt.ArrayLike, k: int | None = None, *, per_customer: bool = False
+) -> float | np.ndarray:
     """Normalised discounted cumulative gain with binary relevance."""
     h, n = _check(hits, n_relevant)
     k = h.shape[1] if k is None else int(k)
@@ -97,7 +107,9 @@ def ndcg_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer:
     return _reduce(np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0), n, per_customer)
 
 
-def hit_rate_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_customer: bool = False) -> Any:
+def hit_rate_at_k(
+    hits: npt.ArrayLike, n_relevant: npt.ArrayLike, k: int | None = None, *, per_customer: bool = False
+) -> float | np.ndarray:
     """1 when at least one of the top-k is relevant."""
     h, n = _check(hits, n_relevant)
     k = h.shape[1] if k is None else int(k)
@@ -105,7 +117,7 @@ def hit_rate_at_k(hits: Any, n_relevant: Any, k: int | None = None, *, per_custo
 
 
 def hit_matrix(
-    recommendations: pd.DataFrame, relevant: pd.DataFrame, customer_ids: Any, k: int
+    recommendations: pd.DataFrame, relevant: pd.DataFrame, customer_ids: Iterable[IdLike], k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boolean hits ``(n_customers, k)`` and relevant counts, by merging lists with relevant pairs (no loops).
 
@@ -128,7 +140,7 @@ def hit_matrix(
     return hits, n_rel
 
 
-def coverage(recommended_item_ids: Any, n_items: int) -> float:
+def coverage(recommended_item_ids: Iterable[IdLike], n_items: int) -> float:
     """Share of the catalogue that appears in at least one list."""
     if n_items <= 0:
         return 0.0
@@ -136,7 +148,7 @@ def coverage(recommended_item_ids: Any, n_items: int) -> float:
 
 
 def novelty(
-    recommended_item_ids: Any, train_customer_counts: pd.Series | dict, n_train_customers: int
+    recommended_item_ids: Iterable[IdLike], train_customer_counts: pd.Series | dict, n_train_customers: int
 ) -> float:
     """Mean self-information ``-log2((c_i + 1) / (n + 1))`` of the recommended items (higher = less obvious)."""
     recs = pd.Series(list(recommended_item_ids), dtype=object)
@@ -182,7 +194,7 @@ _BOOT_CELLS = 1 << 22
 
 
 def paired_bootstrap(
-    a: Any, b: Any, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
+    a: npt.ArrayLike, b: npt.ArrayLike, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float, float]:
     """``(mean(a − b), low, high)``: the percentile bootstrap interval of the mean paired difference.
 
