@@ -11,9 +11,9 @@ Accepts the data layer's ``Interactions`` (anything with a ``frame``) or a plain
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,10 @@ import scipy.sparse as sp
 from fashion_reco.columns import Columns, EventType, EventTypes
 from fashion_reco.config import DEFAULT_EVENT_WEIGHTS
 from fashion_reco.errors import InteractionsError, RecommendError
-from fashion_reco.ids import as_id_array  # re-exported: the one id rule lives in fashion_reco.ids
+from fashion_reco.ids import Ids, as_id_array  # re-exported: the one id rule lives in fashion_reco.ids
+
+if TYPE_CHECKING:
+    from fashion_reco.data.interactions import Interactions, TimestampLike
 
 __all__ = [
     "EVENT_CODES",
@@ -50,7 +53,7 @@ def decay(age_days: np.ndarray | float, half_life_days: float | None) -> np.ndar
     return np.exp2(-age / float(half_life_days))
 
 
-def interactions_frame(interactions: Any) -> pd.DataFrame:
+def interactions_frame(interactions: Interactions | pd.DataFrame | None) -> pd.DataFrame:
     """The events as a DataFrame with string ids, canonical event types and ``datetime64[ns]`` timestamps."""
     if interactions is None:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _REQUIRED}).astype(
@@ -114,24 +117,25 @@ class TrainData:
     @classmethod
     def build(
         cls,
-        interactions: Any,
+        interactions: Interactions | pd.DataFrame | None,
         *,
-        item_ids: Iterable[Any] | None = None,
-        extra_customer_ids: Iterable[Any] | None = None,
-        as_of: Any = None,
+        item_ids: Ids | None = None,
+        extra_customer_ids: Ids | None = None,
+        as_of: TimestampLike | None = None,
     ) -> TrainData:
         """Index a log. Events on items outside ``item_ids`` and events after ``as_of`` are dropped (counted)."""
         frame = interactions_frame(interactions)
+        cutoff: pd.Timestamp | None
         if as_of is not None:
-            as_of = pd.Timestamp(as_of)
-            if as_of.tzinfo is not None:
-                as_of = as_of.tz_convert("UTC").tz_localize(None)
-            late = frame[Columns.TIMESTAMP] > as_of
+            cutoff = pd.Timestamp(as_of)
+            if cutoff.tzinfo is not None:
+                cutoff = cutoff.tz_convert("UTC").tz_localize(None)
+            late = frame[Columns.TIMESTAMP] > cutoff
             n_late = int(late.sum())
             frame = frame.loc[~late]
         else:
             n_late = 0
-            as_of = frame[Columns.TIMESTAMP].max() if len(frame) else None
+            cutoff = frame[Columns.TIMESTAMP].max() if len(frame) else None
         if item_ids is None:
             items = np.array(sorted(frame[Columns.ITEM_ID].unique()), dtype=object)
         else:
@@ -152,7 +156,7 @@ class TrainData:
         cust_idx = frame[Columns.CUSTOMER_ID].map(customer_pos).to_numpy(dtype=np.int64)
         event = frame[Columns.EVENT_TYPE].map(EVENT_CODES).to_numpy(dtype=np.int8)
         if len(frame):
-            age_ns = (as_of - frame[Columns.TIMESTAMP]).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
+            age_ns = (cutoff - frame[Columns.TIMESTAMP]).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
             age = np.maximum(age_ns / _DAY_NS, 0.0)
         else:
             age = np.empty(0, dtype=np.float64)
@@ -163,20 +167,20 @@ class TrainData:
             item=item_idx,
             event=event,
             age_days=age,
-            as_of=as_of,
+            as_of=cutoff,
             n_dropped=n_dropped,
             item_pos=item_pos,
             customer_pos=customer_pos,
         )
 
     # ------------------------------------------------------------------ lookups
-    def customer_rows(self, customer_ids: Any) -> np.ndarray:
+    def customer_rows(self, customer_ids: Ids) -> np.ndarray:
         """Row index per id, ``-1`` for customers never seen in training."""
         ids = as_id_array(customer_ids)
         pos = self.customer_pos
         return np.fromiter((pos.get(c, -1) for c in ids), dtype=np.int64, count=len(ids))
 
-    def item_rows(self, item_ids: Any, *, strict: bool = False) -> np.ndarray:
+    def item_rows(self, item_ids: Ids | None, *, strict: bool = False) -> np.ndarray:
         """Column index per item id, ``-1`` for unknown ids (or :class:`UnknownIdError` when ``strict``)."""
         from fashion_reco.errors import UnknownIdError
 
@@ -188,7 +192,7 @@ class TrainData:
             raise UnknownIdError("item id not in the catalogue", item_id=bad)
         return out
 
-    def item_mask(self, item_ids: Any) -> np.ndarray:
+    def item_mask(self, item_ids: Ids | None) -> np.ndarray:
         """Boolean ``(n_items,)`` mask of the given ids (unknown ids ignored)."""
         mask = np.zeros(self.n_items, dtype=bool)
         if item_ids is None:
