@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +29,16 @@ from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.ids import Ids
 from fashion_reco.recommend.history import TrainData, as_id_array
 from fashion_reco.recommend.popularity import popularity_counts
 from fashion_reco.recommend.similarity import l2_normalise
 from fashion_reco.recommend.topk import topk_rows
+
+if TYPE_CHECKING:
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.data.customers import Customers
+    from fashion_reco.data.interactions import Interactions, TimestampLike
 
 __all__ = ["FitContext", "Recommender", "customers_frame", "take_rows"]
 
@@ -40,7 +46,7 @@ __all__ = ["FitContext", "Recommender", "customers_frame", "take_rows"]
 _BLOCK_ELEMENTS = 1 << 24
 
 
-def customers_frame(customers: Any) -> pd.DataFrame | None:
+def customers_frame(customers: Customers | pd.DataFrame | None) -> pd.DataFrame | None:
     """The customer table as a DataFrame with a string ``customer_id`` column (accepts ``Customers`` or a frame)."""
     if customers is None:
         return None
@@ -80,10 +86,10 @@ class FitContext:
     @classmethod
     def from_catalogue(
         cls,
-        catalogue: Any,
+        catalogue: Catalogue,
         item_embeddings: np.ndarray | None = None,
-        customers: Any = None,
-        as_of: Any = None,
+        customers: Customers | pd.DataFrame | None = None,
+        as_of: TimestampLike | None = None,
     ) -> FitContext:
         """Context from a data-layer ``Catalogue`` (its ``item_ids`` and ``labels``) plus embeddings."""
         labels = getattr(catalogue, "labels", None)
@@ -91,8 +97,8 @@ class FitContext:
             item_ids=np.asarray(catalogue.item_ids),
             item_embeddings=item_embeddings,
             item_labels=None if labels is None else np.asarray(labels, dtype=object),
-            customers=customers,
-            as_of=as_of,
+            customers=customers_frame(customers),
+            as_of=None if as_of is None else pd.Timestamp(as_of),
         ).validated()
 
     @classmethod
@@ -152,7 +158,12 @@ class Recommender(ABC):
         self.context_: FitContext | None = None
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, train: Any, context: FitContext | None = None, **context_kwargs: Any) -> Recommender:
+    def fit(
+        self,
+        train: Interactions | pd.DataFrame | TrainData,
+        context: FitContext | None = None,
+        **context_kwargs: Any,
+    ) -> Recommender:
         """Fit on ``train`` (``Interactions``, a DataFrame in that schema, or a prebuilt :class:`TrainData`).
 
         ``context_kwargs`` (``item_ids``, ``item_embeddings``, ``item_labels``, ``customers``, ``as_of``) override
@@ -168,7 +179,7 @@ class Recommender(ABC):
         return self
 
     @staticmethod
-    def _build_data(train: Any, ctx: FitContext) -> TrainData:
+    def _build_data(train: Interactions | pd.DataFrame | TrainData, ctx: FitContext) -> TrainData:
         if isinstance(train, TrainData):
             return train
         extra = None if ctx.customers is None else ctx.customers[Columns.CUSTOMER_ID]
@@ -207,12 +218,12 @@ class Recommender(ABC):
         return int(max(1, min(self.config.similarity_chunk_size, _BLOCK_ELEMENTS // max(n_items, 1))))
 
     @staticmethod
-    def _unique_ids(customer_ids: Any) -> np.ndarray:
+    def _unique_ids(customer_ids: Ids) -> np.ndarray:
         ids = as_id_array(customer_ids)
         return pd.unique(pd.Series(ids, dtype=object)).astype(object)
 
     # ------------------------------------------------------------------ public API
-    def score(self, customer_ids: Any) -> np.ndarray:
+    def score(self, customer_ids: Ids) -> np.ndarray:
         """Dense scores ``(n_customers, n_items)`` (float32) in the order of ``customer_ids`` and ``item_ids_``."""
         data = self._require_fitted()
         ids = as_id_array(customer_ids)
@@ -226,12 +237,12 @@ class Recommender(ABC):
 
     def recommend(
         self,
-        customer_ids: Any,
+        customer_ids: Ids,
         k: int | None = None,
         filter_already_purchased: bool = True,
-        filter_items: Any = None,
+        filter_items: Ids | None = None,
         *,
-        allowed_items: Any = None,
+        allowed_items: Ids | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` items per customer → DataFrame ``customer_id, item_id, score, rank, reason``.
 
