@@ -179,7 +179,7 @@ class Recommender(ABC):
         return self
 
     @staticmethod
-    def _build_data(train: Interactions | pd.DataFrame | TrainData, ctx: FitContext) -> TrainData:
+    def _build_data(train: Interactions | pd.DataFrame | TrainData | None, ctx: FitContext) -> TrainData:
         if isinstance(train, TrainData):
             return train
         extra = None if ctx.customers is None else ctx.customers[Columns.CUSTOMER_ID]

@@ -32,7 +32,7 @@ operations as the dense path — the lists, scores and reasons are identical.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.ids import Ids
 from fashion_reco.recommend.base import FitContext, Recommender, customers_frame, take_rows
 from fashion_reco.recommend.cooccurrence import (
     item_item_cosine,
@@ -57,6 +58,11 @@ from fashion_reco.recommend.reasons import fill_linked, join_text, lookup, stron
 from fashion_reco.recommend.similarity import SimilarityIndex, build_index
 from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
 from fashion_reco.recommend.topk import topk_rows, topk_sparse_plus_rows
+
+if TYPE_CHECKING:
+    from fashion_reco.data.customers import Customers
+    from fashion_reco.data.interactions import Interactions
+    from fashion_reco.recommend.tuning import TuningResult, TuningSpace
 
 __all__ = ["COLD_SIGNALS", "SIGNALS", "BlendRecommender", "config_weights"]
 
@@ -120,7 +126,7 @@ class BlendRecommender(Recommender):
         visual_mode: str = "label",
         item_similarity: str = "random_walk",
         rp3_beta: float = 0.0,
-        tuning_space: Any = None,
+        tuning_space: TuningSpace | None = None,
     ) -> None:
         super().__init__(config)
         if normalisation not in NORMALISATIONS:
@@ -147,7 +153,7 @@ class BlendRecommender(Recommender):
         self.cold_weights_: dict[str, float] = {}
         self.half_life_days_: float = self.config.half_life_days
         self.trend_half_life_days_: float = self.config.trend_half_life_days
-        self.tuning_: Any = None
+        self.tuning_: TuningResult | None = None
         self.signals_: tuple[str, ...] = ()
         self._index: SimilarityIndex | None = None
 
@@ -167,7 +173,7 @@ class BlendRecommender(Recommender):
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
-        train: Any = None,
+        train: Interactions | pd.DataFrame | TrainData | None = None,
         context: FitContext | None = None,
         *,
         tune: bool | None = None,
@@ -626,13 +632,13 @@ class BlendRecommender(Recommender):
     # ------------------------------------------------------------------ public API
     def recommend(
         self,
-        customer_ids: Any,
+        customer_ids: Ids,
         k: int | None = None,
         filter_already_purchased: bool = True,
-        filter_items: Any = None,
+        filter_items: Ids | None = None,
         *,
-        allowed_items: Any = None,
-        customers: Any = None,
+        allowed_items: Ids | None = None,
+        customers: Customers | pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top-k per customer with a reason per row (see :meth:`Recommender.recommend`).
 
@@ -647,7 +653,7 @@ class BlendRecommender(Recommender):
         finally:
             self._call_customers = None
 
-    def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
+    def similar_items(self, item_ids: Ids, k: int = 10, filter_items: Ids | None = None) -> pd.DataFrame:
         """More like this: top-k by image-embedding cosine → ``item_id, similar_item_id, score, rank`` (self excluded).
 
         Without embeddings the behaviour (item–item co-occurrence) similarity is used instead.
