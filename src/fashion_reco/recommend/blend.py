@@ -31,6 +31,7 @@ operations as the dense path — the lists, scores and reasons are identical.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -312,7 +313,9 @@ class BlendRecommender(Recommender):
             out[name] = normalise_rows(x, self.normalisation) if normalised else x
         return out
 
-    def combine(self, signals: dict[str, np.ndarray], weights: dict[str, Any] | None = None) -> np.ndarray:
+    def combine(
+        self, signals: dict[str, np.ndarray], weights: Mapping[str, float | np.ndarray] | None = None
+    ) -> np.ndarray:
         """``Σ_s w_s · signal_s`` as a float32 block (broadcasting the shared popularity / trend rows).
 
         A weight may be a scalar or one value per row (as :meth:`row_weights` returns). Shared rows with scalar
