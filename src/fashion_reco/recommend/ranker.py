@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.ids import Ids
 from fashion_reco.recommend.base import FitContext, Recommender
 from fashion_reco.recommend.candidates import (
     CandidateEnv,
@@ -57,6 +58,9 @@ from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
 from fashion_reco.recommend.features import CATEGORICAL, FeatureState
 from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array, interactions_frame
 from fashion_reco.recommend.topk import segment_topk
+
+if TYPE_CHECKING:
+    from fashion_reco.data.interactions import Interactions
 
 __all__ = ["RankerRecommender", "RankerState"]
 
@@ -148,7 +152,12 @@ class RankerRecommender(Recommender):
         return cls(cfg, **kwargs)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, train: Any, context: FitContext | None = None, **context_kwargs: Any) -> RankerRecommender:
+    def fit(
+        self,
+        train: Interactions | pd.DataFrame | TrainData | None,
+        context: FitContext | None = None,
+        **context_kwargs: Any,
+    ) -> RankerRecommender:
         """Fit sources, features and the LightGBM ranker on ``train`` (module docstring)."""
         self._frame = None if isinstance(train, TrainData) else interactions_frame(train)
         try:
@@ -597,12 +606,12 @@ class RankerRecommender(Recommender):
     # ------------------------------------------------------------------ public API
     def recommend(
         self,
-        customer_ids: Any,
+        customer_ids: Ids,
         k: int | None = None,
         filter_already_purchased: bool = False,
-        filter_items: Any = None,
+        filter_items: Ids | None = None,
         *,
-        allowed_items: Any = None,
+        allowed_items: Ids | None = None,
     ) -> pd.DataFrame:
         """Top-k per customer with a reason per row; already-bought items stay unless filtered (module docstring)."""
         cfg = self.ranker_config
@@ -620,7 +629,7 @@ class RankerRecommender(Recommender):
         finally:
             _EXPLAIN_METHOD.reset(token)
 
-    def similar_items(self, item_ids: Any, k: int = 10, filter_items: Any = None) -> pd.DataFrame:
+    def similar_items(self, item_ids: Ids, k: int = 10, filter_items: Ids | None = None) -> pd.DataFrame:
         """More like this (image cosine, else co-occurrence links) → ``item_id, similar_item_id, score, rank``."""
         if self.fallback_ is not None and hasattr(self.fallback_, "similar_items"):
             result: pd.DataFrame = self.fallback_.similar_items(item_ids, k=k, filter_items=filter_items)
@@ -666,7 +675,9 @@ class RankerRecommender(Recommender):
             }
         )
 
-    def candidate_recall(self, test: Any, *, event_type: str | None = None) -> pd.DataFrame:
+    def candidate_recall(
+        self, test: Interactions | pd.DataFrame, *, event_type: str | None = None
+    ) -> pd.DataFrame:
         """Share of the relevant (customer, item) pairs of a later log found by each source and by their union.
 
         ``test``: held-out interactions (after the fit); ``event_type``: what counts (default the configured
