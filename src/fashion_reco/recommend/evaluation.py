@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import NotFittedError, RecommendError
 from fashion_reco.recommend import metrics as M
 from fashion_reco.recommend.base import FitContext, Recommender
-from fashion_reco.recommend.history import interactions_frame
+from fashion_reco.recommend.history import TrainData, interactions_frame
 
 if TYPE_CHECKING:
     from fashion_reco.data.interactions import Interactions
@@ -67,7 +67,13 @@ PER_CUSTOMER_METRICS = ("precision", "recall", "map", "ndcg", "hit_rate")
 INTERVAL_METRICS = ("map", "ndcg", "recall")
 
 
-def time_split(interactions: Any, test_days: float) -> tuple[Any, Any]:
+@overload
+def time_split(interactions: Interactions, test_days: float) -> tuple[Interactions, Interactions]: ...
+@overload
+def time_split(interactions: pd.DataFrame, test_days: float) -> tuple[pd.DataFrame, pd.DataFrame]: ...
+def time_split(
+    interactions: Interactions | pd.DataFrame, test_days: float
+) -> tuple[Interactions, Interactions] | tuple[pd.DataFrame, pd.DataFrame]:
     """``(train, test)``: the last ``test_days`` of the log are the test window.
 
     Uses ``Interactions.split_by_time`` when the object has it (so the data layer's types come back); plain
@@ -85,7 +91,9 @@ def time_split(interactions: Any, test_days: float) -> tuple[Any, Any]:
     return frame.loc[~late].reset_index(drop=True), frame.loc[late].reset_index(drop=True)
 
 
-def warm_cold_customers(train: Any, test: Any) -> tuple[np.ndarray, np.ndarray]:
+def warm_cold_customers(
+    train: Interactions | pd.DataFrame, test: Interactions | pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
     """``(warm, cold)`` test customer ids: with / without a training event (sorted)."""
     tr = interactions_frame(train)
     te = interactions_frame(test)
@@ -94,7 +102,7 @@ def warm_cold_customers(train: Any, test: Any) -> tuple[np.ndarray, np.ndarray]:
     return ids[warm], ids[~warm]
 
 
-def _relevant(test: Any, relevance: str) -> pd.DataFrame:
+def _relevant(test: Interactions | pd.DataFrame, relevance: str) -> pd.DataFrame:
     te = interactions_frame(test)
     if relevance == "purchase":
         te = te[te[Columns.EVENT_TYPE] == EventTypes.PURCHASE]
@@ -117,8 +125,8 @@ def _named(models: Mapping[str, Recommender] | Iterable[Recommender]) -> list[tu
 
 def evaluate_models(
     models: Mapping[str, Recommender] | Iterable[Recommender],
-    train: Any,
-    test: Any,
+    train: Interactions | pd.DataFrame,
+    test: Interactions | pd.DataFrame,
     context: FitContext | None = None,
     k: int = 12,
     *,
@@ -154,7 +162,9 @@ def evaluate_models(
     return table
 
 
-def _scored_customers(train: Any, test: Any, relevance: str, segment: str) -> tuple[np.ndarray, pd.DataFrame]:
+def _scored_customers(
+    train: Interactions | pd.DataFrame, test: Interactions | pd.DataFrame, relevance: str, segment: str
+) -> tuple[np.ndarray, pd.DataFrame]:
     """The test customers of ``segment`` with at least one relevant item, and their relevant pairs."""
     warm, cold = warm_cold_customers(train, test)
     if segment == "warm":
@@ -173,7 +183,7 @@ def _scored_customers(train: Any, test: Any, relevance: str, segment: str) -> tu
 
 def _evaluate_detailed(
     named: list[tuple[str, Recommender]],
-    train: Any,
+    train: Interactions | pd.DataFrame,
     ctx: FitContext,
     customers: np.ndarray,
     relevant: pd.DataFrame,
@@ -248,11 +258,11 @@ def _score_model(
 
 
 def evaluate_recommenders(
-    recommender: Any,
-    test: Any,
+    recommender: Recommender,
+    test: Interactions | pd.DataFrame,
     k: int = 12,
     *,
-    train: Any = None,
+    train: Interactions | pd.DataFrame | None = None,
     baselines: Iterable[Recommender] | None = None,
     relevance: str = "any",
     segment: str = "warm",
@@ -294,7 +304,7 @@ def evaluate_recommenders(
     )
 
 
-def _frame_from_data(data: Any) -> pd.DataFrame:
+def _frame_from_data(data: TrainData) -> pd.DataFrame:
     """A minimal interactions frame (ids and event types) rebuilt from indexed training data."""
     names = np.array(EventTypes.ALL, dtype=object)
     ts = (data.as_of or pd.Timestamp(0)) - pd.to_timedelta(data.age_days, unit="D")
