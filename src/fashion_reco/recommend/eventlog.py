@@ -9,7 +9,7 @@ or anything after it — the property the ranker's training windows rely on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,12 +17,15 @@ import pandas as pd
 from fashion_reco.columns import Columns
 from fashion_reco.recommend.history import EVENT_CODES, TrainData, interactions_frame
 
+if TYPE_CHECKING:
+    from fashion_reco.data.interactions import Interactions, TimestampLike
+
 __all__ = ["DAY_NS", "EventLog", "as_ns"]
 
 DAY_NS = 86_400 * 10**9
 
 
-def as_ns(ts: Any) -> int:
+def as_ns(ts: TimestampLike) -> int:
     """A timestamp (anything ``pd.Timestamp`` accepts; tz-aware converted to naive UTC) as int nanoseconds."""
     t = pd.Timestamp(ts)
     if t.tzinfo is not None:
@@ -46,7 +49,7 @@ class EventLog:
         return int(self.cust.shape[0])
 
     @classmethod
-    def from_frame(cls, interactions: Any, data: TrainData) -> EventLog:
+    def from_frame(cls, interactions: Interactions | pd.DataFrame, data: TrainData) -> EventLog:
         """Index ``interactions`` with the id tables of ``data`` (unknown ids and events after ``as_of`` dropped)."""
         frame = interactions_frame(interactions)
         item = pd.Index(data.item_ids).get_indexer(frame[Columns.ITEM_ID].to_numpy(object))

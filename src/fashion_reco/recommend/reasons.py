@@ -7,9 +7,10 @@ blocks: no Python loop per row.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from fashion_reco.recommend.history import TrainData
@@ -17,7 +18,7 @@ from fashion_reco.recommend.history import TrainData
 __all__ = ["fill_linked", "join_text", "lookup", "strongest_event_matrix"]
 
 
-def join_text(*parts: Any) -> np.ndarray:
+def join_text(*parts: npt.ArrayLike) -> np.ndarray:
     """Element-wise string concatenation of scalars and equally shaped object arrays."""
     shape = next((np.shape(p) for p in parts if np.ndim(p) > 0), ())
     result = np.full(shape, "", dtype=object)
@@ -31,7 +32,7 @@ def fill_linked(
     mask: np.ndarray,
     active: np.ndarray,
     found: np.ndarray,
-    text: Any,
+    text: Callable[[np.ndarray, np.ndarray], np.ndarray],
     fallback: str,
 ) -> None:
     """Write ``text(found items, local rows)`` where ``mask`` and an item was found, ``fallback`` where not.

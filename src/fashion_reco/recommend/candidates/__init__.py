@@ -181,7 +181,7 @@ class CandidateGenerator:
 def candidate_recall(
     generator: CandidateGenerator,
     rows: np.ndarray,
-    relevant: Any,
+    relevant: tuple[np.ndarray, np.ndarray],
     *,
     parts: list[tuple[str, Candidates]] | None = None,
     merged: CandidateSet | None = None,
