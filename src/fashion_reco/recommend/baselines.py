@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from fashion_reco.columns import EventTypes
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import RecommendError
+from fashion_reco.ids import Ids
 from fashion_reco.recommend.base import FitContext, Recommender, take_rows
 from fashion_reco.recommend.cooccurrence import behaviour_scores, item_item_cosine, item_item_random_walk
 from fashion_reco.recommend.history import EVENT_CODES, TrainData
@@ -316,7 +317,7 @@ class _ImplicitBase(_WithColdFallback):
         m.data = np.log1p(m.data).astype(np.float32)
         return m
 
-    def recommend_native(self, customer_ids: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def recommend_native(self, customer_ids: Ids, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """implicit's own ``recommend`` (known customers only; filters everything already interacted with)."""
         data = self._require_fitted()
         rows = data.customer_rows(customer_ids)
