@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ from fashion_reco.recommend import metrics as M
 from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.history import TrainData
 from fashion_reco.recommend.topk import topk_rows
+
+if TYPE_CHECKING:
+    from fashion_reco.data.interactions import Interactions
 
 __all__ = ["TuningResult", "TuningSpace", "simplex_grid", "tune_blend", "tune_on_data"]
 
@@ -140,7 +143,7 @@ def simplex_grid(names: tuple[str, ...] | list[str], steps: int) -> list[dict[st
 
 
 def tune_blend(
-    train: Any,
+    train: Interactions | pd.DataFrame | TrainData | None,
     context: FitContext | None,
     config: BlendConfig,
     *,
