@@ -114,6 +114,8 @@ class BlendRecommender(Recommender):
 
     name = "blend"
     default_reason = "recommended for you"
+    #: the tuning summary stored with a saved model (set by ``load`` only)
+    tuning_summary_: dict[str, Any] | None
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ shape and dtype of every payload, checks that the arrays fit together, and raise
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,11 @@ from fashion_reco.recommend.base import FitContext, _customer_counts
 from fashion_reco.recommend.history import EVENT_CODES, TrainData
 from fashion_reco.recommend.normalise import normalise_rows
 from fashion_reco.recommend.profile import ProfileModel
+
+if TYPE_CHECKING:
+    from fashion_reco.recommend.blend import BlendRecommender
+
+_Blend = TypeVar("_Blend", bound="BlendRecommender")
 
 __all__ = ["FORMAT", "MANIFEST", "load_blend", "save_blend"]
 
@@ -48,9 +53,9 @@ def _str_array(values: np.ndarray) -> np.ndarray:
     return arr if arr.size else np.zeros(0, dtype="<U1")
 
 
-def save_blend(model: Any, directory: Path) -> Path:
+def save_blend(model: BlendRecommender, directory: Path) -> Path:
     """Write ``model`` to ``directory`` (see the module docstring)."""
-    data: TrainData = model.data_
+    data = cast(TrainData, model.data_)  # save() checks that the model is fitted
     writer = ArtefactWriter(
         directory,
         manifest=MANIFEST,
@@ -72,10 +77,10 @@ def save_blend(model: Any, directory: Path) -> Path:
     }
     if model.embeddings_ is not None:
         arrays["embeddings"] = model.embeddings_.astype(np.float32)
-    has_labels = model.labels_ is not None
-    if has_labels:
-        arrays["item_labels"] = _str_array(model.labels_)
-        arrays["item_label_missing"] = np.array([v is None for v in model.labels_], dtype=bool)
+    labels = model.labels_
+    if labels is not None:
+        arrays["item_labels"] = _str_array(labels)
+        arrays["item_label_missing"] = np.array([v is None for v in labels], dtype=bool)
     profile_meta = None
     prof: ProfileModel | None = model.profile_
     if prof is not None:
@@ -111,7 +116,7 @@ def save_blend(model: Any, directory: Path) -> Path:
     return writer.commit(meta)
 
 
-def load_blend(cls: type, directory: Path) -> Any:
+def load_blend(cls: type[_Blend], directory: Path) -> _Blend:
     """Rebuild a fitted blend from ``directory`` (see the module docstring)."""
     reader = ArtefactReader.open(
         directory,
@@ -131,7 +136,7 @@ def load_blend(cls: type, directory: Path) -> Any:
         ) from None
 
 
-def _load(cls: type, reader: ArtefactReader) -> Any:
+def _load(cls: type[_Blend], reader: ArtefactReader) -> _Blend:
     manifest = reader.meta
 
     rd = reader.array
