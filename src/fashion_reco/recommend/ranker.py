@@ -61,6 +61,7 @@ from fashion_reco.recommend.topk import segment_topk
 
 if TYPE_CHECKING:
     from fashion_reco.data.interactions import Interactions
+    from fashion_reco.recommend.blend import BlendRecommender
 
 __all__ = ["RankerRecommender", "RankerState"]
 
@@ -136,7 +137,7 @@ class RankerRecommender(Recommender):
         self.ranker_config = config or RankerConfig()
         self.item_names = dict(item_names) if item_names else None
         self.state_: RankerState | None = None
-        self.fallback_: Recommender | None = None
+        self.fallback_: BlendRecommender | None = None
         self.fit_summary_: dict[str, Any] = {}
         self._frame: pd.DataFrame | None = None
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,11 @@ from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import ArtefactError
 from fashion_reco.recommend.base import FitContext, _customer_counts
 from fashion_reco.recommend.history import TrainData
+
+if TYPE_CHECKING:
+    from fashion_reco.recommend.ranker import RankerRecommender
+
+_Ranker = TypeVar("_Ranker", bound="RankerRecommender")
 
 __all__ = [
     "FORMAT",
@@ -152,9 +157,9 @@ def decode_state(doc: Any, read_array: Callable[[str], np.ndarray]) -> Any:
     raise ArtefactError("unreadable ranker state entry", key="state")
 
 
-def save_ranker(model: Any, directory: Path) -> Path:
+def save_ranker(model: RankerRecommender, directory: Path) -> Path:
     """Write ``model`` to ``directory`` (see the module docstring)."""
-    data: TrainData = model.data_
+    data = cast(TrainData, model.data_)  # save() checks that the model is fitted
     writer = ArtefactWriter(directory, manifest=MANIFEST, format=FORMAT, version=SCHEMA_VERSION, what=WHAT)
     ctx: FitContext = model.context_ or FitContext()
     base_doc = {
@@ -193,7 +198,7 @@ def save_ranker(model: Any, directory: Path) -> Path:
     return writer.commit(meta)
 
 
-def load_ranker(cls: type, directory: Path) -> Any:
+def load_ranker(cls: type[_Ranker], directory: Path) -> _Ranker:
     """Rebuild a fitted ranker from ``directory``; any inconsistency is an :class:`ArtefactError` naming the file."""
     reader = ArtefactReader.open(
         directory, manifest=MANIFEST, format=FORMAT, version=SCHEMA_VERSION, what=WHAT
@@ -208,7 +213,7 @@ def load_ranker(cls: type, directory: Path) -> Any:
         ) from None
 
 
-def _load(cls: type, reader: ArtefactReader) -> Any:
+def _load(cls: type[_Ranker], reader: ArtefactReader) -> _Ranker:
     meta = reader.meta
     rd = reader.array
     base = meta["base"]
