@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +33,7 @@ DEFAULT_ATTRIBUTES: tuple[str, ...] = ("age_band", "gender")
 _FLOOR = 1e-4
 
 
-def parse_preferred(value: Any) -> list[str]:
+def parse_preferred(value: object) -> list[str]:
     """``"a;b"`` / ``"a, b"`` / list → list of stripped labels (empty for missing)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []

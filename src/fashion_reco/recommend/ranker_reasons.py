@@ -24,6 +24,8 @@ from fashion_reco.recommend.features import feature_group
 from fashion_reco.recommend.reasons import join_text
 
 if TYPE_CHECKING:
+    import lightgbm as lgb
+
     from fashion_reco.recommend.ranker import RankerRecommender, RankerState
 
 __all__ = ["ago", "explain_pairs", "explanation_groups", "group_contributions", "path_tables", "period"]
@@ -53,7 +55,7 @@ def explanation_groups(feature_names: tuple[str, ...] | list[str]) -> tuple[tupl
     return present, member
 
 
-def path_tables(booster: Any, member: np.ndarray) -> np.ndarray:
+def path_tables(booster: lgb.Booster, member: np.ndarray) -> np.ndarray:
     """``(n_trees, max_leaves, n_groups)``: per leaf, Σ over the splits on its root path of (child − node value),
     credited to the split feature's group (Saabas attribution, summed per group). Built once per model."""
     trees = booster.dump_model()["tree_info"]
