@@ -55,7 +55,7 @@ from fashion_reco.recommend.candidates import (
 from fashion_reco.recommend.candidates.base import union
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
-from fashion_reco.recommend.features import CATEGORICAL, FeatureState
+from fashion_reco.recommend.features import CATEGORICAL, FeatureBlock, FeatureState
 from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array, interactions_frame
 from fashion_reco.recommend.topk import segment_topk
 
@@ -525,7 +525,7 @@ class RankerRecommender(Recommender):
         out[cand.row, cand.item] = scores
         return out
 
-    def _scored(self, st: RankerState, rows: np.ndarray) -> tuple[CandidateSet, np.ndarray, Any]:
+    def _scored(self, st: RankerState, rows: np.ndarray) -> tuple[CandidateSet, np.ndarray, FeatureBlock]:
         cand = st.generator.generate(rows)
         block = st.features.transform(rows, cand)
         if len(cand) == 0:
@@ -594,7 +594,7 @@ class RankerRecommender(Recommender):
 
     # ------------------------------------------------------------------ explanations
     def _explain(
-        self, st: RankerState, rows: np.ndarray, cand: CandidateSet, block: Any, pair: np.ndarray
+        self, st: RankerState, rows: np.ndarray, cand: CandidateSet, block: FeatureBlock, pair: np.ndarray
     ) -> np.ndarray:
         """Reason strings for candidate pairs ``pair`` (indices into ``cand``) from their feature contributions."""
         from fashion_reco.recommend.ranker_reasons import explain_pairs, group_contributions

@@ -13,14 +13,14 @@ blocks with array operations; no Python loop per row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fashion_reco.recommend.candidates.base import CandidateSet
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.cooccurrence import strongest_links
-from fashion_reco.recommend.features import feature_group
+from fashion_reco.recommend.features import FeatureBlock, feature_group
 from fashion_reco.recommend.reasons import join_text
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def explain_pairs(
     st: RankerState,
     rows: np.ndarray,
     cand: CandidateSet,
-    block: Any,
+    block: FeatureBlock,
     pair: np.ndarray,
     by_group: np.ndarray,
 ) -> np.ndarray:
