@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         in_warehouse = collect_frame(
             similar_items_frame(session, f"{prefix}IMAGE_EMBEDDINGS", 5, item_ids=[query])
         )
+    session.close()  # one open session at a time: local testing's UDFs need it
     local = reco.similar_items([query], k=5)
     same = in_warehouse["SIMILAR_ITEM_ID"].tolist() == local["similar_item_id"].tolist()
     print(f"\nin-warehouse more-like-this for {query}:\n{in_warehouse.to_string(index=False)}")

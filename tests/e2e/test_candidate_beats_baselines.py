@@ -54,8 +54,11 @@ def quiet(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 @pytest.mark.slow  # ten models fitted in each of four folds
 @pytest.mark.parametrize("name", CANDIDATES)
 def test_on_the_fashion_simulator_weekly_folds(name: str) -> None:
-    """800 simulated customers over 42 days of the packaged 240-item catalogue; four weekly folds, purchases."""
-    catalogue = sample_catalogue()
+    """800 simulated customers over 42 days of a 240-item catalogue (24 photos per class of the packaged sample);
+    four weekly folds, purchases. (Over all 3,781 items, 800 customers are too sparse for the ranker to beat the
+    blend: docs/evaluation.md records that measurement.)"""
+    full = sample_catalogue()
+    catalogue = full.subset(full.to_frame().groupby("label").head(24)["item_id"])
     sim = simulate_retail(catalogue, n_customers=800, days=42, seed=1)
     ctx = FitContext(item_ids=catalogue.item_ids, item_labels=catalogue.labels, customers=sim.customers)
     result = quiet(

@@ -56,7 +56,7 @@ LAUNCHER = textwrap.dedent(
                 while True:
                     step += 1
                     reco.item_embeddings[:, 0] = float(step)
-                    model.net.fc.bias.data.fill_(float(step))
+                    model.net.fc.weight.data.fill_(float(step))
                     reco.save(target)
             print(pid, flush=True)
         elif command == "reap":
@@ -104,7 +104,7 @@ def test_sigkill_during_bundle_saves_never_breaks_the_bundle(tmp_path: Path) -> 
             reco = FashionRecommender.load(target)
             tag = float(reco.item_embeddings[0, 0])  # type: ignore[index]
             assert np.all(reco.item_embeddings[:, 0] == tag)  # type: ignore[index]
-            assert float(reco.image_model.net.fc.bias[0].detach()) == tag or tag == 0.0  # type: ignore[union-attr]
+            assert float(reco.image_model.net.fc.weight[0, 0].detach()) == tag or tag == 0.0  # type: ignore[union-attr]
             versions.add(tag)
     finally:
         if launcher.poll() is None:

@@ -24,11 +24,13 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_fit_the_cpu_budget() -> None:
     cfg = RecommenderConfig()
     assert cfg.model.weights is None
-    assert cfg.model.image_size == 128
+    assert (
+        cfg.model.image_size == 64
+    )  # from-scratch training on 2 cores (docs/evaluation.md, the image model)
     budget = cfg.model.max_train_seconds
     assert budget <= 15 * 60, "the default training budget must fit the 15-minute promise"
     assert cfg.snowflake.mode == "local"
-    assert cfg.model.effective_resize_size == round(128 * 8 / 7)
+    assert cfg.model.effective_resize_size == round(64 * 8 / 7)
 
 
 def test_toml_file_sets_nested_sections(tmp_path: Path) -> None:
@@ -138,7 +140,7 @@ def test_precedence_is_kwargs_then_environment_then_toml_then_defaults(
 
 def test_a_toml_file_does_not_leak_into_later_configurations(tmp_path: Path) -> None:
     RecommenderConfig.from_toml(_toml(tmp_path, "[model]\nimage_size = 96\n"))
-    assert RecommenderConfig().model.image_size == 128
+    assert RecommenderConfig().model.image_size == 64
 
 
 def test_a_folder_given_as_config_file_is_named(tmp_path: Path) -> None:
@@ -264,7 +266,7 @@ def test_get_config_and_from_config_round_trip() -> None:
 def test_from_dict_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASHION_RECO_MODEL__IMAGE_SIZE", "160")
     assert RecommenderConfig().model.image_size == 160
-    assert RecommenderConfig.from_dict({"model": {"seed": 1}}).model.image_size == 128
+    assert RecommenderConfig.from_dict({"model": {"seed": 1}}).model.image_size == 64
 
 
 def test_an_array_item_in_toml_is_blamed_on_the_file(tmp_path: Path) -> None:

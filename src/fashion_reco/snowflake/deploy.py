@@ -434,56 +434,67 @@ def deploy_recommender(
     from fashion_reco.snowflake.session import create_session
 
     config = config or recommender.config.snowflake
+    # a session opened here is closed here: two open sessions break local testing's UDFs
+    owned = session is None
     session = session or create_session(config)
-    backend = backend_for(session)
-    if getattr(recommender, "image_model", None) is None or getattr(recommender, "catalogue", None) is None:
-        from fashion_reco.errors import NotFittedError
+    try:
+        backend = backend_for(session)
+        if (
+            getattr(recommender, "image_model", None) is None
+            or getattr(recommender, "catalogue", None) is None
+        ):
+            from fashion_reco.errors import NotFittedError
 
-        raise NotFittedError("nothing to deploy: fit() or load() the recommender first")
-    customer_ids: list[str] = []
-    if recommender.interactions is not None:
-        customer_ids += [str(c) for c in recommender.interactions.customers]
-    if recommender.customers is not None:
-        customer_ids += [str(c) for c in recommender.customers.customer_ids]
-    customer_ids = sorted(set(customer_ids))
-    recommendations = None
-    if customer_ids and getattr(recommender, "recommender", None) is not None:
-        recommendations = recommender.recommend(customer_ids, k=k or recommender.config.blend.k)
+            raise NotFittedError("nothing to deploy: fit() or load() the recommender first")
+        customer_ids: list[str] = []
+        if recommender.interactions is not None:
+            customer_ids += [str(c) for c in recommender.interactions.customers]
+        if recommender.customers is not None:
+            customer_ids += [str(c) for c in recommender.customers.customer_ids]
+        customer_ids = sorted(set(customer_ids))
+        recommendations = None
+        if customer_ids and getattr(recommender, "recommender", None) is not None:
+            recommendations = recommender.recommend(customer_ids, k=k or recommender.config.blend.k)
 
-    with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
-        root = Path(work_dir) if work_dir is not None else Path(tmp)
-        model_dir = recommender.image_model.save(root / "image_model")
-        scorer_model = getattr(recommender, "recommender", None)
-        with_batch = batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None
-        report = deploy(
-            session,
-            model_dir,
-            recommender.catalogue,
-            recommender.item_embeddings,
-            customers=recommender.customers,
-            interactions=recommender.interactions,
-            recommendations=recommendations,
-            config=config,
-            backend=backend,
-            also_check=procedure_packages(config) if with_batch else (),
-        )
-        if with_batch and isinstance(scorer_model, BlendRecommender):
-            batch_report = deploy_batch(
-                session,
-                BlendScorer.from_recommender(scorer_model),
-                config,
-                k=k or recommender.config.blend.k,
-                run_now=False,
-                schedule=bool(config.warehouse),
+        with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
+            root = Path(work_dir) if work_dir is not None else Path(tmp)
+            model_dir = recommender.image_model.save(root / "image_model")
+            scorer_model = getattr(recommender, "recommender", None)
+            with_batch = (
+                batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None
             )
-            report = report.model_copy(update={"batch": batch_report})
-        if work_dir is not None:
-            if backend.is_local:
-                tables = root / "tables"
-                tables.mkdir(parents=True, exist_ok=True)
-                for name in report.tables:
-                    buffer = io.BytesIO()
-                    session.table(name).to_pandas().to_parquet(buffer, index=False)
-                    atomic_write_bytes(tables / f"{name}.parquet", buffer.getvalue())
-            atomic_write_text(root / "deployment.json", report.model_dump_json(indent=2))
-    return report
+            report = deploy(
+                session,
+                model_dir,
+                recommender.catalogue,
+                recommender.item_embeddings,
+                customers=recommender.customers,
+                interactions=recommender.interactions,
+                recommendations=recommendations,
+                config=config,
+                backend=backend,
+                also_check=procedure_packages(config) if with_batch else (),
+            )
+            if with_batch and isinstance(scorer_model, BlendRecommender):
+                batch_report = deploy_batch(
+                    session,
+                    BlendScorer.from_recommender(scorer_model),
+                    config,
+                    k=k or recommender.config.blend.k,
+                    run_now=False,
+                    schedule=bool(config.warehouse),
+                )
+                report = report.model_copy(update={"batch": batch_report})
+            if work_dir is not None:
+                if backend.is_local:
+                    tables = root / "tables"
+                    tables.mkdir(parents=True, exist_ok=True)
+                    for name in report.tables:
+                        buffer = io.BytesIO()
+                        session.table(name).to_pandas().to_parquet(buffer, index=False)
+                        atomic_write_bytes(tables / f"{name}.parquet", buffer.getvalue())
+                atomic_write_text(root / "deployment.json", report.model_dump_json(indent=2))
+        return report
+    finally:
+        if owned:
+            session.close()
