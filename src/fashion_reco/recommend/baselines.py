@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -353,61 +353,24 @@ class ImplicitItemKNNRecommender(_ImplicitBase):
         return np.asarray((h @ self._sim).toarray(), dtype=np.float32)
 
 
-class ImplicitALSRecommender(_ImplicitBase):
-    """implicit's ``AlternatingLeastSquares`` (CPU) on log-scaled, event-weighted confidences."""
+class _ImplicitFactorModel(_ImplicitBase):
+    """A latent-factor model of implicit (CPU) on log-scaled, event-weighted confidences; cold rows get popularity."""
 
-    name = "implicit_als"
-    default_reason = "customers like you chose this"
+    defaults: ClassVar[dict[str, float | int]] = {}
+
+    def _model_class(self) -> type:
+        raise NotImplementedError
 
     def _fit(self, data: TrainData, context: FitContext) -> None:
-        from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
         self._fit_history(data, None)
         ui = self._user_items(data)
         self._user_items_matrix = ui
         self._history = ui
-        kwargs = {"factors": 32, "regularization": 0.05, "iterations": 15, "alpha": 2.0, "random_state": 0}
-        kwargs.update(self.model_kwargs)
+        kwargs = {**self.defaults, **self.model_kwargs}
         with threadpool_limits(1, "blas"), _quiet_implicit():
-            self.model = AlternatingLeastSquares(num_threads=self.num_threads, **kwargs)
-            self.model.fit(ui, show_progress=False)
-        self._user_factors = np.asarray(self.model.user_factors, dtype=np.float32)
-        self._item_factors = np.asarray(self.model.item_factors, dtype=np.float32)
-
-    def _score_rows(self, rows: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
-        h = self._rows_history(rows)
-        cold = np.diff(h.indptr) == 0
-        scores = self._user_factors[np.maximum(rows, 0)] @ self._item_factors.T
-        if cold.any():
-            scores[cold] = self._fallback
-        return scores.astype(np.float32)
-
-
-class ImplicitBPRRecommender(_ImplicitBase):
-    """implicit's ``BayesianPersonalizedRanking`` (CPU; 64 factors, 100 epochs, seeded) on the same matrix."""
-
-    name = "implicit_bpr"
-    default_reason = "customers like you chose this"
-
-    def _fit(self, data: TrainData, context: FitContext) -> None:
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
-        from threadpoolctl import threadpool_limits
-
-        self._fit_history(data, None)
-        ui = self._user_items(data)
-        self._user_items_matrix = ui
-        self._history = ui
-        kwargs = {
-            "factors": 64,
-            "learning_rate": 0.05,
-            "regularization": 0.01,
-            "iterations": 100,
-            "random_state": 0,
-        }
-        kwargs.update(self.model_kwargs)
-        with threadpool_limits(1, "blas"), _quiet_implicit():
-            self.model = BayesianPersonalizedRanking(num_threads=self.num_threads, **kwargs)
+            self.model = self._model_class()(num_threads=self.num_threads, **kwargs)
             if ui.nnz:
                 self.model.fit(ui, show_progress=False)
         fitted = ui.nnz and getattr(self.model, "user_factors", None) is not None
@@ -430,6 +393,44 @@ class ImplicitBPRRecommender(_ImplicitBase):
         if cold.any():
             scores[cold] = self._fallback
         return scores.astype(np.float32)
+
+
+class ImplicitALSRecommender(_ImplicitFactorModel):
+    """implicit's ``AlternatingLeastSquares`` (CPU) on log-scaled, event-weighted confidences."""
+
+    name = "implicit_als"
+    default_reason = "customers like you chose this"
+    defaults: ClassVar[dict[str, float | int]] = {
+        "factors": 32,
+        "regularization": 0.05,
+        "iterations": 15,
+        "alpha": 2.0,
+        "random_state": 0,
+    }
+
+    def _model_class(self) -> type:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares
+
+
+class ImplicitBPRRecommender(_ImplicitFactorModel):
+    """implicit's ``BayesianPersonalizedRanking`` (CPU; 64 factors, 100 epochs, seeded) on the same matrix."""
+
+    name = "implicit_bpr"
+    default_reason = "customers like you chose this"
+    defaults: ClassVar[dict[str, float | int]] = {
+        "factors": 64,
+        "learning_rate": 0.05,
+        "regularization": 0.01,
+        "iterations": 100,
+        "random_state": 0,
+    }
+
+    def _model_class(self) -> type:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        return BayesianPersonalizedRanking
 
 
 def standard_baselines(config: BlendConfig | None = None, *, with_visual: bool = True) -> list[Recommender]:
