@@ -85,7 +85,9 @@ class OnnxImageEmbedder:
 
     def __init__(self, path: str | Path, *, num_threads: int | None = None) -> None:
         if ort is None:
-            raise ModelError("onnxruntime is not installed: pip install 'fashion-reco[snowflake]'", file=path)
+            raise ModelError(
+                "onnxruntime is not installed (a core dependency): pip install onnxruntime", file=path
+            )
         self.path = Path(path)
         options = ort.SessionOptions()
         if num_threads:
