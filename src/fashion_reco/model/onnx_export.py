@@ -28,13 +28,14 @@ from fashion_reco.data.images import ImagePolicy, ImageSource, load_image
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
 from fashion_reco.model.network import EmbeddingNetwork
+from fashion_reco.onnx_session import SPEC_KEY, open_onnx_session
 
 if TYPE_CHECKING:
     from fashion_reco.model.image_model import ImageModel
 
 __all__ = ["OnnxEmbedder", "export_onnx"]
 
-_SPEC_KEY = "fashion_reco.preprocess"
+_SPEC_KEY = SPEC_KEY
 _CLASSES_KEY = "fashion_reco.classes"
 
 
@@ -95,17 +96,8 @@ class OnnxEmbedder:
     """Run an exported embedding model with onnxruntime (CPU)."""
 
     def __init__(self, path: str | os.PathLike[str], *, num_threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
-        options = ort.SessionOptions()
-        if num_threads:
-            options.intra_op_num_threads = num_threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"cannot load ONNX model: {exc}", file=self.path) from None
-        props = self.session.get_modelmeta().custom_metadata_map
+        self.session, props = open_onnx_session(self.path, num_threads)
         self.preprocess = (
             PreprocessSpec.from_dict(json.loads(props[_SPEC_KEY])) if _SPEC_KEY in props else None
         )

@@ -33,11 +33,12 @@ import pandas as pd
 
 try:  # imported eagerly: Snowpark local testing drops modules a UDF call imports, and compiled ones cannot reload
     import onnxruntime as ort
-except ImportError:  # pragma: no cover - the `onnx` / `snowflake` extras install it
+except ImportError:  # pragma: no cover - a core dependency
     ort = None
 
 from fashion_reco.data.images import ImagePolicy, load_image
 from fashion_reco.errors import ImageError, ModelError
+from fashion_reco.onnx_session import SPEC_KEY, open_onnx_session
 from fashion_reco.snowflake.pixels import check_supported, geometry
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
-_SPEC_KEY = "fashion_reco.preprocess"
+_SPEC_KEY = SPEC_KEY
 _SCALE = np.float32(1.0 / 255.0)  # the float32 factor torch's normalise_batch multiplies by
 _CACHE: OrderedDict[str, OnnxImageEmbedder] = OrderedDict()
 _LOCK = threading.Lock()
@@ -62,6 +63,7 @@ _LOCK = threading.Lock()
 # that runs the handler from the zip in a fresh interpreter where torch cannot be imported.
 RUNTIME_MODULES: tuple[str, ...] = (
     "fashion_reco/errors.py",
+    "fashion_reco/onnx_session.py",
     "fashion_reco/data/images.py",
     "fashion_reco/snowflake/pixels.py",
     "fashion_reco/snowflake/onnx_udf.py",
@@ -84,19 +86,8 @@ class OnnxImageEmbedder:
     """An exported embedding model run with onnxruntime on numpy pixels (no torch)."""
 
     def __init__(self, path: str | Path, *, num_threads: int | None = None) -> None:
-        if ort is None:
-            raise ModelError(
-                "onnxruntime is not installed (a core dependency): pip install onnxruntime", file=path
-            )
         self.path = Path(path)
-        options = ort.SessionOptions()
-        if num_threads:
-            options.intra_op_num_threads = num_threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"cannot load ONNX model: {type(exc).__name__}: {exc}", file=self.path) from None
-        props = self.session.get_modelmeta().custom_metadata_map
+        self.session, props = open_onnx_session(self.path, num_threads)
         if _SPEC_KEY not in props:
             raise ModelError(
                 "this ONNX file carries no preprocessing spec (export it with export_onnx)", file=path
