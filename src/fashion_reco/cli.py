@@ -248,12 +248,11 @@ def deploy(
 ) -> None:
     """Deploy a fitted recommender to Snowflake (local testing session unless snowflake.mode = 'account')."""
     from fashion_reco.facade import FashionRecommender
-    from fashion_reco.snowflake.session import create_session
 
     cfg = _load_config(config)
     reco = FashionRecommender.load(model)
     reco.config = cfg
-    report = reco.deploy(create_session(cfg.snowflake))
+    report = reco.deploy()  # opens the configured session and closes it when done
     typer.echo(report.summary())
 
 
