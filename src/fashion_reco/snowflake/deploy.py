@@ -64,6 +64,10 @@ from fashion_reco.snowflake.udf import register_embedding_udf
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.data.customers import Customers
+    from fashion_reco.data.interactions import Interactions
+
 __all__ = [
     "DeploymentReport",
     "deploy",
@@ -218,11 +222,11 @@ def verify_udf_embeddings(
 def deploy(
     session: Session,
     model_dir: str | Path,
-    catalogue: Any,
-    embeddings: Any,
+    catalogue: Catalogue | pd.DataFrame,
+    embeddings: np.ndarray,
     *,
-    customers: Any = None,
-    interactions: Any = None,
+    customers: Customers | pd.DataFrame | None = None,
+    interactions: Interactions | pd.DataFrame | None = None,
     recommendations: pd.DataFrame | None = None,
     config: SnowflakeConfig | None = None,
     backend: WarehouseBackend | None = None,

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +29,7 @@ from fashion_reco.snowflake.identifiers import quote_identifier, stage_location,
 if TYPE_CHECKING:
     from snowflake.snowpark import Column, Session
 
+    from fashion_reco.data.catalogue import Catalogue
     from fashion_reco.snowflake.backend import WarehouseBackend
 
 __all__ = [
@@ -58,7 +59,7 @@ class PhotoUpload(BaseModel):
     skipped: int  # already on the stage under the same content-hash name
 
 
-def photo_rows(catalogue: Any) -> pd.DataFrame:
+def photo_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
     """PHOTOS rows ``ITEM_ID, RELATIVE_PATH, IMAGE_SHA256, SIZE_BYTES`` plus ``SOURCE`` (the local file, not stored).
 
     Items without a local ``image_path`` are left out; an unreadable file raises naming the file, row and item.

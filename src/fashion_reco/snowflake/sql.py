@@ -30,6 +30,8 @@ from fashion_reco.snowflake.identifiers import quote_identifier, validate_identi
 if TYPE_CHECKING:
     from snowflake.snowpark import DataFrame, Session
 
+    from fashion_reco.data.interactions import Interactions
+
 __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
     "collect_frame",
@@ -217,7 +219,7 @@ def collect_frame(frame: DataFrame) -> pd.DataFrame:
 
 # -- profile vectors ------------------------------------------------------------------------------------------------
 def profile_rows(
-    interactions: Any,
+    interactions: Interactions | pd.DataFrame,
     item_ids: Sequence[Any],
     embeddings: np.ndarray,
     event_weights: Mapping[str, float] | None = None,

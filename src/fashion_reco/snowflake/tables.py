@@ -56,6 +56,9 @@ from fashion_reco.snowflake.identifiers import validate_identifier
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.data.customers import Customers
+    from fashion_reco.data.interactions import Interactions
     from fashion_reco.snowflake.backend import WarehouseBackend
 
 __all__ = [
@@ -241,7 +244,7 @@ def _attributes(row: pd.Series, known: set[str]) -> dict[str, Any] | None:
     return extra or None
 
 
-def catalogue_rows(catalogue: Any) -> pd.DataFrame:
+def catalogue_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
     """CATALOGUE rows from a ``Catalogue`` (or its ``items`` frame); extra attribute columns go to ATTRIBUTES."""
     items = _frame(catalogue, "items")
     known = {Columns.ITEM_ID, Columns.LABEL, Columns.IMAGE_PATH, Columns.IMAGE_URI, Columns.SPLIT}
@@ -257,7 +260,7 @@ def catalogue_rows(catalogue: Any) -> pd.DataFrame:
     )
 
 
-def image_rows(catalogue: Any) -> pd.DataFrame:
+def image_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
     """IMAGES rows: every item with a local ``image_path`` and its file's bytes (items without one are left out)."""
     items = _frame(catalogue, "items")
     ids, blobs, digests = [], [], []
@@ -299,7 +302,7 @@ def embedding_rows(
     )
 
 
-def customers_rows(customers: Any) -> pd.DataFrame:
+def customers_rows(customers: Customers | pd.DataFrame) -> pd.DataFrame:
     """CUSTOMERS rows from a ``Customers`` (or its ``frame``); extra columns go to ATTRIBUTES."""
     frame = _frame(customers, "frame")
     if Columns.CUSTOMER_ID not in frame.columns and frame.index.name == Columns.CUSTOMER_ID:
@@ -322,7 +325,7 @@ def customers_rows(customers: Any) -> pd.DataFrame:
     )
 
 
-def clickstream_rows(interactions: Any) -> pd.DataFrame:
+def clickstream_rows(interactions: Interactions | pd.DataFrame) -> pd.DataFrame:
     """CLICKSTREAM rows from ``Interactions`` (or its ``frame``).
 
     ``EVENT_ID`` is a hash of (customer, item, event type, timestamp, occurrence number): stable across re-runs, and
