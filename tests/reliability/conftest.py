@@ -3,7 +3,13 @@ clickstream) for the bundle, fit and kill tests of this folder."""
 
 from __future__ import annotations
 
+import os
+import random
 import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +83,40 @@ def saved_template(tiny_reco: FashionRecommender, tmp_path_factory: pytest.TempP
 def saved(saved_template: Path, tmp_path: Path) -> Path:
     """A fresh copy of one saved bundle (copying is much faster than a save, which fsyncs every file)."""
     return Path(shutil.copytree(saved_template, tmp_path / "bundle"))
+
+
+def kill_during_saves(
+    launcher: subprocess.Popen[str], rounds: int, seed: int, after_kill: Callable[[], None]
+) -> None:
+    """Drive a fork/kill/reap launcher: each round a fresh child starts saving and is SIGKILLed at a random moment
+    within about two and a half saves (however fast this machine's disk is); ``after_kill`` checks the target."""
+    assert launcher.stdin is not None and launcher.stdout is not None
+    rng = random.Random(seed)
+    try:
+        ready, save_seconds = launcher.stdout.readline().split()
+        assert ready == "ready"
+        horizon = 2.5 * max(float(save_seconds), 0.05)
+        for round_ in range(rounds):
+            launcher.stdin.write(f"fork {round_ + 1}\n")
+            launcher.stdin.flush()
+            pid = int(launcher.stdout.readline())
+            time.sleep(rng.uniform(0.0, horizon))
+            os.kill(pid, signal.SIGKILL)
+            launcher.stdin.write(f"reap {pid}\n")
+            launcher.stdin.flush()
+            assert launcher.stdout.readline().strip() == "reaped"
+            after_kill()
+    finally:
+        if launcher.poll() is None:
+            launcher.stdin.write("quit\n")
+            launcher.stdin.flush()
+            try:
+                launcher.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                launcher.kill()
+
+
+@pytest.fixture(scope="session")
+def kill_during_saves_fn() -> object:
+    """:func:`kill_during_saves` for test modules (conftest functions are not importable without a package)."""
+    return kill_during_saves

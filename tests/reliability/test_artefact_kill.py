@@ -4,13 +4,9 @@ loads and verifies. Plus the two classic corruptions: a truncated weights file a
 from __future__ import annotations
 
 import json
-import os
-import random
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -63,7 +59,7 @@ def _leftovers(directory: Path) -> tuple[int, int]:
     return len(unreferenced), len(temps)
 
 
-def test_sigkill_during_saves_never_breaks_the_artefact(tmp_path: Path) -> None:
+def test_sigkill_during_saves_never_breaks_the_artefact(tmp_path: Path, kill_during_saves_fn) -> None:
     from fashion_reco.model.image_model import ImageModel
 
     target = tmp_path / "model"
@@ -72,40 +68,23 @@ def test_sigkill_during_saves_never_breaks_the_artefact(tmp_path: Path) -> None:
     launcher = subprocess.Popen(
         [sys.executable, str(script), str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    assert launcher.stdin is not None and launcher.stdout is not None
-    rng = random.Random(20240611)
     interrupted = 0
     biases: set[float] = set()
-    try:
-        ready, save_seconds = launcher.stdout.readline().split()
-        assert ready == "ready"
-        # kill anywhere within about two and a half saves, however fast or slow this machine's disk is
-        horizon = 2.5 * max(float(save_seconds), 0.05)
-        for round_ in range(15):
-            launcher.stdin.write(f"fork {round_ + 1}\n")
-            launcher.stdin.flush()
-            pid = int(launcher.stdout.readline())
-            time.sleep(rng.uniform(0.0, horizon))
-            os.kill(pid, signal.SIGKILL)
-            launcher.stdin.write(f"reap {pid}\n")
-            launcher.stdin.flush()
-            assert launcher.stdout.readline().strip() == "reaped"
-            unreferenced, temps = _leftovers(target)
-            interrupted += bool(unreferenced or temps)
-            model = ImageModel.load(target)  # verifies structure, sha256 and shapes
-            assert model.classes == ["a", "b", "c"]
-            biases.add(model.net.fc.weight[0, 0].item())
-    finally:
-        if launcher.poll() is None:
-            launcher.stdin.write("quit\n")
-            launcher.stdin.flush()
-            try:
-                launcher.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                launcher.kill()
+    model: ImageModel | None = None
+
+    def check() -> None:
+        nonlocal interrupted, model
+        unreferenced, temps = _leftovers(target)
+        interrupted += bool(unreferenced or temps)
+        model = ImageModel.load(target)  # verifies structure, sha256 and shapes
+        assert model.classes == ["a", "b", "c"]
+        biases.add(model.net.fc.weight[0, 0].item())
+
+    kill_during_saves_fn(launcher, 15, 20240611, check)
     assert interrupted >= 3, "kills should land in the middle of saves, not only between them"
     assert len(biases) >= 4, "the writers made progress between kills"
     # the next clean save removes what the killed writers left behind
+    assert model is not None
     model.save(target)
     assert _leftovers(target) == (0, 0)
     assert len(list(target.glob("weights-*.safetensors"))) == 1

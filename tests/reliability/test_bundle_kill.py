@@ -4,12 +4,9 @@ and again; every time the folder still loads and verifies, and holds one complet
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +42,7 @@ LAUNCHER = textwrap.dedent(
     reco.fit(catalogue, clicks, customers, item_embeddings=embeddings, progress=False)
     started = time.perf_counter()
     reco.item_embeddings[:, 0] = 0.0
+    assert reco is not None
     reco.save(target)
     print("ready", time.perf_counter() - started, flush=True)
     for line in sys.stdin:
@@ -69,7 +67,7 @@ LAUNCHER = textwrap.dedent(
 
 
 @pytest.mark.slow  # a subprocess imports torch and fits once (~15 s), then 8 kill rounds of a 0.8 s save
-def test_sigkill_during_bundle_saves_never_breaks_the_bundle(tmp_path: Path) -> None:
+def test_sigkill_during_bundle_saves_never_breaks_the_bundle(tmp_path: Path, kill_during_saves_fn) -> None:
     target = tmp_path / "bundle"
     script = tmp_path / "launcher.py"
     script.write_text(LAUNCHER)
@@ -81,39 +79,22 @@ def test_sigkill_during_bundle_saves_never_breaks_the_bundle(tmp_path: Path) -> 
         text=True,
         env=env,
     )
-    assert launcher.stdin is not None and launcher.stdout is not None
-    rng = random.Random(20261130)
     versions: set[float] = set()
     mid_save = 0
-    try:
-        ready, save_seconds = launcher.stdout.readline().split()
-        assert ready == "ready"
-        horizon = 2.5 * max(float(save_seconds), 0.05)
-        for round_ in range(8):
-            launcher.stdin.write(f"fork {round_ + 1}\n")
-            launcher.stdin.flush()
-            pid = int(launcher.stdout.readline())
-            time.sleep(rng.uniform(0.0, horizon))
-            os.kill(pid, signal.SIGKILL)
-            launcher.stdin.write(f"reap {pid}\n")
-            launcher.stdin.flush()
-            assert launcher.stdout.readline().strip() == "reaped"
-            manifest = verify_bundle(target)  # every checksum, components included
-            referenced = {e["file"] for e in manifest["files"].values()} | {"fashion_reco.json"}
-            mid_save += any(p.name not in referenced for p in target.iterdir())
-            reco = FashionRecommender.load(target)
-            tag = float(reco.item_embeddings[0, 0])  # type: ignore[index]
-            assert np.all(reco.item_embeddings[:, 0] == tag)  # type: ignore[index]
-            assert float(reco.image_model.net.fc.weight[0, 0].detach()) == tag or tag == 0.0  # type: ignore[union-attr]
-            versions.add(tag)
-    finally:
-        if launcher.poll() is None:
-            launcher.stdin.write("quit\n")
-            launcher.stdin.flush()
-            try:
-                launcher.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                launcher.kill()
+    reco: FashionRecommender | None = None
+
+    def check() -> None:
+        nonlocal mid_save, reco
+        manifest = verify_bundle(target)  # every checksum, components included
+        referenced = {e["file"] for e in manifest["files"].values()} | {"fashion_reco.json"}
+        mid_save += any(p.name not in referenced for p in target.iterdir())
+        reco = FashionRecommender.load(target)
+        tag = float(reco.item_embeddings[0, 0])  # type: ignore[index]
+        assert np.all(reco.item_embeddings[:, 0] == tag)  # type: ignore[index]
+        assert float(reco.image_model.net.fc.weight[0, 0].detach()) == tag or tag == 0.0  # type: ignore[union-attr]
+        versions.add(tag)
+
+    kill_during_saves_fn(launcher, 8, 20261130, check)
     assert mid_save >= 2, "kills should land in the middle of saves, not only between them"
     assert len(versions) >= 3, "the writers made progress between kills"
     # the next clean save removes what the killed writers left behind
