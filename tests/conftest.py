@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from fashion_reco.config import default_data_root
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+# Locally hypothesis explores new examples on every run (that is how it finds bugs); CI replays a fixed,
+# seed-derived set so a merge is judged on the code, not on which random examples that run happened to draw.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -269,7 +269,8 @@ def _draw_items(
 ) -> np.ndarray:
     """One item per draw from the appeal of ``(band, step)`` restricted to sorted positions ``[lo, hi)``.
 
-    Draws whose range has no appeal at that time (nothing launched yet) widen to the whole catalogue.
+    Draws whose range has no appeal at that time widen to the whole catalogue; if nothing at all has launched
+    yet the draw is meaningless and the caller drops it (see the launch filter in ``simulate_retail``).
     """
     row = band * world.n_steps + step
     raw = world.raw_total
@@ -379,6 +380,10 @@ def simulate_retail(
     it = np.concatenate([e[1] for e in events])
     ty = np.concatenate([e[2] for e in events])
     tt = np.concatenate([e[3] for e in events])
+    # nothing is sold before its launch day: draws on a day when no item in range had launched yet (tiny worlds)
+    # and mid-step appeal (large worlds share one appeal row per ``step_days``) would otherwise place events earlier
+    launched = tt >= np.floor(world.launch[it])
+    c, it, ty, tt = c[launched], it[launched], ty[launched], tt[launched]
     width = max(5, len(str(n_customers)))
     cust_ids = np.array([f"{id_prefix}{i:0{width}d}" for i in range(1, n_customers + 1)], dtype=object)
     stamp = start + pd.to_timedelta(np.round(tt * 86400), unit="s")
