@@ -56,3 +56,10 @@ def test_frame_errors_and_defaults() -> None:
     assert (info.value.row, info.value.column) == (2, "signup_date")
     plain = Customers(pd.DataFrame({"customer_id": [1, 2]}))
     assert plain.preferred_labels().tolist() == [[], []] and repr(plain) == "Customers(2 customers)"
+
+
+def test_a_date_past_2262_is_named_out_of_range_not_unparseable() -> None:
+    """pandas stores nanoseconds, so year 2300 is a valid date it cannot hold: say that, not 'unparseable'."""
+    with pytest.raises(InteractionsError, match=r"date outside the supported range .*'2300-01-01'") as info:
+        Customers(pd.DataFrame({"customer_id": [1, 2], "signup_date": ["2024-01-01", "2300-01-01"]}))
+    assert (info.value.row, info.value.column) == (2, "signup_date")

@@ -229,3 +229,27 @@ def test_csv_and_frame_agree_on_a_large_messy_log(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(from_csv.frame, from_frame.frame)
     assert (from_csv.frame["timestamp"].sort_values().to_numpy() == np.sort(stamps.to_numpy())).all()
     assert not from_csv.frame["customer_id"].str.contains(".", regex=False).any()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2300-01-01 10:00:00", "timestamp outside the supported range"),
+        ("1500-03-01T00:00:00+01:00", "timestamp outside the supported range"),
+        ("99999999999", "timestamp outside the supported range"),  # Unix seconds in the year 5138
+        ("next tuesday", "unparseable timestamp"),
+    ],
+)
+def test_a_bad_timestamp_says_whether_it_is_out_of_range_or_not_a_date(value: str, reason: str) -> None:
+    """A real date pandas cannot hold (before 1677 or after 2262) is reported as such, with its row and column."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "item_id": ["x", "y"],
+            "event_type": ["view", "view"],
+            "timestamp": ["2024-01-01", value],
+        }
+    )
+    with pytest.raises(InteractionsError, match=reason) as info:
+        Interactions.from_frame(frame)
+    assert (info.value.row, info.value.column) == (2, "timestamp")

@@ -248,6 +248,31 @@ def first_row(mask: np.ndarray | pd.Series, rows: np.ndarray) -> int | None:
     return int(rows[int(np.argmax(values))])
 
 
+_TS_MIN, _TS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+_OFFSET_TAIL = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def bad_timestamp_reason(value: object) -> str:
+    """Why a value :func:`parse_timestamps` marked bad was refused: out of pandas' range, or not a date at all."""
+    text = str(value).strip()
+    candidate = _OFFSET_TAIL.sub("", text.replace(" ", "T", 1))
+    try:
+        stamp = np.datetime64(candidate, "s")
+    except ValueError:
+        stamp = None
+    if stamp is None:
+        try:
+            seconds = float(text)
+        except ValueError:
+            return "unparseable timestamp"
+        if not np.isfinite(seconds):
+            return "unparseable timestamp"
+        stamp = np.datetime64(int(seconds), "s") if abs(seconds) < 2**62 else None
+    if stamp is not None and not np.isnat(stamp):
+        return f"timestamp outside the supported range ({_TS_MIN.date()} .. {_TS_MAX.date()}):"
+    return "unparseable timestamp"
+
+
 def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Parse a column into tz-naive UTC ``datetime64[ns]``; returns ``(timestamps, bad)`` where ``bad`` marks
     non-empty values that could not be parsed. Empty values are ``NaT`` and not ``bad``.

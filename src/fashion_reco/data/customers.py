@@ -16,6 +16,7 @@ import pandas as pd
 from fashion_reco.columns import Columns
 from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
+    bad_timestamp_reason,
     clean_ids,
     first_row,
     parse_timestamps,
@@ -126,7 +127,8 @@ def _validate(df: pd.DataFrame, rows: np.ndarray | None, file: Path | None) -> p
         row = first_row(bad, rows)
         if row is not None:
             raise InteractionsError(
-                f"unparseable date {frame[SIGNUP_DATE].iloc[int(np.argmax(bad))]!r} (expected ISO 8601, e.g. "
+                f"{bad_timestamp_reason(frame[SIGNUP_DATE].iloc[int(np.argmax(bad))]).replace('timestamp', 'date')} "
+                f"{frame[SIGNUP_DATE].iloc[int(np.argmax(bad))]!r} (expected ISO 8601, e.g. "
                 "2024-05-01)",
                 file=file,
                 row=row,

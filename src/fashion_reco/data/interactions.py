@@ -23,6 +23,7 @@ import pandas as pd
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.data._attributes import storable_attributes
 from fashion_reco.data._tabular import (
+    bad_timestamp_reason,
     clean_ids,
     first_row,
     parse_timestamps,
@@ -374,8 +375,10 @@ def _validate(
         row = first_row(mask, rows)
         if row is not None:
             pos = int(np.argmax(mask))
+            value = frame[Columns.TIMESTAMP].iloc[pos]
+            reason = bad_timestamp_reason(value) if mask is bad else reason
             raise InteractionsError(
-                f"{reason} {frame[Columns.TIMESTAMP].iloc[pos]!r} ({int(mask.sum())} such rows; expected ISO 8601 "
+                f"{reason} {value!r} ({int(mask.sum())} such rows; expected ISO 8601 "
                 "like 2024-05-01 13:45:00, optionally with a UTC offset, or Unix seconds)",
                 file=file,
                 row=row,
