@@ -178,4 +178,5 @@ def _fit_report(summary: Any) -> Any:
         dropped_items=tuple(str(i) for i in summary.get("dropped_items") or []),
         future_events=int(summary.get("future_events") or 0),
         now=None if summary.get("now") is None else str(summary.get("now")),
+        unknown_item_events=int(summary.get("unknown_item_events") or 0),
     )

@@ -124,6 +124,7 @@ class FashionRecommender:
         else:
             embeddings = fitting.check_embeddings(item_embeddings, catalogue)
         interactions, n_future, now_text = fitting.exclude_future(interactions, now)
+        interactions, n_unknown = fitting.exclude_unknown_items(interactions, catalogue.item_ids)
         self.catalogue, self.item_embeddings, self.interactions = catalogue, embeddings, interactions
         self.customers = (
             customers
@@ -137,7 +138,7 @@ class FashionRecommender:
                 self.config.ranker, blend=self.config.blend, item_names=_item_names(catalogue)
             ).fit(self.interactions, self._fit_context())
         )
-        self.fit_report_ = fitting.FitReport(unusable, dropped, n_future, now_text)
+        self.fit_report_ = fitting.FitReport(unusable, dropped, n_future, now_text, n_unknown)
         return self
 
     def similar_items(self, item_ids: Ids, k: int = 10, filter_items: Ids | None = None) -> pd.DataFrame:
@@ -202,11 +203,13 @@ class FashionRecommender:
         """Rolling-origin evaluation of ``interactions`` (:func:`~fashion_reco.recommend.evaluation.evaluate_time_split`):
         ``folds`` windows of ``test_days`` at the end, fresh models fitted before each with this recommender's
         catalogue, embeddings and customers (the fitted model is left as it is). Events after ``now`` (default: the
-        wall clock) are left out with a warning, so they cannot move the split."""
+        wall clock) are left out with a warning, so they cannot move the split; so are events on items outside the
+        catalogue, which no model can recommend."""
+        context = self._fit_context()
         return evaluate_time_split(
-            fitting.exclude_future(interactions, now)[0],
+            fitting.exclude_unknown_items(fitting.exclude_future(interactions, now)[0], context.item_ids)[0],
             None if test_days is None else fitting.check_positive(test_days, "test_days"),
-            self._fit_context(),
+            context,
             self.config.blend,
             None if k is None else fitting.check_k(k),
             folds=folds,

@@ -6,6 +6,9 @@
   first one. Either way nothing fails minutes later: training and embedding agree.
 * **Time.** Events dated after ``now`` (default: the wall clock) are left out with a warning that counts them; they
   would otherwise become the model's "now" and age every real event away.
+* **Items.** Events on items the fitted catalogue does not hold (ids spelled differently, items without a photo,
+  items dropped for a bad photo) cannot be recommended or described; they are left out with a warning that counts
+  them and shows one, and a log that names none of the catalogue's items is refused with both spellings side by side.
 * **Report.** :class:`FitReport` lists all of it; ``fit`` keeps it as ``fit_report_`` and ``save`` stores it.
 """
 
@@ -19,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from fashion_reco.checks import check_k, check_positive
+from fashion_reco.columns import Columns
 from fashion_reco.data.catalogue import Catalogue
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.interactions import Interactions
-from fashion_reco.errors import FashionRecoWarning, ImageError, RecommendError
+from fashion_reco.errors import FashionRecoWarning, ImageError, InteractionsError, RecommendError
 
 __all__ = [
     "CatalogueEmbedding",
@@ -32,6 +36,7 @@ __all__ = [
     "check_positive",
     "embed_catalogue",
     "exclude_future",
+    "exclude_unknown_items",
     "training_failures",
 ]
 
@@ -54,6 +59,7 @@ class FitReport:
     dropped_items: tuple[str, ...] = ()
     future_events: int = 0
     now: str | None = None
+    unknown_item_events: int = 0
     notes: tuple[str, ...] = field(default=())
 
     def summary(self) -> dict[str, Any]:
@@ -63,6 +69,7 @@ class FitReport:
             "dropped_items": list(self.dropped_items),
             "future_events": self.future_events,
             "now": self.now,
+            "unknown_item_events": self.unknown_item_events,
         }
 
     def __str__(self) -> str:
@@ -70,6 +77,8 @@ class FitReport:
         if self.dropped_items:
             parts.append(f"{len(self.dropped_items)} item(s) dropped")
         parts.append(f"{self.future_events} future event(s) left out")
+        if self.unknown_item_events:
+            parts.append(f"{self.unknown_item_events} event(s) on items not in the catalogue left out")
         return "fit: " + ", ".join(parts)
 
 
@@ -147,6 +156,42 @@ def exclude_future(interactions: Interactions | None, now: Any) -> tuple[Interac
         return None, 0, stamp.isoformat()
     kept, count = interactions.exclude_future(stamp)
     return kept, count, stamp.isoformat()
+
+
+def exclude_unknown_items(
+    interactions: Interactions | None, item_ids: np.ndarray | None
+) -> tuple[Interactions | None, int]:
+    """``interactions`` without events on items outside ``item_ids`` (warned, counted); refuses a log with none."""
+    if interactions is None or item_ids is None:
+        return None, 0
+    events = interactions.frame[Columns.ITEM_ID]
+    known = events.isin(pd.Index(item_ids)).to_numpy()
+    count = int((~known).sum())
+    if not count:
+        return interactions, 0
+    where = f"{interactions.source}: " if interactions.source is not None else ""
+    example, item = events[~known].iloc[0], str(item_ids[0])
+    distinct = int(events[~known].nunique())
+    if not known.any():
+        hint = ""
+        if "/" in item and item.rsplit("/", 1)[-1] in set(events.astype(str)):
+            hint = (
+                "; a folder catalogue names items '<label>/<file stem>' — use those ids in the log, or give a CSV "
+                "manifest with your own item_id column"
+            )
+        raise InteractionsError(
+            f"none of the {len(events)} events names an item of the catalogue (the log says e.g. {example!r}, the "
+            f"catalogue {item!r}){hint}",
+            file=interactions.source,
+            column=Columns.ITEM_ID,
+        )
+    warnings.warn(
+        f"{where}{count} of {len(events)} event(s) on {distinct} item(s) not in the catalogue (e.g. {example!r}) "
+        "were left out: they can be neither recommended nor described",
+        FashionRecoWarning,
+        stacklevel=2,
+    )
+    return interactions.filter(known), count
 
 
 def _naive_utc(now: Any) -> pd.Timestamp:

@@ -253,3 +253,24 @@ def test_a_bad_timestamp_says_whether_it_is_out_of_range_or_not_a_date(value: st
     with pytest.raises(InteractionsError, match=reason) as info:
         Interactions.from_frame(frame)
     assert (info.value.row, info.value.column) == (2, "timestamp")
+
+
+def test_headers_spelled_another_way_take_their_canonical_names() -> None:
+    """Exports say 'Customer ID' or 'Event-Type'; the columns are found, and two spellings of one are refused."""
+    frame = pd.DataFrame(
+        {
+            "Customer ID": [" 7 "],
+            "ITEM_ID": ["x"],
+            "event-type": ["VIEW"],
+            "TimeStamp ": ["2024-01-01"],
+            "Quantity": [2],
+        }
+    )
+    log = Interactions.from_frame(frame)
+    assert list(log.frame.columns[:5]) == ["customer_id", "item_id", "event_type", "timestamp", "quantity"]
+    assert log.frame["customer_id"].tolist() == ["7"]
+    twice = frame.assign(customer_id=["8"])
+    assert Interactions.from_frame(twice).frame["customer_id"].tolist() == ["8"]  # the exact name wins
+    ambiguous = frame.rename(columns={"ITEM_ID": "Item ID"}).assign(**{"item-id": ["y"]})
+    with pytest.raises(InteractionsError, match="ambiguous columns 'Item ID', 'item-id'"):
+        Interactions.from_frame(ambiguous)

@@ -13,7 +13,7 @@ import pytest
 
 from fashion_reco import FashionRecommender, RecommenderConfig
 from fashion_reco.data.catalogue import Catalogue
-from fashion_reco.errors import FashionRecoWarning, ImageError
+from fashion_reco.errors import FashionRecoWarning, ImageError, InteractionsError, RecommendError
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +112,39 @@ def test_now_defaults_to_the_wall_clock(
         warnings.simplefilter("error", FashionRecoWarning)  # the 2024 log has nothing after the wall clock
         reco = fit_tiny(tiny_model, tiny_catalogue, tiny_world)
     assert reco.fit_report_.future_events == 0 and reco.fit_report_.now > "2025"  # type: ignore[union-attr]
+
+
+def test_events_on_items_outside_the_catalogue_are_counted_and_left_out(
+    tiny_model, tiny_catalogue: Catalogue, tiny_world: dict, fit_tiny_fn
+) -> None:
+    """An event naming an item the catalogue lacks can be neither recommended nor described: warned, counted, out."""
+    clicks = tiny_world["clicks"]
+    now = clicks.end + pd.Timedelta(hours=1)
+    baseline = fit_tiny_fn(tiny_model, tiny_catalogue, tiny_world, now=now)
+    stray = clicks.frame.iloc[:4].assign(item_id=["ghost-1", "ghost-2", "ghost-1", "ghost-3"])
+    mixed = type(clicks).from_frame(pd.concat([clicks.frame, stray], ignore_index=True))
+    with pytest.warns(FashionRecoWarning, match=r"4 of \d+ event\(s\) on 3 item\(s\) not in the catalogue"):
+        reco = fit_tiny_fn(tiny_model, tiny_catalogue, {**tiny_world, "clicks": mixed}, now=now)
+    assert reco.fit_report_.unknown_item_events == 4  # type: ignore[union-attr]
+    assert "4 event(s) on items not in the catalogue left out" in str(reco.fit_report_)
+    customers = list(baseline.customers.customer_ids[:5])  # type: ignore[union-attr]
+    pd.testing.assert_frame_equal(reco.recommend(customers, k=5), baseline.recommend(customers, k=5))
+
+
+def test_a_log_naming_no_catalogue_item_is_refused_with_both_spellings(
+    tiny_model, tiny_catalogue: Catalogue, tiny_world: dict, fit_tiny_fn
+) -> None:
+    """The classic mismatch — a folder catalogue's '<label>/<stem>' ids against bare stems in the log — is named."""
+    clicks = tiny_world["clicks"]
+    items = tiny_catalogue.to_frame().assign(item_id=lambda f: "dress/" + f["item_id"].astype(str))
+    folder_style = Catalogue.from_frame(items)
+    with pytest.raises(
+        InteractionsError, match=r"none of the \d+ events names an item of the catalogue"
+    ) as info:
+        fit_tiny_fn(tiny_model, folder_style, tiny_world, now=clicks.end + pd.Timedelta(hours=1))
+    assert "'<label>/<file stem>'" in str(info.value) and info.value.column == "item_id"
+
+
+def test_a_missing_customer_id_in_a_request_is_a_clear_error(tiny_reco) -> None:
+    with pytest.raises(RecommendError, match="customer id at position 1 is missing"):
+        tiny_reco.recommend([tiny_reco.customers.customer_ids[0], "NaN"], k=3)

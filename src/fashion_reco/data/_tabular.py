@@ -186,21 +186,56 @@ def prepare_frame(
     error_cls: type[DataError],
     file: object = None,
     hint: str = "",
+    known: Iterable[str] = (),
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """A copy of ``df`` with stripped, unique column names and a fresh index, plus the 1-based data-row number of
-    each row (``rows``, or positions when None); raises ``error_cls`` for a duplicate or missing column."""
+    each row (``rows``, or positions when None); raises ``error_cls`` for a duplicate or missing column.
+
+    A header that spells a required or ``known`` column another way (``Customer_ID``, ``Customer ID``,
+    ``customer-id``) takes its name; two headers that both spell it are refused as ambiguous.
+    """
     frame = df.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.columns.duplicated().any():
         raise error_cls(
             "duplicate column name", file=file, column=frame.columns[frame.columns.duplicated()][0]
         )
+    required = list(required)
+    frame = frame.rename(
+        columns=_canonical_headers(list(frame.columns), [*required, *known], error_cls, file)
+    )
     frame = frame.reset_index(drop=True)
     numbers = (
         np.arange(1, len(frame) + 1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     )
     require_columns(frame, required, error_cls=error_cls, file=file, hint=hint)
     return frame, numbers
+
+
+def _header_key(name: str) -> str:
+    """A header's spelling-free key: lower case, runs of spaces / hyphens / dots / underscores as one ``_``."""
+    return re.sub(r"[\s\-._]+", "_", name.strip().lower()).strip("_")
+
+
+def _canonical_headers(
+    headers: list[str], names: Iterable[str], error_cls: type[DataError], file: object
+) -> dict[str, str]:
+    """``{header: name}`` for each canonical ``name`` absent as such but spelled another way by one header."""
+    present = set(headers)
+    renames: dict[str, str] = {}
+    for name in names:
+        if name in present:
+            continue
+        spelled = [h for h in headers if _header_key(h) == name and h not in renames]
+        if len(spelled) > 1:
+            raise error_cls(
+                f"ambiguous columns {', '.join(map(repr, spelled))}: each could be {name!r}; rename one",
+                file=file,
+                column=spelled[1],
+            )
+        if spelled:
+            renames[spelled[0]] = name
+    return renames
 
 
 def text_column(series: pd.Series) -> pd.Series:

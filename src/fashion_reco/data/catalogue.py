@@ -296,7 +296,14 @@ def _validate(
     check_files: bool,
 ) -> pd.DataFrame:
     """Check and normalise a catalogue table (vectorised; the file-existence check is the one per-row call)."""
-    frame, rows = prepare_frame(df, rows, [Columns.ITEM_ID], error_cls=CatalogueError, file=file)
+    frame, rows = prepare_frame(
+        df,
+        rows,
+        [Columns.ITEM_ID],
+        error_cls=CatalogueError,
+        file=file,
+        known=(Columns.LABEL, Columns.IMAGE_PATH, Columns.IMAGE_URI),
+    )
     n = len(frame)
     if Columns.IMAGE_PATH not in frame and Columns.IMAGE_URI not in frame:
         require_columns(

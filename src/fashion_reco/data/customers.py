@@ -102,7 +102,9 @@ class Customers:
 
 
 def _validate(df: pd.DataFrame, rows: np.ndarray | None, file: Path | None) -> pd.DataFrame:
-    frame, rows = prepare_frame(df, rows, [Columns.CUSTOMER_ID], error_cls=InteractionsError, file=file)
+    frame, rows = prepare_frame(
+        df, rows, [Columns.CUSTOMER_ID], error_cls=InteractionsError, file=file, known=PROFILE_COLUMNS
+    )
     if not len(frame):
         raise InteractionsError("no customers (the table has a header but no rows)", file=file)
     ids = clean_ids(

@@ -112,6 +112,11 @@ class Interactions:
 
     # ------------------------------------------------------------------ views
     @property
+    def source(self) -> Path | None:
+        """The file this log was read from (None when built from a frame), for messages that name it."""
+        return self._source
+
+    @property
     def frame(self) -> pd.DataFrame:
         """The validated events (a shallow copy: add columns freely, do not edit values in place)."""
         return self._frame.copy(deep=False)
@@ -358,7 +363,9 @@ def _validate(
     file: Path | None,
     mapping: Mapping[str, str] | None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    frame, rows = prepare_frame(df, rows, REQUIRED_COLUMNS, error_cls=InteractionsError, file=file)
+    frame, rows = prepare_frame(
+        df, rows, REQUIRED_COLUMNS, error_cls=InteractionsError, file=file, known=(QUANTITY,)
+    )
     if not len(frame):
         raise InteractionsError("no events (the table has a header but no rows)", file=file)
 

@@ -29,7 +29,7 @@ from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import NotFittedError, RecommendError
-from fashion_reco.ids import Ids
+from fashion_reco.ids import MISSING_ID, Ids
 from fashion_reco.recommend.history import TrainData, as_id_array
 from fashion_reco.recommend.popularity import popularity_counts
 from fashion_reco.recommend.similarity import l2_normalise
@@ -220,6 +220,12 @@ class Recommender(ABC):
     @staticmethod
     def _unique_ids(customer_ids: Ids) -> np.ndarray:
         ids = as_id_array(customer_ids)
+        missing = ids == MISSING_ID
+        if missing.any():
+            raise RecommendError(
+                f"customer id at position {int(np.argmax(missing))} is missing (blank, NaN, None and null are "
+                f"missing values; {int(missing.sum())} such id(s)): drop them before asking for recommendations"
+            )
         return pd.unique(pd.Series(ids, dtype=object)).astype(object)
 
     # ------------------------------------------------------------------ public API
