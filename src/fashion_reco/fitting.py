@@ -163,35 +163,36 @@ def exclude_unknown_items(
 ) -> tuple[Interactions | None, int]:
     """``interactions`` without events on items outside ``item_ids`` (warned, counted); refuses a log with none."""
     if interactions is None or item_ids is None:
-        return None, 0
-    events = interactions.frame[Columns.ITEM_ID]
-    known = events.isin(pd.Index(item_ids)).to_numpy()
-    count = int((~known).sum())
+        return interactions, 0
+    kept = interactions.check_known(item_ids, on_unknown="drop")
+    count = len(interactions) - len(kept)
     if not count:
         return interactions, 0
-    where = f"{interactions.source}: " if interactions.source is not None else ""
-    example, item = events[~known].iloc[0], str(item_ids[0])
-    distinct = int(events[~known].nunique())
-    if not known.any():
-        hint = ""
-        if "/" in item and item.rsplit("/", 1)[-1] in set(events.astype(str)):
-            hint = (
-                "; a folder catalogue names items '<label>/<file stem>' — use those ids in the log, or give a CSV "
-                "manifest with your own item_id column"
-            )
+    events = interactions.frame[Columns.ITEM_ID]
+    unknown = pd.Index(events.unique()).difference(pd.Index(item_ids), sort=False)
+    example, item = unknown[0], str(item_ids[0])
+    if not len(kept):
+        stems = {str(i).rsplit("/", 1)[-1] for i in item_ids[:1000]}
+        hint = (
+            "; a folder catalogue names items '<label>/<file stem>' — use those ids in the log, or give a CSV "
+            "manifest with your own item_id column"
+            if "/" in item and stems & set(unknown[:1000].astype(str))
+            else ""
+        )
         raise InteractionsError(
             f"none of the {len(events)} events names an item of the catalogue (the log says e.g. {example!r}, the "
             f"catalogue {item!r}){hint}",
             file=interactions.source,
             column=Columns.ITEM_ID,
         )
+    where = f"{interactions.source}: " if interactions.source is not None else ""
     warnings.warn(
-        f"{where}{count} of {len(events)} event(s) on {distinct} item(s) not in the catalogue (e.g. {example!r}) "
+        f"{where}{count} of {len(events)} event(s) on {len(unknown)} item(s) not in the catalogue (e.g. {example!r}) "
         "were left out: they can be neither recommended nor described",
         FashionRecoWarning,
         stacklevel=2,
     )
-    return interactions.filter(known), count
+    return kept, count
 
 
 def _naive_utc(now: Any) -> pd.Timestamp:
