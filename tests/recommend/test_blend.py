@@ -82,6 +82,24 @@ def test_cold_customers_get_profile_based_lists(fitted) -> None:
         assert (got_a == "dress").mean() > (got_b == "dress").mean()
 
 
+def test_concurrent_calls_with_different_customer_tables_do_not_see_each_other(fitted) -> None:
+    """The per-call ``customers`` table lives in the call, not on the model: threads answering cold customers with
+    different stated preferences get exactly what each would get alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, *_ = fitted
+    tables = [
+        pd.DataFrame({"customer_id": ["new-a"], "preferred_labels": [label]})
+        for label in sorted(set(model.labels_) - {None})[:4]
+    ]
+    alone = [model.recommend(["new-a"], k=5, customers=t) for t in tables]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            together = list(pool.map(lambda t: model.recommend(["new-a"], k=5, customers=t), tables * 3))
+            for got, expected in zip(together, alone * 3, strict=True):
+                pd.testing.assert_frame_equal(got, expected)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_filters_never_leak(fitted, data: st.DataObject) -> None:

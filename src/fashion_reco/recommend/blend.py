@@ -32,6 +32,7 @@ operations as the dense path — the lists, scores and reasons are identical.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,10 @@ _VERBS = {0: "viewed", 1: "added to cart", 2: "bought"}
 _SHARED: tuple[str, ...] = ("popularity", "trend")
 #: sparse candidate scoring: expected history · similarity entries per block of customers
 _SPARSE_BLOCK_ENTRIES = 1 << 22
+#: the ``customers`` frame of the recommend call in progress (a ContextVar: concurrent calls never see each other's)
+_CALL_CUSTOMERS: ContextVar[pd.DataFrame | None] = ContextVar(
+    "fashion_reco_blend_call_customers", default=None
+)
 
 
 def config_weights(config: BlendConfig) -> dict[str, float]:
@@ -363,7 +368,7 @@ class BlendRecommender(Recommender):
         return (rows < 0) | (counts[np.maximum(rows, 0)] == 0)
 
     def _cold_attributes(self, customer_ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        frame = getattr(self, "_call_customers", None)
+        frame = _CALL_CUSTOMERS.get()
         if frame is None or self.profile_ is None:
             return None, None
         sub = frame.set_index(Columns.CUSTOMER_ID).reindex(customer_ids).reset_index()
@@ -650,13 +655,13 @@ class BlendRecommender(Recommender):
         ``customers``: optional attributes (``age_band``, ``gender``, ``preferred_labels``) for customers unknown at
         fit time, so that cold customers get a profile-based list rather than the global one.
         """
-        self._call_customers = customers_frame(customers)
+        token = _CALL_CUSTOMERS.set(customers_frame(customers))  # per call and per thread, never on self
         try:
             return super().recommend(
                 customer_ids, k, filter_already_purchased, filter_items, allowed_items=allowed_items
             )
         finally:
-            self._call_customers = None
+            _CALL_CUSTOMERS.reset(token)
 
     def similar_items(self, item_ids: Ids, k: int = 10, filter_items: Ids | None = None) -> pd.DataFrame:
         """More like this: top-k by image-embedding cosine → ``item_id, similar_item_id, score, rank`` (self excluded).
