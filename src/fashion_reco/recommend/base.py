@@ -171,12 +171,21 @@ class Recommender(ABC):
         """
         ctx = FitContext.coerce(context, **context_kwargs)
         data = self._build_data(train, ctx)
-        self.context_ = ctx
+        self._set_data(data, ctx)
+        self._fit(data, ctx)
+        return self
+
+    def _set_data(self, data: TrainData, context: FitContext) -> None:
+        """The state every model derives from its training data alone (fit and load alike, built once, read-only
+        afterwards): item popularity, the tie-break order and its positions, the purchased matrix."""
+        self.context_ = context
         self.data_ = data
         self.popularity_ = _customer_counts(data)
         self._tiebreak_order = np.lexsort((np.arange(data.n_items), -self.popularity_))
-        self._fit(data, ctx)
-        return self
+        position = np.empty(data.n_items, dtype=np.int64)
+        position[self._tiebreak_order] = np.arange(data.n_items)
+        self._tiebreak_positions = position
+        self._purchased_matrix = data.purchased_matrix()
 
     @staticmethod
     def _build_data(train: Interactions | pd.DataFrame | TrainData | None, ctx: FitContext) -> TrainData:
@@ -332,22 +341,12 @@ class Recommender(ABC):
 
     def _tiebreak_position(self) -> np.ndarray:
         """Rank of every item in the tie-break order (lower wins a tie)."""
-        order = self._tiebreak_order
-        cached = getattr(self, "_tiebreak_position_cache", None)
-        if cached is None or cached[0] is not order:
-            position = np.empty(order.size, dtype=np.int64)
-            position[order] = np.arange(order.size)
-            cached = (order, position)
-            self._tiebreak_position_cache = cached
-        return cached[1]
+        return self._tiebreak_positions
 
-    def _purchased(self):
-        data = self._require_fitted()
-        cached = getattr(self, "_purchased_cache", None)
-        if cached is None or cached.shape != (data.n_customers, data.n_items):
-            cached = data.purchased_matrix()
-            self._purchased_cache = cached
-        return cached
+    def _purchased(self) -> sp.csr_matrix:
+        """Customers × items: 1 where the customer bought the item in the training log."""
+        self._require_fitted()
+        return self._purchased_matrix
 
 
 def _customer_counts(data: TrainData) -> np.ndarray:

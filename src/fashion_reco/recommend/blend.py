@@ -249,7 +249,14 @@ class BlendRecommender(Recommender):
         self._purchase_share = (
             float((data.event == EVENT_CODES[EventTypes.PURCHASE]).mean()) if data.n_events else 0.0
         )
-        self._index = None
+        self._derive_static()
+
+    def _derive_static(self) -> None:
+        """Read-only helpers derived from the fitted arrays (at fit and at load, never while recommending): the
+        similarity's transpose, each history pair's strongest event, the "more like this" index."""
+        self._similarity_t_matrix = self.similarity_.T.tocsr()
+        self._strongest = strongest_event_matrix(self._require_fitted())
+        self._index = None if self.embeddings_ is None else build_index(self.embeddings_, self.config)
 
     def set_decay(self, half_life_days: float, trend_half_life_days: float) -> None:
         """Recompute the decay-dependent state (history matrix, trend) for new half-lives."""
@@ -260,7 +267,6 @@ class BlendRecommender(Recommender):
         self._history_top = prune_rows(self.history_, self.max_history)
         self.trend_counts_ = trend_scores(data, self.trend_half_life_days_)
         self._z_trend = normalise_rows(np.log1p(self.trend_counts_)[None, :], self.normalisation)
-        self._strongest = None
 
     # ------------------------------------------------------------------ signals
     def _embeddings(self) -> np.ndarray:
@@ -627,16 +633,11 @@ class BlendRecommender(Recommender):
         return lut[np.clip(codes, 0, 3)]
 
     def _similarity_t(self) -> sp.csr_matrix:
-        """``similarity_ᵀ`` as CSR (for explaining behaviour links), rebuilt when the similarity changes."""
-        cached = getattr(self, "_similarity_t_cache", None)
-        if cached is None or cached[0] is not self.similarity_:
-            cached = (self.similarity_, self.similarity_.T.tocsr())
-            self._similarity_t_cache = cached
-        return cached[1]
+        """``similarity_ᵀ`` as CSR (for explaining behaviour links)."""
+        return self._similarity_t_matrix
 
     def _strongest_events(self) -> sp.csr_matrix:
-        if self._strongest is None:
-            self._strongest = strongest_event_matrix(self._require_fitted())
+        """Strongest event code + 1 of every (customer, item) in the history."""
         return self._strongest
 
     # ------------------------------------------------------------------ public API
@@ -673,9 +674,7 @@ class BlendRecommender(Recommender):
         ids = as_id_array(item_ids)
         q = data.item_rows(ids, strict=True)
         denied = data.item_mask(filter_items) if filter_items is not None else None
-        if self.embeddings_ is not None:
-            if self._index is None:
-                self._index = build_index(self.embeddings_, self.config)
+        if self.embeddings_ is not None and self._index is not None:
             from fashion_reco.recommend.similarity import ExactIndex
 
             if isinstance(self._index, ExactIndex):

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from fashion_reco.artefacts import ArtefactReader, ArtefactWriter
 from fashion_reco.config import BlendConfig
 from fashion_reco.errors import ArtefactError
-from fashion_reco.recommend.base import FitContext, _customer_counts
+from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.history import EVENT_CODES, TrainData
 from fashion_reco.recommend.normalise import normalise_rows
 from fashion_reco.recommend.profile import ProfileModel
@@ -197,9 +197,7 @@ def _load(cls: type[_Blend], reader: ArtefactReader) -> _Blend:
     except ValueError as exc:
         raise fail(f"invalid item-item similarity: {exc}", "similarity_indices") from None
     model.context_ = FitContext(item_ids=item_ids, item_embeddings=emb, item_labels=labels, as_of=as_of)
-    model.data_ = data
-    model.popularity_ = _customer_counts(data)
-    model._tiebreak_order = np.lexsort((np.arange(n_items), -model.popularity_))
+    model._set_data(data, model.context_)
     model.signals_ = tuple(manifest.get("signals", ()))
     model.weights_ = {k: float(v) for k, v in manifest.get("weights", {}).items()}
     model.cold_weights_ = {k: float(v) for k, v in manifest.get("cold_weights", {}).items()}
@@ -215,7 +213,6 @@ def _load(cls: type[_Blend], reader: ArtefactReader) -> _Blend:
     model.popularity_counts_ = popularity_counts(data)
     model._z_popularity = normalise_rows(np.log1p(model.popularity_counts_)[None, :], model.normalisation)
     model._purchase_share = float(manifest.get("purchase_share", 0.0))
-    model._index = None
     model.profile_ = None
     meta = manifest.get("profile")
     if meta is not None:
@@ -238,4 +235,5 @@ def _load(cls: type[_Blend], reader: ArtefactReader) -> _Blend:
     model.tuning_ = None
     model.tuning_summary_ = manifest.get("tuning")
     model.set_decay(float(manifest["half_life_days"]), float(manifest["trend_half_life_days"]))
+    model._derive_static()
     return model

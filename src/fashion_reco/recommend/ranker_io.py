@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from fashion_reco.artefacts import ArtefactReader, ArtefactWriter
 from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import ArtefactError
-from fashion_reco.recommend.base import FitContext, _customer_counts
+from fashion_reco.recommend.base import FitContext
 from fashion_reco.recommend.history import TrainData
 
 if TYPE_CHECKING:
@@ -251,9 +251,7 @@ def _load(cls: type[_Ranker], reader: ArtefactReader) -> _Ranker:
         item_labels=decode_state(base["item_labels"], rd),
         as_of=as_of,
     )
-    model.data_ = data
-    model.popularity_ = _customer_counts(data)
-    model._tiebreak_order = np.lexsort((np.arange(n_items), -model.popularity_))
+    model._set_data(data, model.context_)
     model.fit_summary_ = meta.get("fit_summary") or {}
     if meta.get("state") is not None:
         text = reader.text("model")
