@@ -61,6 +61,11 @@ def test_unusable_photos_are_skipped_in_training_and_embedding(
         assert np.all(reco.item_embeddings[rows] == 0)  # type: ignore[index]
         everything = reco.recommend(list(reco.customers.customer_ids), k=30, filter_already_purchased=False)  # type: ignore[union-attr]
         assert bad_ids <= set(everything["item_id"])  # still recommendable, without a visual signal
+        # but never "more like this" of, or for, anything: a zero embedding has no neighbours
+        with pytest.warns(FashionRecoWarning, match="2 item\\(s\\) have no usable photo"):
+            similar = reco.similar_items(list(reco.catalogue.item_ids), k=29)  # type: ignore[union-attr]
+        assert not bad_ids & set(similar["item_id"]) and not bad_ids & set(similar["similar_item_id"])
+        assert similar.groupby("item_id").size().eq(27).all()  # 30 items, itself and the two blanks excluded
     else:
         assert len(reco.catalogue) == 28 and set(report.dropped_items) == bad_ids  # type: ignore[arg-type]
         assert not bad_ids & set(reco.catalogue.item_ids)  # type: ignore[union-attr]

@@ -31,6 +31,7 @@ operations as the dense path — the lists, scores and reasons are identical.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -43,7 +44,7 @@ import scipy.sparse as sp
 from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.config import BlendConfig
-from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.errors import FashionRecoWarning, NotFittedError, RecommendError
 from fashion_reco.ids import Ids
 from fashion_reco.recommend.base import FitContext, Recommender, customers_frame, take_rows
 from fashion_reco.recommend.cooccurrence import (
@@ -257,6 +258,8 @@ class BlendRecommender(Recommender):
         self._similarity_t_matrix = self.similarity_.T.tocsr()
         self._strongest = strongest_event_matrix(self._require_fitted())
         self._index = None if self.embeddings_ is None else build_index(self.embeddings_, self.config)
+        #: items whose embedding is all zeros (no usable photo): never "more like this" of, nor for, anything
+        self._no_photo = None if self.embeddings_ is None else ~np.any(self.embeddings_, axis=1)
 
     def set_decay(self, half_life_days: float, trend_half_life_days: float) -> None:
         """Recompute the decay-dependent state (history matrix, trend) for new half-lives."""
@@ -677,6 +680,18 @@ class BlendRecommender(Recommender):
         if self.embeddings_ is not None and self._index is not None:
             from fashion_reco.recommend.similarity import ExactIndex
 
+            no_photo = self._no_photo if self._no_photo is not None and self._no_photo.any() else None
+            if no_photo is not None:
+                denied = no_photo if denied is None else denied | no_photo
+                blank = ids[no_photo[q]]
+                if blank.size:
+                    warnings.warn(
+                        f"{blank.size} item(s) have no usable photo and so no visual neighbours: "
+                        f"{', '.join(map(repr, blank[:5]))}{' …' if blank.size > 5 else ''}",
+                        FashionRecoWarning,
+                        stacklevel=2,
+                    )
+
             if isinstance(self._index, ExactIndex):
                 idx, vals = self._index.search(self.embeddings_[q], k, exclude=q, denied_mask=denied)
             else:
@@ -698,6 +713,8 @@ class BlendRecommender(Recommender):
         else:
             raise RecommendError("similar_items needs item embeddings or interactions; the model has neither")
         valid = np.isfinite(vals) & (idx >= 0)
+        if self.embeddings_ is not None and self._no_photo is not None:
+            valid &= ~self._no_photo[q][:, None]
         rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
         return pd.DataFrame(
             {
