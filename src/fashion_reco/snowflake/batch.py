@@ -567,7 +567,8 @@ def deploy_batch(
 
     The tables must exist (``deploy``). Account mode checks the procedure's packages first (one error listing what
     the channel lacks) and needs ``snowflake.warehouse`` for the task. ``run_now`` calls the procedure once.
-    ``lookback_days``: the events the procedure reads before its scoring time (``None``: all).
+    ``lookback_days``: the days of events the procedure reads before its scoring time (default
+    ``config.batch_lookback_days``; ``None``: all).
     """
     from fashion_reco.snowflake.backend import backend_for
     from fashion_reco.snowflake.packages import check_packages, procedure_packages
@@ -588,7 +589,8 @@ def deploy_batch(
             check_packages(
                 session, procedure_packages(config), config.runtime_version, what="batch procedure"
             )
-    register_procedure(session, scorer, names, config, lookback_days=lookback_days)
+    lookback = lookback_days if lookback_days is not None else config.batch_lookback_days
+    register_procedure(session, scorer, names, config, lookback_days=lookback)
     if not backend.is_local:
         function = table_name("MORE_LIKE_THIS", config.table_prefix)
         view = table_name("SIMILAR_ITEMS", config.table_prefix)
