@@ -65,6 +65,7 @@ __all__ = [
     "customers_to_score",
     "deploy_batch",
     "iter_recommendations",
+    "procedure_arguments",
     "procedure_handler",
     "read_frames",
     "register_procedure",
@@ -449,7 +450,7 @@ def procedure_handler(
     return run
 
 
-def register_procedure(
+def procedure_arguments(
     session: Session,
     scorer: Scorer,
     names: Mapping[str, str],
@@ -458,12 +459,14 @@ def register_procedure(
     code_imports: list[str] | None = None,
     packages: list[str] | None = None,
     lookback_days: float | None = None,
-) -> StoredProcedure:
-    """Register ``config.procedure_name(K INT) RETURNS VARCHAR``: permanent, owner's rights, grants kept
-    (``COPY GRANTS``) on an account; temporary in local testing.
+    batch_customers: int = BATCH_CUSTOMERS,
+    account: bool | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of ``session.sproc.register`` for the batch procedure (see :func:`register_procedure`).
 
-    A ranker's LightGBM text model is uploaded to the stage first (content-addressed, ``auto_compress=False``) and
-    listed in the procedure's ``IMPORTS`` in both modes, so the handler reads it the same way everywhere.
+    Uploads a ranker's text model to the stage (content-addressed, ``auto_compress=False``) and lists it in
+    ``IMPORTS`` in both modes, so the handler reads it the same way everywhere. ``account``: the account-mode
+    arguments (permanent, packages, ``COPY GRANTS``, owner's rights); default: whether ``session`` is one.
     """
     from snowflake.snowpark.types import IntegerType, StringType
 
@@ -476,7 +479,7 @@ def register_procedure(
     if upload is not None:
         model_imports.append(upload(session, config.stage))
     arguments: dict[str, Any] = {
-        "func": procedure_handler(payload, names),
+        "func": procedure_handler(payload, names, batch_customers=batch_customers),
         "name": validate_identifier(config.procedure_name, "function"),
         "return_type": StringType(),
         "input_types": [IntegerType()],
@@ -484,7 +487,7 @@ def register_procedure(
     }
     if model_imports:
         arguments["imports"] = list(model_imports)
-    if not is_local_session(session):
+    if account if account is not None else not is_local_session(session):
         if code_imports is None:
             from fashion_reco.snowflake.udf import _stage_code
 
@@ -500,6 +503,32 @@ def register_procedure(
         )
         if config.artifact_repository:
             arguments["artifact_repository"] = validate_identifier(config.artifact_repository, "table")
+    return arguments
+
+
+def register_procedure(
+    session: Session,
+    scorer: Scorer,
+    names: Mapping[str, str],
+    config: SnowflakeConfig,
+    *,
+    code_imports: list[str] | None = None,
+    packages: list[str] | None = None,
+    lookback_days: float | None = None,
+    batch_customers: int = BATCH_CUSTOMERS,
+) -> StoredProcedure:
+    """Register ``config.procedure_name(K INT) RETURNS VARCHAR``: permanent, owner's rights, grants kept
+    (``COPY GRANTS``) on an account; temporary in local testing (arguments: :func:`procedure_arguments`)."""
+    arguments = procedure_arguments(
+        session,
+        scorer,
+        names,
+        config,
+        code_imports=code_imports,
+        packages=packages,
+        lookback_days=lookback_days,
+        batch_customers=batch_customers,
+    )
     return session.sproc.register(**arguments)
 
 
