@@ -45,7 +45,7 @@ from fashion_reco.errors import ConfigError, SnowflakeError
 from fashion_reco.snowflake.identifiers import quote_identifier, stage_location, validate_identifier
 
 if TYPE_CHECKING:
-    from snowflake.snowpark import Session
+    from snowflake.snowpark import DataFrame, Session
     from snowflake.snowpark.stored_procedure import StoredProcedure
 
     from fashion_reco.config import SnowflakeConfig
@@ -366,7 +366,7 @@ def read_frames(
     from fashion_reco.snowflake.sql import collect_frame
 
     table = {base: session.table(validate_identifier(name, "table")) for base, name in names.items()}
-    events = table["CLICKSTREAM"]
+    events: DataFrame = table["CLICKSTREAM"]
     latest = events.select(F.max(F.col("TIMESTAMP")).alias("AS_OF")).collect()
     as_of = None if not latest or latest[0][0] is None else pd.Timestamp(latest[0][0])
     if as_of is not None and as_of.tzinfo is not None:

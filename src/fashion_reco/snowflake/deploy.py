@@ -497,10 +497,10 @@ def deploy_recommender(
     session = session or create_session(config)
     try:
         backend = backend_for(session)
-        if (
-            getattr(recommender, "image_model", None) is None
-            or getattr(recommender, "catalogue", None) is None
-        ):
+        image_model = getattr(recommender, "image_model", None)
+        catalogue = getattr(recommender, "catalogue", None)
+        embeddings = getattr(recommender, "item_embeddings", None)
+        if image_model is None or catalogue is None or embeddings is None:
             from fashion_reco.errors import NotFittedError
 
             raise NotFittedError("nothing to deploy: fit() or load() the recommender first")
@@ -520,7 +520,7 @@ def deploy_recommender(
 
         with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
             root = Path(work_dir) if work_dir is not None else Path(tmp)
-            model_dir = recommender.image_model.save(root / "image_model")
+            model_dir = image_model.save(root / "image_model")
             scorer_model = getattr(recommender, "recommender", None)
             with_batch = (
                 target == "tables"
@@ -531,8 +531,8 @@ def deploy_recommender(
             report = deploy(
                 session,
                 model_dir,
-                recommender.catalogue,
-                recommender.item_embeddings,
+                catalogue,
+                embeddings,
                 customers=recommender.customers,
                 interactions=recommender.interactions,
                 recommendations=recommendations,
