@@ -25,11 +25,13 @@ from fashion_reco.snowflake.batch import (
     WarehouseFrames,
     batch_recommend,
     customers_to_score,
+    deploy_batch,
     iter_recommendations,
     procedure_arguments,
     read_frames,
     register_procedure,
     scorer_for,
+    scorer_packages,
 )
 from fashion_reco.snowflake.ranker_scoring import RankerScorer, model_file_name, pin_vocabulary
 from fashion_reco.snowflake.sql import collect_frame
@@ -303,8 +305,32 @@ def test_create_procedure_text_on_an_account(
         f"@BR_SQL_STAGE/ranker/{scorer.model_file}",
     ]
     assert all(i.startswith("@") for i in listed)
-    assert "'lightgbm>=3.3.5'" in text and "EXECUTE AS OWNER" in text
+    assert "'lightgbm>=3.3.5'" in text and "'implicit>=0.7'" in text and "EXECUTE AS OWNER" in text
     assert all("==" not in p for p in arguments["packages"])
     assert any(s.startswith("COMMENT ON PROCEDURE") for s in statements)
     payload = ScoringPayload.from_json(arguments["func"].__closure__[-1].cell_contents)
     assert payload.lookback_days == 180.0 and payload.kind == "ranker"
+
+
+def test_the_procedure_asks_for_what_the_model_s_sources_import(retail: dict[str, Any]) -> None:
+    """The collaborative source needs ``implicit`` in the warehouse; a user's own package list is taken as is."""
+    scorer = scorer_for(retail["model"])
+    assert "collaborative" in scorer.payload.options["sources"]
+    names = [spec.split(">")[0] for spec in scorer_packages(scorer, SnowflakeConfig())]
+    assert names.count("implicit") == 1 and "lightgbm" in names
+    mine = SnowflakeConfig(procedure_packages=["numpy", "lightgbm>=4.1"])
+    assert scorer_packages(scorer, mine) == ["numpy", "lightgbm>=4.1"]
+    blend = BlendRecommender(BlendConfig(tune=False)).fit(retail["sim"].interactions, retail["context"])
+    assert not any(s.startswith("implicit") for s in scorer_packages(scorer_for(blend), SnowflakeConfig()))
+
+
+def test_deploy_batch_in_local_testing_runs_the_ranker_procedure(
+    local_session, retail: dict[str, Any], ranker_tables: dict[str, str]
+) -> None:
+    config = SnowflakeConfig(
+        table_prefix="BR_K_", procedure_name="BR_K_DEPLOYED", stage="BR_K_STAGE", batch_lookback_days=400
+    )
+    result = deploy_batch(local_session, scorer_for(retail["model"]), config, k=K)
+    assert result.task is None and result.first_run is not None
+    assert result.first_run["scorer"] == "ranker" and result.first_run["rows"] == 220 * K
+    assert result.first_run["events"] == len(retail["frames"].clickstream)

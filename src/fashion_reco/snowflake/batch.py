@@ -50,12 +50,12 @@ if TYPE_CHECKING:
 
     from fashion_reco.config import SnowflakeConfig
     from fashion_reco.recommend.blend import BlendRecommender
+    from fashion_reco.recommend.ranker import RankerRecommender
 
 __all__ = [
     "BATCH_CUSTOMERS",
     "BatchDeployment",
     "BlendScorer",
-    "DeployedModel",
     "FittedModel",
     "Scorer",
     "ScoringPayload",
@@ -72,6 +72,7 @@ __all__ = [
     "resume_task_sql",
     "scorer_for",
     "scorer_from_payload",
+    "scorer_packages",
     "task_sql",
 ]
 
@@ -310,13 +311,7 @@ def scorer_from_payload(payload: ScoringPayload, model_dir: str | Path | None = 
     return kinds[payload.kind](payload, model_dir)
 
 
-class DeployedModel(Protocol):
-    """The fitted recommender a deployment scores with (a ``RankerRecommender`` or a ``BlendRecommender``)."""
-
-    name: str
-
-
-def scorer_for(model: DeployedModel) -> Scorer:
+def scorer_for(model: RankerRecommender | BlendRecommender) -> Scorer:
     """The scorer of a fitted recommender: the ranker's, or the blend's when it is a blend or the ranker fell back."""
     from fashion_reco.recommend.blend import BlendRecommender
     from fashion_reco.recommend.ranker import RankerRecommender
@@ -450,6 +445,19 @@ def procedure_handler(
     return run
 
 
+def scorer_packages(scorer: Scorer, config: SnowflakeConfig) -> list[str]:
+    """The procedure's package specs for ``scorer``: ``snowflake.procedure_packages`` when set, else the defaults
+    plus what the model's sources import (a ranker with the collaborative source needs ``implicit``)."""
+    from fashion_reco.snowflake.packages import parse_spec, procedure_packages
+
+    specs = procedure_packages(config)
+    if config.procedure_packages is None:
+        named = {parse_spec(spec).name for spec in specs}
+        extra = [parse_spec(spec).text for spec in getattr(scorer, "extra_packages", ())]
+        specs += [spec for spec in extra if parse_spec(spec).name not in named]
+    return specs
+
+
 def procedure_arguments(
     session: Session,
     scorer: Scorer,
@@ -470,7 +478,6 @@ def procedure_arguments(
     """
     from snowflake.snowpark.types import IntegerType, StringType
 
-    from fashion_reco.snowflake.packages import procedure_packages
     from fashion_reco.snowflake.session import is_local_session
 
     payload = scorer.payload.with_lookback(lookback_days)
@@ -496,7 +503,7 @@ def procedure_arguments(
             is_permanent=True,
             stage_location=stage_location(config.stage, "procedures"),
             imports=[*code_imports, *model_imports],
-            packages=list(packages if packages is not None else procedure_packages(config)),
+            packages=list(packages if packages is not None else scorer_packages(scorer, config)),
             execute_as="owner",
             copy_grants=True,
             comment="fashion-reco batch recommendations (MERGE into RECOMMENDATIONS by customer and rank)",
@@ -600,7 +607,7 @@ def deploy_batch(
     ``config.batch_lookback_days``; ``None``: all).
     """
     from fashion_reco.snowflake.backend import backend_for
-    from fashion_reco.snowflake.packages import check_packages, procedure_packages
+    from fashion_reco.snowflake.packages import check_packages
     from fashion_reco.snowflake.sql import more_like_this_function_sql, more_like_this_view_sql
     from fashion_reco.snowflake.tables import table_name
 
@@ -616,7 +623,7 @@ def deploy_batch(
             raise ConfigError("scheduling the task needs snowflake.warehouse", key="snowflake.warehouse")
         if config.check_packages and not config.artifact_repository:
             check_packages(
-                session, procedure_packages(config), config.runtime_version, what="batch procedure"
+                session, scorer_packages(scorer, config), config.runtime_version, what="batch procedure"
             )
     lookback = lookback_days if lookback_days is not None else config.batch_lookback_days
     register_procedure(session, scorer, names, config, lookback_days=lookback)

@@ -36,9 +36,9 @@ from fashion_reco.config import SnowflakeConfig
 from fashion_reco.errors import ConfigError, SnowflakeError
 from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
-from fashion_reco.snowflake.batch import BatchDeployment, deploy_batch, scorer_for
+from fashion_reco.snowflake.batch import BatchDeployment, deploy_batch, scorer_for, scorer_packages
 from fashion_reco.snowflake.identifiers import validate_identifier
-from fashion_reco.snowflake.packages import check_packages, procedure_packages, udf_packages_for
+from fashion_reco.snowflake.packages import check_packages, udf_packages_for
 from fashion_reco.snowflake.photos import PhotoUpload, photo_rows, upload_photos
 from fashion_reco.snowflake.sql import profile_rows
 from fashion_reco.snowflake.stage import (
@@ -528,6 +528,7 @@ def deploy_recommender(
                 and scorer_model is not None
                 and getattr(scorer_model, "data_", None) is not None
             )
+            scorer = scorer_for(scorer_model) if with_batch and scorer_model is not None else None
             report = deploy(
                 session,
                 model_dir,
@@ -538,13 +539,13 @@ def deploy_recommender(
                 recommendations=recommendations,
                 config=config,
                 backend=backend,
-                also_check=procedure_packages(config) if with_batch else (),
+                also_check=scorer_packages(scorer, config) if scorer is not None else (),
                 target="registry" if target == "registry" else "udf",
             )
-            if with_batch and scorer_model is not None:
+            if scorer is not None:
                 batch_report = deploy_batch(
                     session,
-                    scorer_for(scorer_model),
+                    scorer,
                     config,
                     k=k or recommender.config.blend.k,
                     run_now=False,

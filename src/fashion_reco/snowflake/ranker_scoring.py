@@ -226,6 +226,12 @@ class RankerScorer:
         return cls(payload, raw.decode())
 
     @property
+    def extra_packages(self) -> tuple[str, ...]:
+        """Channel packages the rebuilt sources import beyond the procedure's defaults (``implicit`` for the
+        collaborative source: without it the warehouse could not rebuild that source's features)."""
+        return ("implicit>=0.7",) if "collaborative" in self.payload.options.get("sources", []) else ()
+
+    @property
     def model_file(self) -> str:
         """The model's content-addressed file name."""
         return str(self.payload.model_file)
