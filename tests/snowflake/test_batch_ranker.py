@@ -49,11 +49,11 @@ LABELS = ("dress", "hat", "pants", "shirt", "shoes", "skirt")
 
 @pytest.fixture(scope="module")
 def retail() -> dict[str, Any]:
-    """The simulator's shop (60 items in 6 labels, 220 customers, 35 days), label-clustered 512-d embeddings, and a
+    """The simulator's shop (60 items in 6 labels, 100 customers, 28 days), label-clustered 512-d embeddings, and a
     ranker that trained (no fallback: the gate is off so that the LightGBM path is what is tested)."""
     labels = np.repeat(LABELS, 10)
     items = pd.DataFrame({"item_id": [f"i{j:03d}" for j in range(labels.size)], "label": labels})
-    sim = simulate_retail(items, n_customers=220, days=35, seed=3)
+    sim = simulate_retail(items, n_customers=100, days=28, seed=3)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(len(LABELS), 512))
     emb = centres[pd.factorize(labels)[0]] + 0.5 * rng.normal(size=(labels.size, 512))
@@ -64,7 +64,7 @@ def retail() -> dict[str, Any]:
         item_labels=labels.astype(object),
         customers=sim.customers.frame,
     )
-    config = RankerConfig(n_windows=2, max_rounds=30, validate_against_blend=False)
+    config = RankerConfig(n_windows=2, max_rounds=30, validate_against_blend=False, min_train_customers=20)
     model = RankerRecommender(config).fit(sim.interactions, context)
     assert model.fallback_ is None and model.state_ is not None
     frames = WarehouseFrames(
@@ -120,7 +120,7 @@ def test_handler_on_pandas_frames_equals_local_ranker_recommend(
     assert payload.model_file == model_file_name(retail["model"].state_.model_text)[0]
     got = batch_recommend(retail["frames"], payload, K, model_dir=_model_dir(scorer, tmp_path))
     ids = customers_to_score(retail["frames"])
-    assert got["CUSTOMER_ID"].nunique() == len(ids) == 220 and len(got) == 220 * K
+    assert got["CUSTOMER_ID"].nunique() == len(ids) == 100 and len(got) == 100 * K
     _assert_same_lists(got, retail["model"].recommend(ids, k=K))
 
 
@@ -142,8 +142,8 @@ def test_customers_are_scored_in_batches_with_the_same_result(retail: dict[str, 
     scorer = scorer_for(retail["model"])
     model = scorer.fitted(retail["frames"])
     ids = customers_to_score(retail["frames"])
-    parts = list(iter_recommendations(model, ids, K, batch_customers=64))
-    assert [p["CUSTOMER_ID"].nunique() for p in parts] == [64, 64, 64, 28]
+    parts = list(iter_recommendations(model, ids, K, batch_customers=40))
+    assert [p["CUSTOMER_ID"].nunique() for p in parts] == [40, 40, 20]
     whole = pd.concat(list(iter_recommendations(model, ids, K)), ignore_index=True)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
 
@@ -241,10 +241,10 @@ def test_procedure_in_local_testing_scores_with_the_staged_ranker(
     config = SnowflakeConfig(procedure_name="BR_K_RECOMMEND", stage="BR_K_STAGE")
     arguments = procedure_arguments(local_session, scorer, ranker_tables, config)
     assert arguments["imports"] == [f"@BR_K_STAGE/ranker/{scorer.model_file}"]
-    register_procedure(local_session, scorer, ranker_tables, config, batch_customers=100)
+    register_procedure(local_session, scorer, ranker_tables, config, batch_customers=40)
     summary = json.loads(local_session.call("BR_K_RECOMMEND", K))
     assert summary["scorer"] == "ranker" and summary["batches"] == 3
-    assert summary["customers"] == 220 and summary["rows"] == 220 * K
+    assert summary["customers"] == 100 and summary["rows"] == 100 * K
     table = collect_frame(local_session.table(ranker_tables["RECOMMENDATIONS"]))
     ids = customers_to_score(retail["frames"])
     _assert_same_lists(
@@ -332,5 +332,18 @@ def test_deploy_batch_in_local_testing_runs_the_ranker_procedure(
     )
     result = deploy_batch(local_session, scorer_for(retail["model"]), config, k=K)
     assert result.task is None and result.first_run is not None
-    assert result.first_run["scorer"] == "ranker" and result.first_run["rows"] == 220 * K
+    assert result.first_run["scorer"] == "ranker" and result.first_run["rows"] == 100 * K
     assert result.first_run["events"] == len(retail["frames"].clickstream)
+
+
+def test_a_segment_column_outside_the_declared_schema_comes_from_attributes(local_session) -> None:
+    from fashion_reco.snowflake.batch import _read_customers
+
+    people = pd.DataFrame({"customer_id": ["a", "b", "c"], "age_band": ["18-24", None, "35-44"]})
+    people["tier"] = ["gold", None, "silver"]
+    write_table(local_session, "BR_A_CUSTOMERS", customers_rows(people), spec="CUSTOMERS")
+    frame = _read_customers(local_session.table("BR_A_CUSTOMERS"), ["tier", "AGE_BAND"])
+    frame = frame.sort_values("CUSTOMER_ID").reset_index(drop=True)
+    assert list(frame.columns) == ["CUSTOMER_ID", "AGE_BAND", "TIER"]
+    assert frame["TIER"].tolist() == ["gold", None, "silver"]
+    assert frame["AGE_BAND"].tolist() == ["18-24", None, "35-44"]

@@ -370,17 +370,12 @@ def read_frames(
         since = (as_of - pd.Timedelta(days=float(lookback_days))).to_pydatetime()
         events = events.filter(F.col("TIMESTAMP") >= F.lit(since))
     embedded = table["IMAGE_EMBEDDINGS"].select(F.col("ITEM_ID").alias("E_ITEM"))
-    present = {c.strip('"').upper() for c in events.columns}
     clicks = (
         events.join(embedded, events["ITEM_ID"] == embedded["E_ITEM"], how="leftsemi")
         .drop_duplicates("EVENT_ID")
-        .select(*[c for c in EVENT_COLUMNS if c in present])
+        .select(*EVENT_COLUMNS)
     )
-    customers = None
-    if "CUSTOMERS" in table:
-        have = {c.strip('"').upper() for c in table["CUSTOMERS"].columns}
-        wanted = ["CUSTOMER_ID", *[c.upper() for c in customer_columns if c.upper() in have]]
-        customers = collect_frame(table["CUSTOMERS"].select(*dict.fromkeys(wanted)))
+    customers = _read_customers(table["CUSTOMERS"], customer_columns) if "CUSTOMERS" in table else None
     return WarehouseFrames(
         clickstream=collect_frame(clicks).sort_values("EVENT_ID", kind="stable").reset_index(drop=True),
         customers=customers,
@@ -388,6 +383,23 @@ def read_frames(
         catalogue=collect_frame(table["CATALOGUE"].select("ITEM_ID", "LABEL")),
         as_of=as_of,
     )
+
+
+def _read_customers(table: DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``CUSTOMER_ID`` plus ``columns``: declared columns selected in SQL, any other one taken from ATTRIBUTES."""
+    from fashion_reco.snowflake.sql import collect_frame
+    from fashion_reco.snowflake.tables import TABLES
+
+    declared = {f.name for f in TABLES["CUSTOMERS"].schema.fields}
+    wanted = [c.upper() for c in columns if c.upper() != "CUSTOMER_ID"]
+    direct = [c for c in dict.fromkeys(wanted) if c in declared and c != "ATTRIBUTES"]
+    extra = [c for c in dict.fromkeys(wanted) if c not in declared]
+    frame = collect_frame(table.select("CUSTOMER_ID", *direct, *(["ATTRIBUTES"] if extra else [])))
+    if extra:
+        docs = [json.loads(v) if isinstance(v, str) else (v or {}) for v in frame.pop("ATTRIBUTES")]
+        for column in extra:
+            frame[column] = [doc.get(column.lower(), doc.get(column)) for doc in docs]
+    return frame
 
 
 def import_directory() -> str | None:
