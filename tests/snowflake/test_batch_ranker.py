@@ -347,3 +347,65 @@ def test_a_segment_column_outside_the_declared_schema_comes_from_attributes(loca
     assert list(frame.columns) == ["CUSTOMER_ID", "AGE_BAND", "TIER"]
     assert frame["TIER"].tolist() == ["gold", None, "silver"]
     assert frame["AGE_BAND"].tolist() == ["18-24", None, "35-44"]
+
+
+_TORCHLESS_RANKER = """
+import sys, json, pickle
+class Block:  # torch, torchvision, onnxruntime and scikit-learn (only an optional import of lightgbm) are absent
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "torchvision", "onnxruntime", "sklearn"}:
+            raise ImportError(f"{name} is not available in the procedure's runtime")
+sys.meta_path.insert(0, Block())
+import pandas as pd
+from fashion_reco.snowflake.batch import ScoringPayload, WarehouseFrames, batch_recommend
+payload = ScoringPayload.from_json(open(sys.argv[1]).read())
+frames = WarehouseFrames(*[pd.read_parquet(f"{sys.argv[2]}/{name}.parquet") for name in
+                           ("clickstream", "customers", "embeddings", "catalogue")])
+out = batch_recommend(frames, payload, 3, model_dir=sys.argv[2])
+print(json.dumps({"rows": len(out), "modules": sorted({m.split('.')[0] for m in sys.modules})}))
+"""
+
+
+def test_the_ranker_procedure_runtime_needs_neither_torch_nor_onnxruntime(
+    retail: dict[str, Any], tmp_path: Path
+) -> None:
+    """What scoring with the ranker imports, in a fresh interpreter where torch, onnxruntime and scikit-learn cannot
+    be imported: it runs, and only on packages the procedure asks the channel for."""
+    import subprocess
+    import sys
+
+    from fashion_reco.snowflake.packages import parse_spec
+
+    scorer = scorer_for(retail["model"])
+    assert isinstance(scorer, RankerScorer)
+    scorer.write_model(tmp_path)
+    (tmp_path / "payload.json").write_text(scorer.payload.to_json())
+    frames = retail["frames"]
+    for name in ("clickstream", "customers", "embeddings", "catalogue"):
+        frame = getattr(frames, name).drop(columns=["ATTRIBUTES"], errors="ignore")
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    run = subprocess.run(
+        [sys.executable, "-c", _TORCHLESS_RANKER, str(tmp_path / "payload.json"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["rows"] == 100 * 3 and "torch" not in result["modules"]
+    channel = {parse_spec(s).name for s in scorer_packages(scorer, SnowflakeConfig())}
+    names = {"pydantic_settings": "pydantic-settings", "snowflake": "snowflake-snowpark-python"}
+    heavy = {
+        "numpy",
+        "pandas",
+        "scipy",
+        "pydantic",
+        "pydantic_settings",
+        "lightgbm",
+        "implicit",
+        "sklearn",
+        "faiss",
+    }
+    used = {names.get(m, m) for m in heavy & set(result["modules"])}
+    assert used <= channel, used - channel
