@@ -146,6 +146,23 @@ def test_customers_are_scored_in_batches_with_the_same_result(retail: dict[str, 
     assert [p["CUSTOMER_ID"].nunique() for p in parts] == [40, 40, 20]
     whole = pd.concat(list(iter_recommendations(model, ids, K)), ignore_index=True)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    # reasons are explained as one call over every customer would be: TreeSHAP here (100 × K rows) ...
+    assert model.ranker_config.explain_method == "shap"
+    # ... and path attribution for every batch once the whole call is larger than shap_max_rows
+    model.ranker_config = model.ranker_config.model_copy(
+        update={"explain_method": "auto", "shap_max_rows": 500}
+    )
+    small_batches = pd.concat(
+        list(iter_recommendations(model, ids, K, batch_customers=40)), ignore_index=True
+    )
+    assert model.ranker_config.explain_method == "path"
+    local = retail["model"]
+    local.ranker_config = local.ranker_config.model_copy(update={"shap_max_rows": 500})
+    try:
+        want = local.recommend(ids, k=K)
+    finally:
+        local.ranker_config = local.ranker_config.model_copy(update={"shap_max_rows": 5_000})
+    assert small_batches["REASON"].tolist() == want["reason"].tolist()
 
 
 def test_the_model_file_is_read_only_when_intact(retail: dict[str, Any], tmp_path: Path) -> None:

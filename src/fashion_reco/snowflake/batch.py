@@ -232,7 +232,11 @@ def customers_to_score(frames: WarehouseFrames) -> list[str]:
 def iter_recommendations(
     model: FittedModel, customer_ids: list[str], k: int, batch_customers: int = BATCH_CUSTOMERS
 ) -> Iterator[pd.DataFrame]:
-    """RECOMMENDATIONS rows (upper-case columns) for ``customer_ids``, ``batch_customers`` at a time."""
+    """RECOMMENDATIONS rows (upper-case columns) for ``customer_ids``, ``batch_customers`` at a time (a model with a
+    ``plan(n_customers, k)`` hook is told the whole call first, so batches behave as one call)."""
+    plan = getattr(model, "plan", None)
+    if plan is not None:
+        plan(len(customer_ids), k)
     for start in range(0, len(customer_ids), max(1, int(batch_customers))):
         result = model.recommend(customer_ids[start : start + batch_customers], k=k)
         yield result.rename(columns={c: c.upper() for c in result.columns})[RESULT_COLUMNS]

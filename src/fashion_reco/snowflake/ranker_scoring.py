@@ -162,6 +162,14 @@ class WarehouseRanker(RankerRecommender):
         )
         self.fit_summary_ = {"model": "ranker", "events": log.n_events, "fallback": None, "rebuilt": True}
 
+    def plan(self, n_customers: int, k: int) -> None:
+        """Explain every batch as one ``recommend`` call over all ``n_customers`` would (``auto``: exact TreeSHAP up
+        to ``shap_max_rows`` rows, else path attribution), so batching never changes a reason."""
+        cfg = self.ranker_config
+        if cfg.explain_method == "auto":
+            method = "shap" if n_customers * k <= cfg.shap_max_rows else "path"
+            self.ranker_config = cfg.model_copy(update={"explain_method": method})
+
 
 @dataclass(frozen=True)
 class RankerScorer:
