@@ -220,7 +220,7 @@ def test_label_codes_stay_those_the_model_learned() -> None:
 # -- in local testing -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ranker_tables(local_session, retail: dict[str, Any]) -> dict[str, str]:
-    """The simulated shop written to the local session (names BR_K_<BASE>), plus an old event outside a lookback."""
+    """The simulated shop written to the local session (names BR_K_<BASE>), plus an event on an unknown item."""
     names = {base: f"BR_K_{base}" for base in ("CATALOGUE", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CLICKSTREAM")}
     frames = retail["frames"]
     for base, rows in (
@@ -230,6 +230,13 @@ def ranker_tables(local_session, retail: dict[str, Any]) -> dict[str, str]:
         ("CLICKSTREAM", frames.clickstream),
     ):
         write_table(local_session, names[base], rows, spec=base)
+    # an event on an item outside the catalogue, after every other one: no model can use it, so it must neither be
+    # read nor move the scoring time
+    ghost = frames.clickstream.iloc[:1].copy()
+    ghost["EVENT_ID"] = "ghost-event"
+    ghost["ITEM_ID"] = "ghost-item"
+    ghost["TIMESTAMP"] = pd.Timestamp(frames.clickstream["TIMESTAMP"].max()) + pd.Timedelta(days=3)
+    write_table(local_session, names["CLICKSTREAM"], ghost, spec="CLICKSTREAM")
     return {**names, "RECOMMENDATIONS": "BR_K_RECOMMENDATIONS"}
 
 
@@ -240,7 +247,8 @@ def test_read_frames_selects_the_lookback_window_and_only_needed_columns(
     clicks = retail["frames"].clickstream
     latest = pd.Timestamp(clicks["TIMESTAMP"].max())
     full = read_frames(local_session, names, customer_columns=["AGE_BAND"])
-    assert full.as_of == latest and len(full.clickstream) == len(clicks)
+    assert full.as_of == latest and len(full.clickstream) == len(clicks)  # the ghost event is left out
+    assert "ghost-item" not in set(full.clickstream["ITEM_ID"])
     assert list(full.customers.columns) == ["CUSTOMER_ID", "AGE_BAND"]
     assert list(full.catalogue.columns) == ["ITEM_ID", "LABEL"]
     week = read_frames(local_session, names, customer_columns=[], lookback_days=7)

@@ -2,10 +2,10 @@
 
 The procedure ``<procedure_name>(K)`` (Snowpark Python, ``EXECUTE AS OWNER``):
 
-1. **selects in the warehouse only what the features need** (:func:`read_frames`): the scoring time is
-   ``MAX(TIMESTAMP)`` of CLICKSTREAM (the library's own ``as_of`` rule); events are those of the last
-   ``lookback_days`` before it (the payload's; ``None`` = all), on items that have an embedding, one row per
-   ``EVENT_ID``, and only ``EVENT_ID, CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, QUANTITY``; CUSTOMERS only
+1. **selects in the warehouse only what the features need** (:func:`read_frames`): events on catalogue items that
+   have an embedding, one row per ``EVENT_ID``, only ``EVENT_ID, CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP,
+   QUANTITY``, of the last ``lookback_days`` (the payload's; ``None`` = all) before the scoring time — their
+   ``MAX(TIMESTAMP)``, the library's own ``as_of`` rule; CUSTOMERS only
    ``CUSTOMER_ID`` plus the columns the model reads (the ranker: its segment column; the blend: age band, gender,
    stated preferences); CATALOGUE only ``ITEM_ID, LABEL``. The filters, the semi-join and the dedup run as SQL;
    the result comes back to the procedure as pandas frames;
@@ -91,7 +91,7 @@ BLEND_CUSTOMER_COLUMNS = ("AGE_BAND", "GENDER", "PREFERRED_LABELS")
 class WarehouseFrames:
     """The procedure's inputs as pandas frames, with the warehouse's (upper-case) column names.
 
-    ``as_of`` is the scoring time (``MAX(TIMESTAMP)`` of the whole CLICKSTREAM); ``None``: the latest event read.
+    ``as_of`` is the scoring time (``MAX(TIMESTAMP)`` of the events on usable items); ``None``: the latest event read.
     """
 
     clickstream: pd.DataFrame  # CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP[, QUANTITY]
@@ -356,9 +356,10 @@ def read_frames(
 ) -> WarehouseFrames:
     """Read the procedure's inputs with Snowpark, selecting in the warehouse only what the features need.
 
-    Scoring time: ``MAX(TIMESTAMP)`` of CLICKSTREAM. Events: the last ``lookback_days`` before it (``None``: all),
-    on items with an embedding (semi-join), one row per ``EVENT_ID``, :data:`EVENT_COLUMNS` only. CUSTOMERS:
-    ``CUSTOMER_ID`` and those of ``customer_columns`` the table has. CATALOGUE: ``ITEM_ID, LABEL``.
+    Events: those on catalogue items with an embedding (semi-joins), one row per ``EVENT_ID``,
+    :data:`EVENT_COLUMNS` only, of the last ``lookback_days`` (``None``: all) before the scoring time — the latest
+    of those events' ``TIMESTAMP`` (the library's ``as_of`` rule, events on unknown items left out first).
+    CUSTOMERS: ``CUSTOMER_ID`` and ``customer_columns`` (see :func:`_read_customers`). CATALOGUE: ``ITEM_ID, LABEL``.
     """
     from snowflake.snowpark import functions as F
 
@@ -366,19 +367,21 @@ def read_frames(
 
     table = {base: session.table(validate_identifier(name, "table")) for base, name in names.items()}
     events: DataFrame = table["CLICKSTREAM"]
-    latest = events.select(F.max(F.col("TIMESTAMP")).alias("AS_OF")).collect()
+    listed = table["CATALOGUE"].select(F.col("ITEM_ID").alias("C_ITEM"))
+    usable = (
+        table["IMAGE_EMBEDDINGS"]
+        .select(F.col("ITEM_ID").alias("E_ITEM"))
+        .join(listed, F.col("E_ITEM") == F.col("C_ITEM"), how="leftsemi")
+    )
+    known: DataFrame = events.join(usable, events["ITEM_ID"] == usable["E_ITEM"], how="leftsemi")
+    latest = known.select(F.max(F.col("TIMESTAMP")).alias("AS_OF")).collect()
     as_of = None if not latest or latest[0][0] is None else pd.Timestamp(latest[0][0])
     if as_of is not None and as_of.tzinfo is not None:
         as_of = as_of.tz_convert("UTC").tz_localize(None)
     if lookback_days is not None and as_of is not None:
         since = (as_of - pd.Timedelta(days=float(lookback_days))).to_pydatetime()
-        events = events.filter(F.col("TIMESTAMP") >= F.lit(since))
-    embedded = table["IMAGE_EMBEDDINGS"].select(F.col("ITEM_ID").alias("E_ITEM"))
-    clicks = (
-        events.join(embedded, events["ITEM_ID"] == embedded["E_ITEM"], how="leftsemi")
-        .drop_duplicates("EVENT_ID")
-        .select(*EVENT_COLUMNS)
-    )
+        known = known.filter(F.col("TIMESTAMP") >= F.lit(since))
+    clicks = known.drop_duplicates("EVENT_ID").select(*EVENT_COLUMNS)
     customers = _read_customers(table["CUSTOMERS"], customer_columns) if "CUSTOMERS" in table else None
     return WarehouseFrames(
         clickstream=collect_frame(clicks).sort_values("EVENT_ID", kind="stable").reset_index(drop=True),
