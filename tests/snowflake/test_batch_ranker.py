@@ -193,6 +193,17 @@ def test_the_payload_is_checksummed_and_versioned(retail: dict[str, Any]) -> Non
         ScoringPayload.from_json(old.to_json())
 
 
+def test_an_empty_clickstream_is_a_clear_error(retail: dict[str, Any], tmp_path: Path) -> None:
+    scorer = scorer_for(retail["model"])
+    assert isinstance(scorer, RankerScorer)
+    frames = retail["frames"]
+    empty = WarehouseFrames(
+        frames.clickstream.iloc[:0], frames.customers, frames.embeddings, frames.catalogue
+    )
+    with pytest.raises(SnowflakeError, match="CLICKSTREAM has no event"):
+        batch_recommend(empty, scorer.payload, K, model_dir=_model_dir(scorer, tmp_path))
+
+
 def test_a_model_whose_features_the_warehouse_cannot_rebuild_fails_clearly(
     retail: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -271,6 +271,12 @@ class RankerScorer:
 
     def fitted(self, frames: WarehouseFrames) -> WarehouseRanker:
         """The ranker's sources and features rebuilt on ``frames`` at their scoring time, serving the booster."""
+        if frames.clickstream.empty:
+            raise SnowflakeError(
+                "CLICKSTREAM has no event on a catalogue item with an embedding (within the lookback window): the "
+                "ranker has nothing to rebuild its candidates and features from",
+                key="CLICKSTREAM",
+            )
         log, context = context_and_log(frames)
         model = WarehouseRanker(self.payload, self.model_text)
         model.fit(log, context)
