@@ -4,13 +4,14 @@
 
 What it does, in a new schema ``<database>.FASHION_RECO_SMOKE_<UTC time>_<random>``:
 
-1. fits a small image model (ResNet18, ``weights=None``, 64 px: no download) and the blend on 50 photos of the
-   clothing data set and a synthetic clickstream, locally;
+1. fits a small image model (ResNet18, ``weights=None``, 64 px: no download), the blend and the LightGBM ranker on
+   50 photos of the clothing data set and the simulator's shop over them (100 customers, 28 days), locally;
 2. ``deploy``: checks the packages against INFORMATION_SCHEMA.PACKAGES, stages the model and its ONNX export, PUTs the
    photos, registers the embedding UDFs and upserts the tables; the UDF embeds a sample of the staged photos in the
    warehouse and must match the local embeddings (1e-5);
 3. ``deploy_batch``: registers the batch-recommendation procedure and the "more like this" function and view, runs the
-   procedure once and compares RECOMMENDATIONS with local ``recommend`` (ties aside);
+   procedure once and compares RECOMMENDATIONS with local ``recommend`` (ties aside) — first with the blend, then
+   with the ranker (its LightGBM text model staged and imported, its sources and features rebuilt in the warehouse);
 4. runs ``<prefix>MORE_LIKE_THIS(item, 5)`` and compares it with local same-label cosine top-5;
 5. drops the scratch schema (``--keep`` leaves it for inspection) and writes ``smoke.json``.
 
@@ -69,14 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from fashion_reco.config import BlendConfig, ModelConfig, SnowflakeConfig
+    from fashion_reco.config import BlendConfig, ModelConfig, RankerConfig, SnowflakeConfig
     from fashion_reco.data import load_clothing
-    from fashion_reco.data.synthetic import generate_clickstream, generate_customers
+    from fashion_reco.data.simulation import simulate_retail
     from fashion_reco.model.image_model import ImageModel
     from fashion_reco.recommend.base import FitContext
     from fashion_reco.recommend.blend import BlendRecommender
+    from fashion_reco.recommend.ranker import RankerRecommender
     from fashion_reco.snowflake.backend import backend_for
-    from fashion_reco.snowflake.batch import BlendScorer, deploy_batch
+    from fashion_reco.snowflake.batch import BlendScorer, deploy_batch, scorer_for
     from fashion_reco.snowflake.deploy import deploy
     from fashion_reco.snowflake.identifiers import quote_identifier
     from fashion_reco.snowflake.session import create_session
@@ -101,10 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     model = ImageModel.untrained(sorted(set(catalogue.labels)), ModelConfig(image_size=64))
     embeddings = np.asarray(model.embed([str(p) for p in items["image_path"]], num_workers=0))
-    customers = generate_customers(catalogue, n=30, seed=5)
-    clicks = generate_clickstream(catalogue, customers, item_embeddings=embeddings, days=30, seed=5)
+    shop = simulate_retail(items[["item_id", "label"]], n_customers=100, days=28, seed=5)
+    customers, clicks = shop.customers, shop.interactions
     context = FitContext.from_catalogue(catalogue, embeddings, customers=customers)
     blend = BlendRecommender(BlendConfig(tune=False)).fit(clicks, context)
+    ranker_config = RankerConfig(
+        n_windows=2, max_rounds=30, validate_against_blend=False, min_train_customers=20
+    )
+    ranker = RankerRecommender(ranker_config).fit(clicks, context)
 
     quoted = f"{quote_identifier(args.database, 'database')}.{quote_identifier(schema, 'schema')}"
     session = create_session(config.model_copy(update={"schema_": None}))
@@ -128,12 +134,28 @@ def main(argv: list[str] | None = None) -> int:
 
         batch = deploy_batch(session, BlendScorer.from_recommender(blend), config, k=12, schedule=False)
         ids = sorted(set(clicks.frame["customer_id"].astype(str)) | set(map(str, customers.customer_ids)))
-        local = blend.recommend(ids, k=12)
-        got = collect_frame(session.table("SMOKE_RECOMMENDATIONS"))
-        merged = local.merge(got, left_on=["customer_id", "rank"], right_on=["CUSTOMER_ID", "RANK"])
-        result["recommendation_rows"] = {"warehouse": len(got), "local": len(local), "matched": len(merged)}
-        result["recommendation_max_score_diff"] = float(np.abs(merged["score"] - merged["SCORE"]).max())
+
+        def compare(local: pd.DataFrame, name: str) -> bool:
+            got = collect_frame(session.table("SMOKE_RECOMMENDATIONS"))
+            merged = local.merge(got, left_on=["customer_id", "rank"], right_on=["CUSTOMER_ID", "RANK"])
+            diff = float(np.abs(merged["score"] - merged["SCORE"]).max()) if len(merged) else float("inf")
+            result[f"{name}_rows"] = {"warehouse": len(got), "local": len(local), "matched": len(merged)}
+            result[f"{name}_max_score_diff"] = diff
+            return len(merged) == len(local) == len(got) and diff <= 1e-5
+
+        blend_ok = compare(blend.recommend(ids, k=12), "blend")
         result["first_run"] = batch.first_run
+        ranker_scorer = scorer_for(ranker)
+        result["ranker_scorer"] = ranker_scorer.payload.kind  # "blend" when the ranker fell back
+        ranker_batch = deploy_batch(
+            session,
+            ranker_scorer,
+            config.model_copy(update={"procedure_name": "SMOKE_RANKER_RECOMMEND"}),
+            k=12,
+            schedule=False,
+        )
+        result["ranker_first_run"] = ranker_batch.first_run
+        ranker_ok = compare(ranker.recommend(ids, k=12), "ranker")
 
         query = str(catalogue.item_ids[0])
         function = quote_identifier(str(batch.more_like_this_function), "function")
@@ -145,12 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         position = {i: n for n, i in enumerate(catalogue.item_ids)}
         scores = sorted((-float(matrix[position[query]] @ matrix[position[i]]), i) for i in same)[:5]
         result["more_like_this_same"] = warehouse["SIMILAR_ITEM_ID"].tolist() == [i for _, i in scores]
-        ok = (
-            report.max_abs_diff <= 1e-5
-            and len(merged) == len(local) == len(got)
-            and result["recommendation_max_score_diff"] <= 1e-5
-            and result["more_like_this_same"]
-        )
+        ok = report.max_abs_diff <= 1e-5 and blend_ok and ranker_ok and result["more_like_this_same"]
         result["ok"] = bool(ok)
     finally:
         if not args.keep:

@@ -35,6 +35,14 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class DeployTarget(str, enum.Enum):
+    """Where ``fashion-reco deploy`` puts the model."""
+
+    TABLES = "tables"
+    REGISTRY = "registry"
+
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
 ModelDirOpt = Annotated[Path, typer.Option("--model", "-m", help="Directory written by `train` or `fit`.")]
@@ -244,6 +252,14 @@ def fit(
 def deploy(
     model: ModelDirOpt,
     config: ConfigOpt = None,
+    target: Annotated[
+        DeployTarget,
+        typer.Option(
+            "--target",
+            help="`tables`: the embedding UDF, the tables and the batch procedure; `registry`: the image model to "
+            "the Snowflake Model Registry (account mode and the `snowflake-ml` extra).",
+        ),
+    ] = DeployTarget.TABLES,
     debug: DebugOpt = False,
 ) -> None:
     """Deploy a fitted recommender to Snowflake (local testing session unless snowflake.mode = 'account')."""
@@ -252,7 +268,9 @@ def deploy(
     cfg = _load_config(config)
     reco = FashionRecommender.load(model)
     reco.config = cfg
-    report = reco.deploy()  # opens the configured session and closes it when done
+    report = reco.deploy(
+        target="registry" if target is DeployTarget.REGISTRY else "tables"
+    )  # opens the configured session and closes it when done
     typer.echo(report.summary())
 
 

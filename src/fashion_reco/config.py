@@ -693,6 +693,12 @@ class SnowflakeConfig(_Section):
     task_name: str = Field(
         "FASHION_RECO_NIGHTLY_RECOMMEND", description="Task that calls the procedure on `task_schedule`."
     )
+    batch_lookback_days: float | None = Field(
+        None,
+        gt=0,
+        description="Days of CLICKSTREAM before the scoring time (its latest TIMESTAMP) that the batch procedure "
+        "reads; unset: all (what local `recommend` sees). Bounds the scan on long histories.",
+    )
     task_schedule: str = Field(
         "USING CRON 0 3 * * * UTC",
         description="Task schedule (`USING CRON <expr> <tz>` or `<n> MINUTE`).",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -231,12 +231,19 @@ class FashionRecommender:
 
     # -- deployment and reporting ---------------------------------------------------------------------------------
     def deploy(
-        self, session: Session | None = None, *, work_dir: str | Path | None = None
+        self,
+        session: Session | None = None,
+        *,
+        work_dir: str | Path | None = None,
+        target: Literal["tables", "registry"] = "tables",
     ) -> DeploymentReport:
-        """Deploy model, UDF and tables into Snowflake (a Snowpark local testing session when none is given)."""
+        """Deploy model, UDF, tables and batch procedure into Snowflake (a Snowpark local testing session when none is
+        given); ``target="registry"``: the image model to the Snowflake Model Registry instead."""
         from fashion_reco.snowflake.deploy import deploy_recommender
 
-        return deploy_recommender(self, session=session, config=self.config.snowflake, work_dir=work_dir)
+        return deploy_recommender(
+            self, session=session, config=self.config.snowflake, work_dir=work_dir, target=target
+        )
 
     def report(
         self, path: str | Path, *, evaluation: pd.DataFrame | TimeSplitEvaluation | None = None

@@ -159,6 +159,30 @@ def test_deploy_into_local_testing_session(saved_bundle: Path) -> None:
     assert "local testing session" in stdout
 
 
+def test_deploy_target_tables_registers_the_batch_procedure(saved_bundle: Path) -> None:
+    code, stdout, stderr = run("deploy", "--model", saved_bundle, "--target", "tables")
+    assert code == 0, stderr
+    assert "local testing session" in stdout and "batch procedure FASHION_RECO_BATCH_RECOMMEND" in stdout
+
+
+def test_deploy_target_registry_without_the_extra_is_one_clear_line(saved_bundle: Path) -> None:
+    """snowflake-ml-python is not installed here: the registry target says which extra to install (exit 2)."""
+    import importlib.util
+
+    if importlib.util.find_spec("snowflake.ml") is not None:
+        pytest.skip("snowflake-ml-python is installed: the missing-extra path cannot be shown")
+    code, _, stderr = run("deploy", "--model", saved_bundle, "--target", "registry")
+    assert code == 2
+    assert (
+        stderr.startswith("error: ")
+        and "fashion-reco[snowflake-ml]" in stderr
+        and "Traceback" not in stderr
+        and len(stderr.strip().splitlines()) == 1
+    )
+    code, _, stderr = run("deploy", "--model", saved_bundle, "--target", "warehouse")
+    assert code == 2 and "warehouse" in stderr
+
+
 def test_fetch_from_an_s3_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_photos: list[Path]
 ) -> None:

@@ -227,3 +227,38 @@ def test_account_backend_creates_declared_tables_with_ddl(recording_session) -> 
         'CREATE TABLE IF NOT EXISTS "FASHION_RECO_IMAGES" ("ITEM_ID" VARCHAR NOT NULL, "IMAGE" BINARY NOT NULL, '
         '"IMAGE_SHA256" VARCHAR NOT NULL)'
     ]
+
+
+def test_attributes_are_built_column_wise_with_json_friendly_values() -> None:
+    """Every extra column becomes a JSON-friendly value (numpy → Python, times → ISO text, other objects → str);
+    missing values are left out, and a row with nothing extra has ATTRIBUTES NULL."""
+    from fashion_reco.snowflake.tables import customers_rows
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "visits": pd.array([3, None, 7], dtype="Int64"),
+            "spend": [1.5, np.nan, 2.0],
+            "vip": pd.array([True, None, True], dtype="boolean"),
+            "last_seen": pd.to_datetime(["2024-05-01 10:30", None, "2024-05-03 00:00"]),
+            "tags": [["a", "b"], None, "x"],
+        }
+    )
+    rows = customers_rows(frame)["ATTRIBUTES"].tolist()
+    assert rows[0] == {
+        "visits": 3,
+        "spend": 1.5,
+        "vip": True,
+        "last_seen": "2024-05-01T10:30:00",
+        "tags": "['a', 'b']",
+    }
+    assert rows[1] is None
+    assert rows[2] == {
+        "visits": 7,
+        "spend": 2.0,
+        "vip": True,
+        "last_seen": "2024-05-03T00:00:00",
+        "tags": "x",
+    }
+    assert all(type(v) in (int, float, bool, str) for row in (rows[0], rows[2]) for v in row.values())
+    json.dumps(rows)  # JSON-serialisable as they are

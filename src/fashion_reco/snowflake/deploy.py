@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -36,9 +36,9 @@ from fashion_reco.config import SnowflakeConfig
 from fashion_reco.errors import ConfigError, SnowflakeError
 from fashion_reco.recommend.blend import BlendRecommender
 from fashion_reco.snowflake.backend import WarehouseBackend, backend_for
-from fashion_reco.snowflake.batch import BatchDeployment, BlendScorer, deploy_batch
+from fashion_reco.snowflake.batch import BatchDeployment, deploy_batch, scorer_for, scorer_packages
 from fashion_reco.snowflake.identifiers import validate_identifier
-from fashion_reco.snowflake.packages import check_packages, procedure_packages, udf_packages_for
+from fashion_reco.snowflake.packages import check_packages, udf_packages_for
 from fashion_reco.snowflake.photos import PhotoUpload, photo_rows, upload_photos
 from fashion_reco.snowflake.sql import profile_rows
 from fashion_reco.snowflake.stage import (
@@ -64,9 +64,13 @@ from fashion_reco.snowflake.udf import register_embedding_udf
 if TYPE_CHECKING:
     from snowflake.snowpark import Session
 
+    from fashion_reco.config import RecommenderConfig
     from fashion_reco.data.catalogue import Catalogue
     from fashion_reco.data.customers import Customers
     from fashion_reco.data.interactions import Interactions
+    from fashion_reco.ids import Ids
+    from fashion_reco.model.image_model import ImageModel
+    from fashion_reco.recommend.ranker import RankerRecommender
 
 __all__ = [
     "DeploymentReport",
@@ -415,25 +419,75 @@ def _deploy_to_registry(
     )
 
 
+class DeployableRecommender(Protocol):
+    """What :func:`deploy_recommender` reads from a fitted ``FashionRecommender`` (the facade, without importing it).
+
+    Read-only properties, so any object exposing these attributes (or narrower types of them) qualifies.
+    """
+
+    @property
+    def config(self) -> RecommenderConfig:
+        """The whole configuration (its ``snowflake`` and ``blend`` sections are used)."""
+        ...
+
+    @property
+    def image_model(self) -> ImageModel | None:
+        """The image model whose artefact is staged and served by the UDF."""
+        ...
+
+    @property
+    def catalogue(self) -> Catalogue | None:
+        """The catalogue (items, labels, photo paths)."""
+        ...
+
+    @property
+    def item_embeddings(self) -> np.ndarray | None:
+        """``[N, 512]`` local embeddings in catalogue order."""
+        ...
+
+    @property
+    def customers(self) -> Customers | None:
+        """The customer table, when known."""
+        ...
+
+    @property
+    def interactions(self) -> Interactions | None:
+        """The clickstream the model was fitted on, when known."""
+        ...
+
+    @property
+    def recommender(self) -> RankerRecommender | BlendRecommender | None:
+        """The fitted personalised model (the batch procedure scores with it)."""
+        ...
+
+    def recommend(self, customer_ids: Ids, k: int = 12) -> pd.DataFrame:
+        """Top-``k`` per customer: ``customer_id, item_id, score, rank, reason``."""
+        ...
+
+
 def deploy_recommender(
-    recommender: Any,
+    recommender: DeployableRecommender,
     *,
     session: Session | None = None,
     config: SnowflakeConfig | None = None,
     work_dir: str | Path | None = None,
     k: int | None = None,
     batch: bool = True,
+    target: Literal["tables", "registry"] = "tables",
 ) -> DeploymentReport:
     """Deploy a fitted ``FashionRecommender``: its image model, catalogue, embeddings, customers, clickstream and
     top-``k`` recommendations for every known customer (``k`` defaults to ``config.blend.k``).
 
-    With ``batch`` (default) and a fitted blend, the batch-recommendation procedure is registered too (and, on an
-    account with ``snowflake.warehouse`` set, the "more like this" function and view and the nightly task), so the
-    warehouse can recompute RECOMMENDATIONS itself (:func:`~fashion_reco.snowflake.batch.deploy_batch`).
+    With ``batch`` (default) and a fitted personalised model, the batch-recommendation procedure is registered too
+    — scoring with the LightGBM ranker, or with the blend when the model is a blend or the ranker fell back to it —
+    (and, on an account with ``snowflake.warehouse`` set, the "more like this" function and view and the nightly
+    task), so the warehouse can recompute RECOMMENDATIONS itself (:func:`~fashion_reco.snowflake.batch.deploy_batch`).
 
-    Without a session, one is opened from ``config`` (local testing by default). With ``work_dir``, the model
-    artefact is written there and, for a local testing session (which vanishes with the process), every deployed
-    table is exported to ``work_dir/tables/<TABLE>.parquet`` next to ``deployment.json``.
+    ``target="registry"`` logs the image model to the Snowflake Model Registry instead (account and extra
+    ``snowflake-ml`` needed; nothing else is created). Without a session, one is opened from ``config`` (local
+    testing by default). With ``work_dir``, the model artefact is written there and, for a local testing session
+    (which vanishes with the process), every deployed table is exported to ``work_dir/tables/<TABLE>.parquet`` next
+    to ``deployment.json``.
     """
     from fashion_reco.snowflake.session import create_session
 
@@ -443,10 +497,10 @@ def deploy_recommender(
     session = session or create_session(config)
     try:
         backend = backend_for(session)
-        if (
-            getattr(recommender, "image_model", None) is None
-            or getattr(recommender, "catalogue", None) is None
-        ):
+        image_model = getattr(recommender, "image_model", None)
+        catalogue = getattr(recommender, "catalogue", None)
+        embeddings = getattr(recommender, "item_embeddings", None)
+        if image_model is None or catalogue is None or embeddings is None:
             from fashion_reco.errors import NotFittedError
 
             raise NotFittedError("nothing to deploy: fit() or load() the recommender first")
@@ -457,32 +511,41 @@ def deploy_recommender(
             customer_ids += [str(c) for c in recommender.customers.customer_ids]
         customer_ids = sorted(set(customer_ids))
         recommendations = None
-        if customer_ids and getattr(recommender, "recommender", None) is not None:
+        if target == "registry":
+            from fashion_reco.snowflake.registry import _snowflake_ml
+
+            _snowflake_ml()  # the clear "install the extra" error before any work
+        elif customer_ids and getattr(recommender, "recommender", None) is not None:
             recommendations = recommender.recommend(customer_ids, k=k or recommender.config.blend.k)
 
         with tempfile.TemporaryDirectory(prefix="fashion-reco-deploy-") as tmp:
             root = Path(work_dir) if work_dir is not None else Path(tmp)
-            model_dir = recommender.image_model.save(root / "image_model")
+            model_dir = image_model.save(root / "image_model")
             scorer_model = getattr(recommender, "recommender", None)
             with_batch = (
-                batch and isinstance(scorer_model, BlendRecommender) and scorer_model.data_ is not None
+                target == "tables"
+                and batch
+                and scorer_model is not None
+                and getattr(scorer_model, "data_", None) is not None
             )
+            scorer = scorer_for(scorer_model) if with_batch and scorer_model is not None else None
             report = deploy(
                 session,
                 model_dir,
-                recommender.catalogue,
-                recommender.item_embeddings,
+                catalogue,
+                embeddings,
                 customers=recommender.customers,
                 interactions=recommender.interactions,
                 recommendations=recommendations,
                 config=config,
                 backend=backend,
-                also_check=procedure_packages(config) if with_batch else (),
+                also_check=scorer_packages(scorer, config) if scorer is not None else (),
+                target="registry" if target == "registry" else "udf",
             )
-            if with_batch and isinstance(scorer_model, BlendRecommender):
+            if scorer is not None:
                 batch_report = deploy_batch(
                     session,
-                    BlendScorer.from_recommender(scorer_model),
+                    scorer,
                     config,
                     k=k or recommender.config.blend.k,
                     run_now=False,

@@ -231,17 +231,45 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _attributes(row: pd.Series, known: set[str]) -> dict[str, Any] | None:
-    extra = {}
-    for key, value in row.items():
-        if key in known:
-            continue
-        value = _clean(value)
-        if isinstance(value, dt.datetime | dt.date):
-            value = value.isoformat()
-        if value is not None:
-            extra[str(key)] = value if isinstance(value, bool | int | float | str) else str(value)
-    return extra or None
+def _attribute_column(column: pd.Series) -> np.ndarray:
+    """One extra column as JSON-friendly Python values (``None`` where missing), converted column-wise."""
+    missing = column.isna().to_numpy()
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(column):
+        values = np.asarray(column.astype(object), dtype=object)
+        values[~missing] = [v.isoformat() for v in pd.DatetimeIndex(column[~missing]).to_pydatetime()]
+    elif pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        values = np.empty(len(column), dtype=object)
+        values[:] = column.astype(object).where(~missing, None).tolist()  # numpy scalars → Python
+    else:
+        cleaned = [_clean(v) for v in column.to_numpy(dtype=object)]
+        values = np.empty(len(column), dtype=object)
+        values[:] = [
+            v.isoformat()
+            if isinstance(v, dt.datetime | dt.date)
+            else v
+            if v is None or isinstance(v, bool | int | float | str)
+            else str(v)
+            for v in cleaned
+        ]
+    values[missing] = None
+    return values
+
+
+def _attributes(frame: pd.DataFrame, known: set[str]) -> list[dict[str, Any] | None]:
+    """Per row, the non-missing values of ``frame``'s columns outside ``known`` (``None``: nothing extra).
+
+    Built column by column (no per-row Series); the dicts keep the frame's column order.
+    """
+    extra = [c for c in frame.columns if c not in known]
+    if not extra:
+        return [None] * len(frame)
+    keys = [str(c) for c in extra]
+    columns = [_attribute_column(frame[c]) for c in extra]
+    present = np.column_stack([col != None for col in columns])  # noqa: E711 - elementwise on object arrays
+    rows: list[dict[str, Any] | None] = []
+    for values, mask in zip(zip(*columns, strict=True), present, strict=True):
+        rows.append({k: v for k, v, m in zip(keys, values, mask, strict=True) if m} if mask.any() else None)
+    return rows
 
 
 def catalogue_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
@@ -255,7 +283,7 @@ def catalogue_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
             "IMAGE_PATH": [_text(v) for v in items.get(Columns.IMAGE_PATH, [None] * len(items))],
             "IMAGE_URI": [_text(v) for v in items.get(Columns.IMAGE_URI, [None] * len(items))],
             "SPLIT": [_text(v) for v in items.get(Columns.SPLIT, [None] * len(items))],
-            "ATTRIBUTES": [_attributes(row, known) for _, row in items.iterrows()],
+            "ATTRIBUTES": _attributes(items, known),
         }
     )
 
@@ -320,7 +348,7 @@ def customers_rows(customers: Customers | pd.DataFrame) -> pd.DataFrame:
             "GENDER": [_text(v) for v in column("gender")],
             "PREFERRED_LABELS": [_text(v) for v in column("preferred_labels")],
             "SIGNUP_DATE": [pd.Timestamp(v).date() if v is not None else None for v in signup],
-            "ATTRIBUTES": [_attributes(row, known) for _, row in frame.iterrows()],
+            "ATTRIBUTES": _attributes(frame, known),
         }
     )
 
