@@ -246,7 +246,7 @@ def test_candidate_recall_on_a_later_window_per_source_and_union(small_world) ->
 
 
 @pytest.fixture(scope="module")
-def simulated_fit(small_catalogue):
+def small_world_sim(small_catalogue):
     from fashion_reco.data.simulation import simulate_retail
 
     sim = simulate_retail(small_catalogue, n_customers=600, days=42, seed=11)
@@ -255,23 +255,62 @@ def simulated_fit(small_catalogue):
         item_labels=small_catalogue["label"].to_numpy(),
         customers=sim.customers.frame,
     )
-    return RankerRecommender(RankerConfig(n_windows=2, max_rounds=60)).fit(sim.interactions, ctx)
+    return sim.interactions, ctx
 
 
-def test_validation_gate_compares_ranker_and_blend_on_the_same_customers(simulated_fit) -> None:
+@pytest.fixture(scope="module")
+def simulated_fit(small_world_sim):
+    interactions, ctx = small_world_sim
+    return RankerRecommender(RankerConfig(n_windows=2, max_rounds=60)).fit(interactions, ctx)
+
+
+def test_validation_gate_pools_several_windows_and_serves_the_ranker_only_on_a_positive_gain(
+    simulated_fit,
+) -> None:
     model = simulated_fit
     gate = model.fit_summary_["validation_gate"]
-    assert gate["customers"] > 0
+    windows = gate["windows"]
+    # n_windows=2 training windows + the early-stopping window: the default two latest windows are pooled, each
+    # scored by a ranker trained only on the windows before it
+    assert len(windows) == 2
+    assert [w["train_windows"] for w in windows] == [1, 2]
+    assert windows[0]["cut"] < windows[1]["cut"] and gate["cut"] == windows[0]["cut"]
+    assert gate["customers"] == sum(w["customers"] for w in windows) > 0
+    pooled = sum(w["ranker"] * w["customers"] for w in windows) / gate["customers"]
+    assert gate["ranker"] == pytest.approx(pooled)
     assert 0.0 <= gate["ranker"] <= 1.0 and 0.0 <= gate["blend"] <= 1.0
-    assert model.fit_summary_["model"] == ("ranker" if gate["ranker"] >= gate["blend"] else "blend")
-    assert "validation gate" in model.summary()
+    assert gate["gain"] == pytest.approx(gate["ranker"] - gate["blend"])
+    low, high = gate["interval"]
+    assert low <= gate["gain"] <= high
+    assert gate["decision"] == ("ranker" if gate["gain"] > 0 else "blend")
+    assert model.fit_summary_["model"] == gate["decision"]
+    assert "validation gate (2 windows" in model.summary()
+
+
+def test_the_gate_pools_as_many_windows_as_configured(small_world_sim) -> None:
+    interactions, ctx = small_world_sim
+    config = RankerConfig(n_windows=3, max_rounds=20, validation_windows=1)
+    gate = RankerRecommender(config).fit(interactions, ctx).fit_summary_["validation_gate"]
+    assert [w["train_windows"] for w in gate["windows"]] == [3]
+    config = RankerConfig(n_windows=3, max_rounds=20, validation_windows=9)  # at most every window with a past
+    gate = RankerRecommender(config).fit(interactions, ctx).fit_summary_["validation_gate"]
+    assert [w["train_windows"] for w in gate["windows"]] == [1, 2, 3]
 
 
 def test_the_blend_is_served_when_it_wins_the_validation_gate(small_world, monkeypatch) -> None:
     _customers, clicks, ctx = small_world
 
     def blend_wins(self, *args, **kwargs):
-        return {"cut": "c", "customers": 7, "ranker": 0.01, "blend": 0.02}
+        return {
+            "windows": [{"cut": "c", "train_windows": 1, "customers": 7, "ranker": 0.01, "blend": 0.02}],
+            "cut": "c",
+            "customers": 7,
+            "ranker": 0.01,
+            "blend": 0.02,
+            "gain": -0.01,
+            "interval": [-0.02, 0.0],
+            "decision": "blend",
+        }
 
     monkeypatch.setattr(RankerRecommender, "_validation_gate", blend_wins)
     model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=20)).fit(clicks, ctx)
