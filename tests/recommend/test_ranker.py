@@ -100,7 +100,9 @@ def test_too_small_a_log_falls_back_to_the_blend_and_says_so(small_world) -> Non
 def test_works_without_embeddings_labels_or_customers(small_world) -> None:
     _, clicks, ctx = small_world
     bare = FitContext(item_ids=ctx.item_ids)
-    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=30)).fit(clicks, bare)
+    # the trained ranker itself (the gate may rightly keep the blend on this blend-generated world: `fitted`)
+    config = RankerConfig(n_windows=2, max_rounds=30, validate_against_blend=False)
+    model = RankerRecommender(config).fit(clicks, bare)
     assert model.fit_summary_["model"] == "ranker"
     assert not any(n.startswith("vis_") for n in model.state_.feature_names)
     recs = model.recommend(clicks.frame["customer_id"].unique()[:10], k=8)
@@ -324,3 +326,34 @@ def test_validation_gate_can_be_turned_off(small_world) -> None:
     model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=20, validate_against_blend=False))
     model.fit(clicks, ctx)
     assert "validation_gate" not in model.fit_summary_ and model.fit_summary_["model"] == "ranker"
+
+
+def test_similar_items_only_read_the_fitted_state_from_many_threads_and_survive_save_load(
+    fitted, tmp_path
+) -> None:
+    """The "more like this" index is built by fit (part of the frozen state), not on first call: concurrent calls
+    assign nothing on the model, agree with brute-force cosine, and a loaded model answers identically."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, _, _, ctx = fitted
+    assert model.state_.similar_index is not None
+    attributes = dict(vars(model))
+    ids = list(ctx.item_ids[:8])
+    banned = [ctx.item_ids[20]]
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda i: model.similar_items([i], k=5, filter_items=banned), ids))
+    assert vars(model).keys() == attributes.keys()
+    assert all(vars(model)[name] is value for name, value in attributes.items())
+
+    emb = ctx.item_embeddings / np.linalg.norm(ctx.item_embeddings, axis=1, keepdims=True)
+    for item, part in zip(ids, parts, strict=True):
+        q = list(ctx.item_ids).index(item)
+        cos = emb @ emb[q]
+        cos[q] = -np.inf
+        cos[list(ctx.item_ids).index(banned[0])] = -np.inf
+        assert list(part["rank"]) == [1, 2, 3, 4, 5]
+        np.testing.assert_allclose(part["score"], np.sort(cos)[::-1][:5], rtol=1e-5, atol=1e-6)
+        assert item not in set(part["similar_item_id"]) and banned[0] not in set(part["similar_item_id"])
+
+    loaded = RankerRecommender.load(model.save(tmp_path / "similar"))
+    pd.testing.assert_frame_equal(loaded.similar_items(ids, k=5), model.similar_items(ids, k=5))

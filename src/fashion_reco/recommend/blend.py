@@ -56,7 +56,7 @@ from fashion_reco.recommend.normalise import NORMALISATIONS, max_scale, normalis
 from fashion_reco.recommend.popularity import popularity_counts, trend_scores
 from fashion_reco.recommend.profile import ProfileModel
 from fashion_reco.recommend.reasons import fill_linked, join_text, lookup, strongest_event_matrix
-from fashion_reco.recommend.similarity import SimilarityIndex, build_index
+from fashion_reco.recommend.similarity import SimilarityIndex, build_index, item_neighbours
 from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
 from fashion_reco.recommend.topk import topk_rows, topk_sparse_plus_rows
 
@@ -671,19 +671,7 @@ class BlendRecommender(Recommender):
         if self.embeddings_ is not None:
             if self._index is None:
                 self._index = build_index(self.embeddings_, self.config)
-            from fashion_reco.recommend.similarity import ExactIndex
-
-            if isinstance(self._index, ExactIndex):
-                idx, vals = self._index.search(self.embeddings_[q], k, exclude=q, denied_mask=denied)
-            else:
-                extra = 0 if denied is None else int(denied.sum())
-                idx, vals = self._index.search(self.embeddings_[q], k + extra, exclude=q)
-                if denied is not None:
-                    bad = (idx >= 0) & denied[np.maximum(idx, 0)]
-                    vals = np.where(bad, -np.inf, vals)
-                    order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
-                    idx = np.take_along_axis(idx, order, 1)
-                    vals = np.take_along_axis(vals, order, 1)
+            idx, vals = item_neighbours(self._index, q, k, denied)
         elif "behaviour" in self.signals_:
             block = np.asarray(self.similarity_[q].toarray(), dtype=np.float32)
             block[block <= 0] = -np.inf

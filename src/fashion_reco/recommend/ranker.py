@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import NotFittedError, RecommendError
@@ -57,6 +58,7 @@ from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
 from fashion_reco.recommend.features import CATEGORICAL, FeatureBlock, FeatureState
 from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array, interactions_frame
+from fashion_reco.recommend.similarity import SimilarityIndex, build_index, item_neighbours
 from fashion_reco.recommend.topk import segment_topk
 
 if TYPE_CHECKING:
@@ -88,15 +90,30 @@ class RankerState:
     booster: lgb.Booster = field(compare=False, repr=False)
     groups: tuple[str, ...] = field(compare=False, default=())
     leaf_groups: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
+    #: how ``similar_index`` is built (BlendConfig's exact_max_items, ann_backend, similarity_chunk_size)
+    similarity: dict[str, Any] = field(default_factory=dict)
+    #: "more like this" over the feature state's item embeddings (None without embeddings); rebuilt on load
+    similar_index: SimilarityIndex | None = field(compare=False, repr=False, default=None)
 
     @classmethod
     def with_booster(cls, **values: Any) -> RankerState:
-        """A state whose booster (and path-attribution tables) are rebuilt from ``model_text`` (LightGBM's text)."""
+        """A state whose derived parts — the booster (from ``model_text``, LightGBM's text), the path-attribution
+        tables and the similar-items index (from the features' embeddings) — are rebuilt from the saved ones."""
         from fashion_reco.recommend.ranker_reasons import explanation_groups, path_tables
 
         booster = lgb.Booster(model_str=values["model_text"])
         groups, member = explanation_groups(values["feature_names"])
-        return cls(**values, booster=booster, groups=groups, leaf_groups=path_tables(booster, member))
+        emb = values["features"].embeddings
+        index = None
+        if emb is not None and emb.shape[0]:
+            index = build_index(emb, BlendConfig(**values.get("similarity", {})))
+        return cls(
+            **values,
+            booster=booster,
+            groups=groups,
+            leaf_groups=path_tables(booster, member),
+            similar_index=index,
+        )
 
 
 @dataclass(frozen=True)
@@ -261,6 +278,11 @@ class RankerRecommender(Recommender):
             best_iteration=int(best_iter),
             label_names=label_names,
             segment_names=segment_names,
+            similarity={
+                "exact_max_items": self.config.exact_max_items,
+                "ann_backend": self.config.ann_backend,
+                "similarity_chunk_size": self.config.similarity_chunk_size,
+            },
         )
         summary.update(
             {
@@ -695,18 +717,23 @@ class RankerRecommender(Recommender):
         if self.fallback_ is not None and hasattr(self.fallback_, "similar_items"):
             result: pd.DataFrame = self.fallback_.similar_items(item_ids, k=k, filter_items=filter_items)
             return result
-        from fashion_reco.recommend.blend import BlendRecommender
-
         data = self._require_fitted()
-        ctx = self.context_ or FitContext()
-        if ctx.item_embeddings is not None:
-            cached = getattr(self, "_similar_cache", None)
-            if cached is None:
-                cfg = self.config.model_copy(update={"tune": False})
-                cached = BlendRecommender(cfg).fit(None, ctx)
-                self._similar_cache = cached
-            return cached.similar_items(item_ids, k=k, filter_items=filter_items)
         st = self._require_state()
+        if st.similar_index is not None:
+            ids = as_id_array(item_ids)
+            q = data.item_rows(ids, strict=True)
+            denied = data.item_mask(filter_items) if filter_items is not None else None
+            idx, vals = item_neighbours(st.similar_index, q, check_k(k), denied)
+            valid = np.isfinite(vals) & (idx >= 0)
+            rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
+            return pd.DataFrame(
+                {
+                    Columns.ITEM_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
+                    Columns.SIMILAR_ITEM_ID: data.item_ids[np.maximum(idx, 0)][valid],
+                    Columns.SCORE: vals[valid].astype(np.float64),
+                    Columns.RANK: rank[valid].astype(np.int64),
+                }
+            )
         links = next((s.links for s in st.generator.sources if isinstance(s, CoOccurrenceSource)), None)
         if links is None:
             raise RecommendError("similar_items needs item embeddings or the co-occurrence source")

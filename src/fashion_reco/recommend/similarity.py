@@ -322,6 +322,29 @@ def build_index(embeddings: np.ndarray, config: BlendConfig | None = None, **kwa
     return ExactIndex(embeddings, chunk_size=config.similarity_chunk_size)
 
 
+def item_neighbours(
+    index: SimilarityIndex, rows: np.ndarray, k: int, denied: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k neighbours of the corpus items ``rows`` in ``index`` (themselves and ``denied`` items excluded).
+
+    The exact index filters inside its search; an approximate one over-fetches by the number of denied items and
+    filters afterwards. Returns ``(indices, scores)`` of shape ``(len(rows), k)`` (``-1`` / ``-inf`` padded).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    queries = index.embeddings[rows]
+    if isinstance(index, ExactIndex):
+        return index.search(queries, k, exclude=rows, denied_mask=denied)
+    extra = 0 if denied is None else int(denied.sum())
+    idx, vals = index.search(queries, k + extra, exclude=rows)
+    if denied is not None:
+        bad = (idx >= 0) & denied[np.maximum(idx, 0)]
+        vals = np.where(bad, -np.inf, vals)
+        order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
+        idx = np.take_along_axis(idx, order, 1)
+        vals = np.take_along_axis(vals, order, 1)
+    return idx, vals
+
+
 def recall_at_k_vs_exact(
     index: SimilarityIndex,
     queries: np.ndarray,
