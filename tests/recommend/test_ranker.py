@@ -294,7 +294,9 @@ def test_the_gate_pools_as_many_windows_as_configured(small_world_sim) -> None:
     config = RankerConfig(n_windows=3, max_rounds=20, validation_windows=1)
     gate = RankerRecommender(config).fit(interactions, ctx).fit_summary_["validation_gate"]
     assert [w["train_windows"] for w in gate["windows"]] == [3]
-    config = RankerConfig(n_windows=3, max_rounds=20, validation_windows=9)  # at most every window with a past
+    config = RankerConfig(
+        n_windows=3, max_rounds=20, validation_windows=9
+    )  # at most every window with a past
     gate = RankerRecommender(config).fit(interactions, ctx).fit_summary_["validation_gate"]
     assert [w["train_windows"] for w in gate["windows"]] == [1, 2, 3]
 

@@ -330,6 +330,7 @@ class RankerRecommender(Recommender):
             context.item_embeddings,
             visual_k=int(cfg.candidates.get("visual", 0)),
             blend_config=self.config,
+            item_prices=context.item_prices,
         )
 
     def _cuts(self, log: EventLog, end_ns: int) -> tuple[float, list[pd.Timestamp]] | None:

@@ -62,6 +62,7 @@ class CandidateEnv:
         customer_segment: segment code per customer row (``-1``: unknown), e.g. the age band.
         embeddings: L2-normalised item embeddings ``(n_items, d)`` or ``None``.
         visual_neighbours: item × item CSR of the strongest cosine neighbours (no self links), or ``None``.
+        item_price: catalogue price per item (float64, NaN unknown) or ``None`` (the features' price family).
     """
 
     n_customers: int
@@ -72,6 +73,7 @@ class CandidateEnv:
     n_segments: int
     embeddings: np.ndarray | None = None
     visual_neighbours: sp.csr_matrix | None = None
+    item_price: np.ndarray | None = None
 
 
 class CandidateSource(ABC):
