@@ -184,3 +184,27 @@ def test_online_retail_unit_prices_become_price_features(retail_log) -> None:
     assert "item_price" in feats.names and feats.item_price is not None
     sold = np.unique(events.before(cut).item)
     assert np.isfinite(feats.item_price[sold]).all() and (feats.item_price[sold] >= 0).all()
+
+
+def test_fit_context_takes_the_catalogues_price_column_and_names_a_bad_price() -> None:
+    from fashion_reco.data.catalogue import Catalogue
+    from fashion_reco.errors import RecommendError
+    from fashion_reco.recommend.base import FitContext
+
+    table = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c"],
+            "label": ["shirt", "dress", "shirt"],
+            "image_path": ["a.jpg", "b.jpg", "c.jpg"],
+            "price": [19.99, None, 5.0],
+        }
+    )
+    ctx = FitContext.from_catalogue(Catalogue.from_frame(table, check_files=False))
+    np.testing.assert_array_equal(ctx.item_prices, [19.99, np.nan, 5.0])
+    bare = FitContext.from_catalogue(Catalogue.from_frame(table.drop(columns="price"), check_files=False))
+    assert bare.item_prices is None
+    with pytest.raises(RecommendError, match="non-negative") as err:
+        FitContext(item_ids=np.array(["a", "b"]), item_prices=np.array([3.0, -1.0])).validated()
+    assert err.value.context["row"] == 2 and err.value.context["column"] == "price"
+    with pytest.raises(RecommendError, match="2 entries but there are 3"):
+        FitContext(item_ids=np.array(["a", "b", "c"]), item_prices=np.array([1.0, 2.0])).validated()
