@@ -649,7 +649,11 @@ class RankerRecommender(Recommender):
         fill_items = self._tiebreak_order[allowed[self._tiebreak_order]][
             : k + n_excl + int(per_row.max(initial=0))
         ]
-        fill_score = np.float64(scores[ok].min() - 1.0) if ok.any() else np.float64(0.0)
+        # float32 throughout: segment_topk then orders (row, -score, position) by one uint64 sort (5× a lexsort)
+        fill_score = np.float32(0.0)
+        if ok.any():
+            low = np.float32(scores[ok].min())
+            fill_score = min(np.float32(low - 1.0), np.nextafter(low, np.float32(-np.inf)))
         pad_rows = np.flatnonzero(need_pad)
         pr = np.repeat(pad_rows, fill_items.size)
         pi = np.tile(fill_items, pad_rows.size)
@@ -661,7 +665,7 @@ class RankerRecommender(Recommender):
         pr, pi = pr[pad_ok], pi[pad_ok]
         e_row = np.concatenate([cand.row[ok], pr])
         e_item = np.concatenate([cand.item[ok], pi])
-        e_val = np.concatenate([scores[ok].astype(np.float64), np.full(pr.size, fill_score)])
+        e_val = np.concatenate([scores[ok], np.full(pr.size, fill_score, dtype=np.float32)])
         idx, vals, src = segment_topk(e_row, e_item, e_val, len(rows), k, position)
         n_cand = int(ok.sum())
         cand_index = np.flatnonzero(ok)
