@@ -359,3 +359,16 @@ def test_similar_items_only_read_the_fitted_state_from_many_threads_and_survive_
 
     loaded = RankerRecommender.load(model.save(tmp_path / "similar"))
     pd.testing.assert_frame_equal(loaded.similar_items(ids, k=5), model.similar_items(ids, k=5))
+
+
+def test_items_in_reasons_are_named_by_catalogue_name_then_label(fitted) -> None:
+    import copy
+
+    from fashion_reco.recommend.ranker_reasons import _names
+
+    model, _, _, ctx = fitted
+    named = copy.copy(model)
+    named.item_names = {str(ctx.item_ids[0]): "striped shirt"}
+    names = _names(named, np.array([0, 1, 0]))
+    assert names[0] == names[2] == "the striped shirt"
+    assert names[1] == f"the {ctx.item_labels[1]}"
