@@ -722,13 +722,14 @@ class RankerRecommender(Recommender):
         if self.fallback_ is not None and hasattr(self.fallback_, "similar_items"):
             result: pd.DataFrame = self.fallback_.similar_items(item_ids, k=k, filter_items=filter_items)
             return result
+        k = check_k(k)
         data = self._require_fitted()
         st = self._require_state()
         if st.similar_index is not None:
             ids = as_id_array(item_ids)
             q = data.item_rows(ids, strict=True)
             denied = data.item_mask(filter_items) if filter_items is not None else None
-            idx, vals = item_neighbours(st.similar_index, q, check_k(k), denied)
+            idx, vals = item_neighbours(st.similar_index, q, k, denied)
             valid = np.isfinite(vals) & (idx >= 0)
             rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
             return pd.DataFrame(
