@@ -372,3 +372,32 @@ def test_items_in_reasons_are_named_by_catalogue_name_then_label(fitted) -> None
     names = _names(named, np.array([0, 1, 0]))
     assert names[0] == names[2] == "the striped shirt"
     assert names[1] == f"the {ctx.item_labels[1]}"
+
+
+@pytest.mark.parametrize(
+    ("ranker_ap", "blend_ap", "served"),
+    [
+        ([0.5, 0.0, 0.25], [0.5, 0.0, 0.25], "blend"),  # a tie keeps the blend
+        ([0.5, 0.1, 0.25], [0.5, 0.0, 0.25], "ranker"),  # any positive pooled gain serves the ranker
+        ([0.0, 1.0, 0.0], [0.2, 0.0, 0.2], "ranker"),  # pooled over customer-windows, not window by window
+        ([0.0, 0.0, 0.0], [0.0, 0.5, 0.0], "blend"),
+    ],
+)
+def test_the_gate_serves_the_ranker_only_on_a_positive_pooled_gain(
+    small_world_sim, monkeypatch, ranker_ap, blend_ap, served
+) -> None:
+    interactions, ctx = small_world_sim
+    calls = []
+
+    def per_window(self, data, context, log, window, *args):
+        calls.append(window.cut)
+        i = len(calls) - 1  # each gate window contributes its own customers
+        return np.array(ranker_ap[i::2], dtype=float), np.array(blend_ap[i::2], dtype=float)
+
+    monkeypatch.setattr(RankerRecommender, "_gate_window", per_window)
+    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=10)).fit(interactions, ctx)
+    gate = model.fit_summary_["validation_gate"]
+    assert len(calls) == 2 and gate["customers"] == 3
+    assert gate["gain"] == pytest.approx(np.mean(ranker_ap) - np.mean(blend_ap))
+    assert gate["decision"] == served and model.fit_summary_["model"] == served
+    assert (model.fallback_ is None) == (served == "ranker")
