@@ -208,3 +208,26 @@ def test_fit_context_takes_the_catalogues_price_column_and_names_a_bad_price() -
     assert err.value.context["row"] == 2 and err.value.context["column"] == "price"
     with pytest.raises(RecommendError, match="2 entries but there are 3"):
         FitContext(item_ids=np.array(["a", "b", "c"]), item_prices=np.array([1.0, 2.0])).validated()
+
+
+def test_the_precomputed_collaborative_table_serves_what_scoring_per_call_would(small_world) -> None:
+    """The served model reads every customer's collaborative top-n from a table built in fit; rows, items and ranks
+    equal the per-call computation (scores to float rounding: the products run in different block shapes)."""
+    pytest.importorskip("implicit")
+    from fashion_reco.recommend.candidates import CollaborativeSource
+
+    frame, cust, ctx = _world(small_world)
+    cut = frame["timestamp"].max() - pd.Timedelta(days=3)
+    _, gen, _ = _state(frame, cust, ctx, cut)
+    source = next(s for s in gen.sources if isinstance(s, CollaborativeSource))
+    table = source.with_table()
+    assert source.table_items is None and table.table_items is not None
+    assert table.table_items.shape == (len(source.user_factors), source.n)
+    rows = np.r_[-1, np.arange(len(source.user_factors))[::-1], 3]  # cold, reversed, repeated
+    a, b = source.generate(rows), table.generate(rows)
+    assert len(a) > 0
+    np.testing.assert_array_equal(a.row, b.row)
+    np.testing.assert_array_equal(a.item, b.item)
+    np.testing.assert_array_equal(a.rank, b.rank)
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-5, atol=1e-6)
+    assert table.with_table() is table

@@ -54,6 +54,7 @@ from fashion_reco.recommend.candidates import (
     fit_sources,
 )
 from fashion_reco.recommend.candidates.base import union
+from fashion_reco.recommend.candidates.collaborative import CollaborativeSource
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
 from fashion_reco.recommend.features import CATEGORICAL, FeatureBlock, FeatureState
@@ -257,7 +258,11 @@ class RankerRecommender(Recommender):
                 return
         full = _concat([*train_sets, val])
         booster = lgb.train(params, _dataset(full), num_boost_round=best_iter)
-        sources = fit_sources(log, end_ns, env, cfg)
+        # the served sources: the collaborative one with every customer's candidates precomputed (read per call)
+        sources = tuple(
+            s.with_table() if isinstance(s, CollaborativeSource) else s
+            for s in fit_sources(log, end_ns, env, cfg)
+        )
         generator = CandidateGenerator(sources, data.n_items)
         features = FeatureState.fit(
             log,
