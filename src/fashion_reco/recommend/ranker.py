@@ -211,6 +211,9 @@ class RankerRecommender(Recommender):
             rng = np.random.default_rng(cfg.seed)
             for i, cut in enumerate(cuts):
                 w = self._window(log, env, cut, width, rng)
+                gate_window = cfg.validate_against_blend and i >= len(cuts) - cfg.validation_windows
+                if w is not None and not gate_window:  # only the gate reuses a window's sources and features
+                    w = replace(w, generator=None, features=None)
                 by_cut.append(w)
                 if i == len(cuts) - 1:
                     val = w
