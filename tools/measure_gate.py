@@ -27,13 +27,15 @@ from fashion_reco.recommend.ranker import RankerRecommender
 K = 12
 
 
-def run(name: str, log: Any, days: float, ctx: FitContext | None, folds: int, relevance: str) -> str:
+def run(
+    name: str, log: Any, days: float, ctx: FitContext | None, folds: int, relevance: str, gate_windows: int
+) -> str:
     """One rolling evaluation → Markdown lines (pooled MAP@12, intervals, gate decisions per fold)."""
     blend = BlendConfig(k=K)
     summaries: list[dict[str, Any]] = []
 
     def served() -> RankerRecommender:
-        model = RankerRecommender(RankerConfig(), blend=blend)
+        model = RankerRecommender(RankerConfig(validation_windows=gate_windows), blend=blend)
         original = model._fit
 
         def fit_and_record(data: Any, context: Any) -> None:
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--which", nargs="+", default=["sparse", "sim", "retail"])
     parser.add_argument("--out", type=Path, default=Path("out/gate.md"))
+    parser.add_argument("--validation-windows", type=int, default=RankerConfig().validation_windows)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     parts = []
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 ctx,
                 4,
                 "purchase",
+                args.validation_windows,
             )
         )
     if "sim" in args.which:
@@ -106,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
                 ctx,
                 4,
                 "purchase",
+                args.validation_windows,
             )
         )
     if "retail" in args.which:
         log, _ = load_online_retail(args.data / "online_retail" / "online_retail_first10k.csv")
-        parts.append(run("Online Retail: 8 half-day folds", log, 0.5, None, 8, "any"))
+        parts.append(
+            run("Online Retail: 8 half-day folds", log, 0.5, None, 8, "any", args.validation_windows)
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))
