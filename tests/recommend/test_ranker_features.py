@@ -188,7 +188,7 @@ def test_online_retail_unit_prices_become_price_features(retail_log) -> None:
 
 def test_fit_context_takes_the_catalogues_price_column_and_names_a_bad_price() -> None:
     from fashion_reco.data.catalogue import Catalogue
-    from fashion_reco.errors import RecommendError
+    from fashion_reco.errors import FashionRecoWarning, RecommendError
     from fashion_reco.recommend.base import FitContext
 
     table = pd.DataFrame(
@@ -203,6 +203,11 @@ def test_fit_context_takes_the_catalogues_price_column_and_names_a_bad_price() -
     np.testing.assert_array_equal(ctx.item_prices, [19.99, np.nan, 5.0])
     bare = FitContext.from_catalogue(Catalogue.from_frame(table.drop(columns="price"), check_files=False))
     assert bare.item_prices is None
+    texts = table.assign(
+        price=["12.99 EUR", "8", None]
+    )  # a catalogue keeps text prices; no price features then
+    with pytest.warns(FashionRecoWarning, match="not numeric"):
+        assert FitContext.from_catalogue(Catalogue.from_frame(texts, check_files=False)).item_prices is None
     with pytest.raises(RecommendError, match="non-negative") as err:
         FitContext(item_ids=np.array(["a", "b"]), item_prices=np.array([3.0, -1.0])).validated()
     assert err.value.context["row"] == 2 and err.value.context["column"] == "price"

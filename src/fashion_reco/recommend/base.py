@@ -17,6 +17,7 @@ requested customer receives exactly ``k`` rows whenever ``k`` items pass the fil
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ import scipy.sparse as sp
 from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
-from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.errors import FashionRecoWarning, NotFittedError, RecommendError
 from fashion_reco.ids import Ids
 from fashion_reco.recommend.history import TrainData, as_id_array
 from fashion_reco.recommend.popularity import popularity_counts
@@ -100,7 +101,14 @@ class FitContext:
         frame = catalogue.to_frame() if hasattr(catalogue, "to_frame") else None
         prices = None
         if frame is not None and Columns.PRICE in frame.columns:
-            prices = frame[Columns.PRICE].to_numpy()
+            if pd.api.types.is_numeric_dtype(frame[Columns.PRICE]):
+                prices = frame[Columns.PRICE].to_numpy()
+            else:  # the catalogue keeps mixed text columns ("12.99 EUR"); price features need numbers
+                warnings.warn(
+                    f"the catalogue's {Columns.PRICE!r} column is not numeric: fitting without price features",
+                    FashionRecoWarning,
+                    stacklevel=2,
+                )
         return cls(
             item_ids=np.asarray(catalogue.item_ids),
             item_embeddings=item_embeddings,
