@@ -6,7 +6,8 @@ The seeded synthetic log of ``bench_recommend.py`` (default 50,000 customers, 20
 Measured in one run:
 
 * **fit** — ``RankerRecommender().fit(log)``: candidate sources and features at every training cut, LightGBM with
-  early stopping, the refit, and the sources at the final cut (target ≤ 3 minutes on two cores);
+  early stopping, the validation gate against the blend on the two latest windows, the refit, and the sources at
+  the final cut (with the collaborative source's per-customer table) (target ≤ 3 minutes on two cores);
 * **recommend, end to end** — ``recommend(all customers, k=12)``: candidates, features, LightGBM scoring, top-k,
   popularity padding and the pred_contrib reasons, as a DataFrame (also without reasons, ``explain=False``);
 * **LightGBM predict** — ``booster.predict`` alone on exactly the feature matrices the recommend builds (block by
@@ -167,7 +168,7 @@ def render(m: dict[str, Any], r: dict[str, Any], args: Any) -> str:
     headers = ["step", "seconds", "vs LightGBM predict", "vs implicit item-kNN recommend"]
     rows = [
         [
-            "fit (sources + features at every cut, LightGBM, refit, final sources)",
+            "fit (sources + features at every cut, LightGBM, pooled validation gate, refit, final sources)",
             f"{r['fit_s']:.1f} wall, {r['fit_cpu']:.1f} CPU",
             "",
             "",

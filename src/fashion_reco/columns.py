@@ -25,6 +25,10 @@ class Columns:
     SPLIT: Final = "split"
     WEIGHT: Final = "weight"
     MODEL: Final = "model"
+    #: numeric price of an item (catalogue) or of one event (interactions; the Online Retail loader's ``unit_price``
+    #: is read as the same thing)
+    PRICE: Final = "price"
+    UNIT_PRICE: Final = "unit_price"
 
 
 class EventTypes:

@@ -528,9 +528,18 @@ class RankerConfig(_Section):
     validate_against_blend: bool = Field(
         True,
         description="Before serving, compare the ranker (trained on the earlier windows) with the linear blend "
-        "(fitted on the events before the validation cut) by MAP@k on the validation window's customers, and "
-        "fall back to the blend unless the ranker does at least as well; the fit summary records both. A guard "
-        "for logs where the learned ranker does not generalise (measured: one Online Retail fold).",
+        "(fitted on the events before each cut) by MAP@k on the customers of the latest `validation_windows` "
+        "windows, and fall back to the blend unless the ranker's pooled gain is positive; the fit summary "
+        "records both, the gain's bootstrap interval and the decision. A guard for logs where the learned ranker "
+        "does not generalise (measured: one Online Retail fold, a sparse simulator world).",
+    )
+    validation_windows: int = Field(
+        2,
+        ge=1,
+        description="Latest windows pooled by the validation gate (at most `n_windows`): on each, a ranker trained "
+        "on the windows before it and the blend fitted on the events before its cut are scored on the same "
+        "customers; the ranker is served only when its MAP@k gain over the blend, pooled over those "
+        "customer-windows, is positive (docs/ranking.md).",
     )
     k: int = Field(12, ge=1, description="Cut-off of the early-stopping metric MAP@k.")
     learning_rate: float = Field(0.05, gt=0, le=1, description="LightGBM learning rate.")

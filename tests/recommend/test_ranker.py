@@ -100,7 +100,9 @@ def test_too_small_a_log_falls_back_to_the_blend_and_says_so(small_world) -> Non
 def test_works_without_embeddings_labels_or_customers(small_world) -> None:
     _, clicks, ctx = small_world
     bare = FitContext(item_ids=ctx.item_ids)
-    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=30)).fit(clicks, bare)
+    # the trained ranker itself (the gate may rightly keep the blend on this blend-generated world: `fitted`)
+    config = RankerConfig(n_windows=2, max_rounds=30, validate_against_blend=False)
+    model = RankerRecommender(config).fit(clicks, bare)
     assert model.fit_summary_["model"] == "ranker"
     assert not any(n.startswith("vis_") for n in model.state_.feature_names)
     recs = model.recommend(clicks.frame["customer_id"].unique()[:10], k=8)
@@ -246,7 +248,7 @@ def test_candidate_recall_on_a_later_window_per_source_and_union(small_world) ->
 
 
 @pytest.fixture(scope="module")
-def simulated_fit(small_catalogue):
+def small_world_sim(small_catalogue):
     from fashion_reco.data.simulation import simulate_retail
 
     sim = simulate_retail(small_catalogue, n_customers=600, days=42, seed=11)
@@ -255,23 +257,64 @@ def simulated_fit(small_catalogue):
         item_labels=small_catalogue["label"].to_numpy(),
         customers=sim.customers.frame,
     )
-    return RankerRecommender(RankerConfig(n_windows=2, max_rounds=60)).fit(sim.interactions, ctx)
+    return sim.interactions, ctx
 
 
-def test_validation_gate_compares_ranker_and_blend_on_the_same_customers(simulated_fit) -> None:
+@pytest.fixture(scope="module")
+def simulated_fit(small_world_sim):
+    interactions, ctx = small_world_sim
+    return RankerRecommender(RankerConfig(n_windows=2, max_rounds=60)).fit(interactions, ctx)
+
+
+def test_validation_gate_pools_several_windows_and_serves_the_ranker_only_on_a_positive_gain(
+    simulated_fit,
+) -> None:
     model = simulated_fit
     gate = model.fit_summary_["validation_gate"]
-    assert gate["customers"] > 0
+    windows = gate["windows"]
+    # n_windows=2 training windows + the early-stopping window: the default two latest windows are pooled, each
+    # scored by a ranker trained only on the windows before it
+    assert len(windows) == 2
+    assert [w["train_windows"] for w in windows] == [1, 2]
+    assert windows[0]["cut"] < windows[1]["cut"] and gate["cut"] == windows[0]["cut"]
+    assert gate["customers"] == sum(w["customers"] for w in windows) > 0
+    pooled = sum(w["ranker"] * w["customers"] for w in windows) / gate["customers"]
+    assert gate["ranker"] == pytest.approx(pooled)
     assert 0.0 <= gate["ranker"] <= 1.0 and 0.0 <= gate["blend"] <= 1.0
-    assert model.fit_summary_["model"] == ("ranker" if gate["ranker"] >= gate["blend"] else "blend")
-    assert "validation gate" in model.summary()
+    assert gate["gain"] == pytest.approx(gate["ranker"] - gate["blend"])
+    low, high = gate["interval"]
+    assert low <= gate["gain"] <= high
+    assert gate["decision"] == ("ranker" if gate["gain"] > 0 else "blend")
+    assert model.fit_summary_["model"] == gate["decision"]
+    assert "validation gate (2 windows" in model.summary()
+
+
+def test_the_gate_pools_as_many_windows_as_configured(small_world_sim) -> None:
+    interactions, ctx = small_world_sim
+    config = RankerConfig(n_windows=3, max_rounds=20, validation_windows=1)
+    gate = RankerRecommender(config).fit(interactions, ctx).fit_summary_["validation_gate"]
+    assert [w["train_windows"] for w in gate["windows"]] == [3]
+    config = RankerConfig(
+        n_windows=3, max_rounds=20, validation_windows=9
+    )  # at most every window with a past
+    gate = RankerRecommender(config).fit(interactions, ctx).fit_summary_["validation_gate"]
+    assert [w["train_windows"] for w in gate["windows"]] == [1, 2, 3]
 
 
 def test_the_blend_is_served_when_it_wins_the_validation_gate(small_world, monkeypatch) -> None:
     _customers, clicks, ctx = small_world
 
     def blend_wins(self, *args, **kwargs):
-        return {"cut": "c", "customers": 7, "ranker": 0.01, "blend": 0.02}
+        return {
+            "windows": [{"cut": "c", "train_windows": 1, "customers": 7, "ranker": 0.01, "blend": 0.02}],
+            "cut": "c",
+            "customers": 7,
+            "ranker": 0.01,
+            "blend": 0.02,
+            "gain": -0.01,
+            "interval": [-0.02, 0.0],
+            "decision": "blend",
+        }
 
     monkeypatch.setattr(RankerRecommender, "_validation_gate", blend_wins)
     model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=20)).fit(clicks, ctx)
@@ -285,3 +328,76 @@ def test_validation_gate_can_be_turned_off(small_world) -> None:
     model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=20, validate_against_blend=False))
     model.fit(clicks, ctx)
     assert "validation_gate" not in model.fit_summary_ and model.fit_summary_["model"] == "ranker"
+
+
+def test_similar_items_only_read_the_fitted_state_from_many_threads_and_survive_save_load(
+    fitted, tmp_path
+) -> None:
+    """The "more like this" index is built by fit (part of the frozen state), not on first call: concurrent calls
+    assign nothing on the model, agree with brute-force cosine, and a loaded model answers identically."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, _, _, ctx = fitted
+    assert model.state_.similar_index is not None
+    attributes = dict(vars(model))
+    ids = list(ctx.item_ids[:8])
+    banned = [ctx.item_ids[20]]
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda i: model.similar_items([i], k=5, filter_items=banned), ids))
+    assert vars(model).keys() == attributes.keys()
+    assert all(vars(model)[name] is value for name, value in attributes.items())
+
+    emb = ctx.item_embeddings / np.linalg.norm(ctx.item_embeddings, axis=1, keepdims=True)
+    for item, part in zip(ids, parts, strict=True):
+        q = list(ctx.item_ids).index(item)
+        cos = emb @ emb[q]
+        cos[q] = -np.inf
+        cos[list(ctx.item_ids).index(banned[0])] = -np.inf
+        assert list(part["rank"]) == [1, 2, 3, 4, 5]
+        np.testing.assert_allclose(part["score"], np.sort(cos)[::-1][:5], rtol=1e-5, atol=1e-6)
+        assert item not in set(part["similar_item_id"]) and banned[0] not in set(part["similar_item_id"])
+
+    loaded = RankerRecommender.load(model.save(tmp_path / "similar"))
+    pd.testing.assert_frame_equal(loaded.similar_items(ids, k=5), model.similar_items(ids, k=5))
+
+
+def test_items_in_reasons_are_named_by_catalogue_name_then_label(fitted) -> None:
+    import copy
+
+    from fashion_reco.recommend.ranker_reasons import _names
+
+    model, _, _, ctx = fitted
+    named = copy.copy(model)
+    named.item_names = {str(ctx.item_ids[0]): "striped shirt"}
+    names = _names(named, np.array([0, 1, 0]))
+    assert names[0] == names[2] == "the striped shirt"
+    assert names[1] == f"the {ctx.item_labels[1]}"
+
+
+@pytest.mark.parametrize(
+    ("ranker_ap", "blend_ap", "served"),
+    [
+        ([0.5, 0.0, 0.25], [0.5, 0.0, 0.25], "blend"),  # a tie keeps the blend
+        ([0.5, 0.1, 0.25], [0.5, 0.0, 0.25], "ranker"),  # any positive pooled gain serves the ranker
+        ([0.0, 1.0, 0.0], [0.2, 0.0, 0.2], "ranker"),  # pooled over customer-windows, not window by window
+        ([0.0, 0.0, 0.0], [0.0, 0.5, 0.0], "blend"),
+    ],
+)
+def test_the_gate_serves_the_ranker_only_on_a_positive_pooled_gain(
+    small_world_sim, monkeypatch, ranker_ap, blend_ap, served
+) -> None:
+    interactions, ctx = small_world_sim
+    calls = []
+
+    def per_window(self, data, context, log, window, *args):
+        calls.append(window.cut)
+        i = len(calls) - 1  # each gate window contributes its own customers
+        return np.array(ranker_ap[i::2], dtype=float), np.array(blend_ap[i::2], dtype=float)
+
+    monkeypatch.setattr(RankerRecommender, "_gate_window", per_window)
+    model = RankerRecommender(RankerConfig(n_windows=2, max_rounds=10)).fit(interactions, ctx)
+    gate = model.fit_summary_["validation_gate"]
+    assert len(calls) == 2 and gate["customers"] == 3
+    assert gate["gain"] == pytest.approx(np.mean(ranker_ap) - np.mean(blend_ap))
+    assert gate["decision"] == served and model.fit_summary_["model"] == served
+    assert (model.fallback_ is None) == (served == "ranker")

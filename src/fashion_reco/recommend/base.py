@@ -17,6 +17,7 @@ requested customer receives exactly ``k`` rows whenever ``k`` items pass the fil
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ import scipy.sparse as sp
 from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
-from fashion_reco.errors import NotFittedError, RecommendError
+from fashion_reco.errors import FashionRecoWarning, NotFittedError, RecommendError
 from fashion_reco.ids import MISSING_ID, Ids
 from fashion_reco.recommend.history import TrainData, as_id_array
 from fashion_reco.recommend.popularity import popularity_counts
@@ -75,6 +76,8 @@ class FitContext:
         item_labels: ``(n_items,)`` labels (str or None), aligned with ``item_ids``.
         customers: customer table (``customer_id`` plus optional ``age_band``, ``gender``, ``preferred_labels``).
         as_of: the time the model is fitted "at": recency is measured from it; events after it are ignored.
+        item_prices: ``(n_items,)`` float prices (NaN unknown), aligned with ``item_ids``: the catalogue's ``price``
+            column when it has one (the ranker's price features; without it they come from the log's prices).
     """
 
     item_ids: np.ndarray | None = None
@@ -82,6 +85,7 @@ class FitContext:
     item_labels: np.ndarray | None = None
     customers: pd.DataFrame | None = None
     as_of: pd.Timestamp | None = None
+    item_prices: np.ndarray | None = None
 
     @classmethod
     def from_catalogue(
@@ -91,14 +95,27 @@ class FitContext:
         customers: Customers | pd.DataFrame | None = None,
         as_of: TimestampLike | None = None,
     ) -> FitContext:
-        """Context from a data-layer ``Catalogue`` (its ``item_ids`` and ``labels``) plus embeddings."""
+        """Context from a data-layer ``Catalogue`` (its ``item_ids``, ``labels`` and ``price`` column when it has
+        one) plus embeddings."""
         labels = getattr(catalogue, "labels", None)
+        frame = catalogue.to_frame() if hasattr(catalogue, "to_frame") else None
+        prices = None
+        if frame is not None and Columns.PRICE in frame.columns:
+            if pd.api.types.is_numeric_dtype(frame[Columns.PRICE]):
+                prices = frame[Columns.PRICE].to_numpy()
+            else:  # the catalogue keeps mixed text columns ("12.99 EUR"); price features need numbers
+                warnings.warn(
+                    f"the catalogue's {Columns.PRICE!r} column is not numeric: fitting without price features",
+                    FashionRecoWarning,
+                    stacklevel=2,
+                )
         return cls(
             item_ids=np.asarray(catalogue.item_ids),
             item_embeddings=item_embeddings,
             item_labels=None if labels is None else np.asarray(labels, dtype=object),
             customers=customers_frame(customers),
             as_of=None if as_of is None else pd.Timestamp(as_of),
+            item_prices=prices,
         ).validated()
 
     @classmethod
@@ -135,12 +152,31 @@ class FitContext:
             if labels.shape[0] != n:
                 raise RecommendError(f"item_labels has {labels.shape[0]} entries but there are {n} item ids")
         as_of = None if self.as_of is None else pd.Timestamp(self.as_of)
+        prices = self.item_prices
+        if prices is not None:
+            raw = pd.Series(np.asarray(prices, dtype=object).reshape(-1))
+            numeric = pd.to_numeric(raw, errors="coerce")
+            bad = raw.notna() & (numeric.isna() | (numeric < 0) | ~np.isfinite(numeric.fillna(0.0)))
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise RecommendError(
+                    "item_prices must be non-negative numbers (or missing)",
+                    column=Columns.PRICE,
+                    row=row + 1,
+                    value=raw.iloc[row],
+                )
+            if n is None:
+                raise RecommendError("item_prices need item_ids (the order they are aligned with)")
+            if len(raw) != n:
+                raise RecommendError(f"item_prices has {len(raw)} entries but there are {n} item ids")
+            prices = numeric.to_numpy(np.float64)
         return FitContext(
             item_ids=item_ids,
             item_embeddings=emb,
             item_labels=labels,
             customers=customers_frame(self.customers),
             as_of=as_of,
+            item_prices=prices,
         )
 
 

@@ -31,7 +31,6 @@ operations as the dense path — the lists, scores and reasons are identical.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -44,7 +43,7 @@ import scipy.sparse as sp
 from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns, EventTypes
 from fashion_reco.config import BlendConfig
-from fashion_reco.errors import FashionRecoWarning, NotFittedError, RecommendError
+from fashion_reco.errors import NotFittedError, RecommendError
 from fashion_reco.ids import Ids
 from fashion_reco.recommend.base import FitContext, Recommender, customers_frame, take_rows
 from fashion_reco.recommend.cooccurrence import (
@@ -58,7 +57,12 @@ from fashion_reco.recommend.normalise import NORMALISATIONS, max_scale, normalis
 from fashion_reco.recommend.popularity import popularity_counts, trend_scores
 from fashion_reco.recommend.profile import ProfileModel
 from fashion_reco.recommend.reasons import fill_linked, join_text, lookup, strongest_event_matrix
-from fashion_reco.recommend.similarity import SimilarityIndex, build_index
+from fashion_reco.recommend.similarity import (
+    SimilarityIndex,
+    build_index,
+    neighbours_frame,
+    similar_items_frame,
+)
 from fashion_reco.recommend.taste import closest_history_items, label_visual_affinity, taste_vectors
 from fashion_reco.recommend.topk import topk_rows, topk_sparse_plus_rows
 
@@ -258,8 +262,6 @@ class BlendRecommender(Recommender):
         self._similarity_t_matrix = self.similarity_.T.tocsr()
         self._strongest = strongest_event_matrix(self._require_fitted())
         self._index = None if self.embeddings_ is None else build_index(self.embeddings_, self.config)
-        #: items whose embedding is all zeros (no usable photo): never "more like this" of, nor for, anything
-        self._no_photo = None if self.embeddings_ is None else ~np.any(self.embeddings_, axis=1)
 
     def set_decay(self, half_life_days: float, trend_half_life_days: float) -> None:
         """Recompute the decay-dependent state (history matrix, trend) for new half-lives."""
@@ -678,32 +680,8 @@ class BlendRecommender(Recommender):
         q = data.item_rows(ids, strict=True)
         denied = data.item_mask(filter_items) if filter_items is not None else None
         if self.embeddings_ is not None and self._index is not None:
-            from fashion_reco.recommend.similarity import ExactIndex
-
-            no_photo = self._no_photo if self._no_photo is not None and self._no_photo.any() else None
-            if no_photo is not None:
-                denied = no_photo if denied is None else denied | no_photo
-                blank = ids[no_photo[q]]
-                if blank.size:
-                    warnings.warn(
-                        f"{blank.size} item(s) have no usable photo and so no visual neighbours: "
-                        f"{', '.join(map(repr, blank[:5]))}{' …' if blank.size > 5 else ''}",
-                        FashionRecoWarning,
-                        stacklevel=2,
-                    )
-
-            if isinstance(self._index, ExactIndex):
-                idx, vals = self._index.search(self.embeddings_[q], k, exclude=q, denied_mask=denied)
-            else:
-                extra = 0 if denied is None else int(denied.sum())
-                idx, vals = self._index.search(self.embeddings_[q], k + extra, exclude=q)
-                if denied is not None:
-                    bad = (idx >= 0) & denied[np.maximum(idx, 0)]
-                    vals = np.where(bad, -np.inf, vals)
-                    order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
-                    idx = np.take_along_axis(idx, order, 1)
-                    vals = np.take_along_axis(vals, order, 1)
-        elif "behaviour" in self.signals_:
+            return similar_items_frame(self._index, data.item_ids, ids, q, k, denied)
+        if "behaviour" in self.signals_:
             block = np.asarray(self.similarity_[q].toarray(), dtype=np.float32)
             block[block <= 0] = -np.inf
             block[np.arange(len(q)), q] = -np.inf
@@ -712,18 +690,7 @@ class BlendRecommender(Recommender):
             idx, vals = topk_rows(block, k, order=self._tiebreak_order)
         else:
             raise RecommendError("similar_items needs item embeddings or interactions; the model has neither")
-        valid = np.isfinite(vals) & (idx >= 0)
-        if self.embeddings_ is not None and self._no_photo is not None:
-            valid &= ~self._no_photo[q][:, None]
-        rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
-        return pd.DataFrame(
-            {
-                Columns.ITEM_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
-                Columns.SIMILAR_ITEM_ID: data.item_ids[np.maximum(idx, 0)][valid],
-                Columns.SCORE: vals[valid].astype(np.float64),
-                Columns.RANK: rank[valid].astype(np.int64),
-            }
-        )
+        return neighbours_frame(data.item_ids, ids, idx, vals)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:

@@ -20,9 +20,19 @@ from fashion_reco.recommend.history import EVENT_CODES, TrainData, interactions_
 if TYPE_CHECKING:
     from fashion_reco.data.interactions import Interactions, TimestampLike
 
-__all__ = ["DAY_NS", "EventLog", "as_ns"]
+__all__ = ["DAY_NS", "EventLog", "as_ns", "event_prices"]
 
 DAY_NS = 86_400 * 10**9
+
+
+def event_prices(frame: pd.DataFrame) -> np.ndarray | None:
+    """Price per event from a ``price`` (else ``unit_price``) column: float64, NaN where missing, negative or not a
+    number; None when the frame has neither column."""
+    column = next((c for c in (Columns.PRICE, Columns.UNIT_PRICE) if c in frame.columns), None)
+    if column is None:
+        return None
+    price = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
+    return np.where(np.isfinite(price) & (price >= 0), price, np.nan)
 
 
 def as_ns(ts: TimestampLike) -> int:
@@ -43,6 +53,8 @@ class EventLog:
     ts: np.ndarray
     n_customers: int
     n_items: int
+    #: price of each event (float64, NaN unknown) when the log has a ``price`` / ``unit_price`` column, else None
+    price: np.ndarray | None = None
 
     @property
     def n_events(self) -> int:
@@ -59,7 +71,16 @@ class EventLog:
         if data.as_of is not None:
             keep &= ts <= as_ns(data.as_of)
         event = frame[Columns.EVENT_TYPE].map(EVENT_CODES).to_numpy(np.int8)
-        return cls._sorted(cust[keep], item[keep], event[keep], ts[keep], data.n_customers, data.n_items)
+        price = event_prices(frame)
+        return cls._sorted(
+            cust[keep],
+            item[keep],
+            event[keep],
+            ts[keep],
+            data.n_customers,
+            data.n_items,
+            None if price is None else price[keep],
+        )
 
     @classmethod
     def from_train_data(cls, data: TrainData) -> EventLog:
@@ -70,7 +91,14 @@ class EventLog:
 
     @classmethod
     def _sorted(
-        cls, cust: np.ndarray, item: np.ndarray, event: np.ndarray, ts: np.ndarray, n_c: int, n_i: int
+        cls,
+        cust: np.ndarray,
+        item: np.ndarray,
+        event: np.ndarray,
+        ts: np.ndarray,
+        n_c: int,
+        n_i: int,
+        price: np.ndarray | None = None,
     ) -> EventLog:
         order = np.lexsort((item, cust, ts))
         return cls(
@@ -80,6 +108,7 @@ class EventLog:
             ts=np.ascontiguousarray(ts[order], dtype=np.int64),
             n_customers=int(n_c),
             n_items=int(n_i),
+            price=None if price is None else np.ascontiguousarray(price[order], dtype=np.float64),
         )
 
     def _select(self, mask: np.ndarray | slice) -> EventLog:
@@ -90,6 +119,7 @@ class EventLog:
             ts=self.ts[mask],
             n_customers=self.n_customers,
             n_items=self.n_items,
+            price=None if self.price is None else self.price[mask],
         )
 
     def before(self, cut_ns: int) -> EventLog:

@@ -11,6 +11,9 @@ visual ones this library can add):
   first seen) and days since its last event;
 * customer — events per window, purchases, days since the last event, tenure, distinct items;
 * customer × label — the customer's share of events in the item's label; label and segment codes (categorical);
+* price (when the catalogue has a ``price`` column or the log a ``price`` / ``unit_price`` one) — the item's price
+  (catalogue price, else the median price of its events before the cut), the mean and median price of what the
+  customer viewed, carted or bought before the cut, and the item's price relative to that median;
 * visual — cosine of the item to the customer's taste vector (recency-decayed mean embedding) and to their most
   similar recent item.
 
@@ -51,6 +54,8 @@ def feature_group(name: str) -> str:
         return name[4:].rsplit("_", 1)[0]
     if name.startswith("vis_"):
         return "visual"
+    if name.startswith("cust_price") or name == "item_price_rel":
+        return "customer"
     if name in ("cust_label_share", "item_label"):
         return "profile"
     if name.startswith("item_"):
@@ -95,6 +100,10 @@ class FeatureState:
     recent: sp.csr_matrix
     has_labels: bool
     has_segments: bool
+    #: item price at the cut (NaN unknown) and per customer the mean and median price of their events before it;
+    #: None when neither the catalogue nor the log has prices (older saved models: no price features)
+    item_price: np.ndarray | None = None
+    customer_price: np.ndarray | None = None
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -189,6 +198,7 @@ class FeatureState:
         else:
             label_keys, label_values = np.empty(0, np.int64), np.empty(0, np.float32)
 
+        item_price, customer_price = _prices(past, env.item_price)
         recent = (
             csr_topk(history_csr(past, cut_ns, half_life_days), _RECENT)
             if env.embeddings is not None
@@ -211,6 +221,8 @@ class FeatureState:
             recent=recent,
             has_labels=n_l > 0,
             has_segments=env.n_segments > 0,
+            item_price=item_price,
+            customer_price=customer_price,
         )
 
     def strongest_event(self, customer_rows: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -241,6 +253,8 @@ class FeatureState:
         names += ["item_trend", "item_age_days", "item_days_since_last"]
         names += [f"cust_events_{w}" for w in ws]
         names += ["cust_purchases", "cust_days_since_last", "cust_tenure_days", "cust_distinct_items"]
+        if self.item_price is not None:
+            names += ["item_price", "cust_price_mean", "cust_price_median", "item_price_rel"]
         if self.has_labels:
             names += ["cust_label_share", "item_label"]
         if self.has_segments:
@@ -273,6 +287,13 @@ class FeatureState:
         cs[~warm] = 0.0
         cs[~warm, len(self.windows) + 1 : len(self.windows) + 3] = np.nan
         parts.append(cs)
+        if self.item_price is not None and self.customer_price is not None:
+            ip = self.item_price[cand.item]
+            cp = self.customer_price[safe]
+            cp[~warm] = np.nan
+            median = cp[:, 1]
+            rel = np.divide(ip, median, out=np.full(n, np.nan), where=np.isfinite(ip) & (median > 0))
+            parts += [ip[:, None], cp, rel[:, None]]
         if self.has_labels:
             lab = self.item_label[cand.item]
             n_l = int(self.item_label.max(initial=-1)) + 1
@@ -329,6 +350,44 @@ class FeatureState:
             closest[sl] = np.where(ok, ri[np.arange(ri.shape[0]), best], -1)
         taste_cos[~has_hist] = np.nan
         return taste_cos, close_cos, closest
+
+
+def _group_median(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of ``values`` per key in ``range(n)`` (NaN for keys without values), by one sort — no loop."""
+    out = np.full(n, np.nan)
+    if keys.size == 0:
+        return out
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    counts = np.diff(np.r_[starts, k.size])
+    out[k[starts]] = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2.0
+    return out
+
+
+def _prices(past: EventLog, catalogue: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Item price at the cut and each customer's (mean, median) event price, from events before the cut only.
+
+    An event's price is its own (the log's ``price`` / ``unit_price``) when known, else the item's catalogue price;
+    an item's price is its catalogue price when known, else the median price of its events before the cut.
+    """
+    if catalogue is None and past.price is None:
+        return None, None
+    n_items, n_cust = past.n_items, past.n_customers
+    ev = np.full(past.n_events, np.nan) if past.price is None else past.price.astype(np.float64)
+    if catalogue is not None:
+        ev = np.where(np.isfinite(ev), ev, catalogue[past.item])
+    known = np.isfinite(ev)
+    item_price = _group_median(past.item[known], ev[known], n_items)
+    if catalogue is not None:
+        item_price = np.where(np.isfinite(catalogue), catalogue, item_price)
+    c = past.cust[known]
+    total = np.bincount(c, weights=ev[known], minlength=n_cust)
+    count = np.bincount(c, minlength=n_cust)
+    mean = np.divide(total, count, out=np.full(n_cust, np.nan), where=count > 0)
+    median = _group_median(c, ev[known], n_cust)
+    customer_price = np.column_stack([mean, median]).astype(np.float32)
+    return item_price.astype(np.float32), customer_price
 
 
 def _rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:

@@ -65,7 +65,8 @@ def interactions_frame(interactions: Interactions | pd.DataFrame | None) -> pd.D
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise InteractionsError(f"interactions lack required columns {missing}", column=missing[0])
-    out = frame.loc[:, [c for c in (*_REQUIRED, "quantity") if c in frame.columns]].copy()
+    kept = (*_REQUIRED, "quantity", Columns.PRICE, Columns.UNIT_PRICE)
+    out = frame.loc[:, [c for c in kept if c in frame.columns]].copy()
     for col in (Columns.CUSTOMER_ID, Columns.ITEM_ID):
         if out[col].dtype != object or not all(isinstance(v, str) for v in out[col].head(50)):
             out[col] = as_id_array(out[col])

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fashion_reco.checks import check_k
 from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig, RankerConfig
 from fashion_reco.errors import NotFittedError, RecommendError
@@ -53,10 +54,17 @@ from fashion_reco.recommend.candidates import (
     fit_sources,
 )
 from fashion_reco.recommend.candidates.base import union
+from fashion_reco.recommend.candidates.collaborative import CollaborativeSource
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
 from fashion_reco.recommend.eventlog import DAY_NS, EventLog, as_ns
 from fashion_reco.recommend.features import CATEGORICAL, FeatureBlock, FeatureState
 from fashion_reco.recommend.history import EVENT_CODES, TrainData, as_id_array, interactions_frame
+from fashion_reco.recommend.similarity import (
+    SimilarityIndex,
+    build_index,
+    neighbours_frame,
+    similar_items_frame,
+)
 from fashion_reco.recommend.topk import segment_topk
 
 if TYPE_CHECKING:
@@ -88,15 +96,30 @@ class RankerState:
     booster: lgb.Booster = field(compare=False, repr=False)
     groups: tuple[str, ...] = field(compare=False, default=())
     leaf_groups: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
+    #: how ``similar_index`` is built (BlendConfig's exact_max_items, ann_backend, similarity_chunk_size)
+    similarity: dict[str, Any] = field(default_factory=dict)
+    #: "more like this" over the feature state's item embeddings (None without embeddings); rebuilt on load
+    similar_index: SimilarityIndex | None = field(compare=False, repr=False, default=None)
 
     @classmethod
     def with_booster(cls, **values: Any) -> RankerState:
-        """A state whose booster (and path-attribution tables) are rebuilt from ``model_text`` (LightGBM's text)."""
+        """A state whose derived parts — the booster (from ``model_text``, LightGBM's text), the path-attribution
+        tables and the similar-items index (from the features' embeddings) — are rebuilt from the saved ones."""
         from fashion_reco.recommend.ranker_reasons import explanation_groups, path_tables
 
         booster = lgb.Booster(model_str=values["model_text"])
         groups, member = explanation_groups(values["feature_names"])
-        return cls(**values, booster=booster, groups=groups, leaf_groups=path_tables(booster, member))
+        emb = values["features"].embeddings
+        index = None
+        if emb is not None and emb.shape[0]:
+            index = build_index(emb, BlendConfig(**values.get("similarity", {})))
+        return cls(
+            **values,
+            booster=booster,
+            groups=groups,
+            leaf_groups=path_tables(booster, member),
+            similar_index=index,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,9 @@ class _Window:
     recall: pd.DataFrame
     cut: pd.Timestamp
     names: tuple[str, ...]
+    #: the sources and features at the cut (fit-time only: reused by the validation gate)
+    generator: CandidateGenerator | None = field(default=None, compare=False, repr=False)
+    features: FeatureState | None = field(default=None, compare=False, repr=False)
 
 
 class RankerRecommender(Recommender):
@@ -184,11 +210,16 @@ class RankerRecommender(Recommender):
         summary["window_days"] = windows[0] if windows else None
         train_sets: list[_Window] = []
         val: _Window | None = None
+        by_cut: list[_Window | None] = []
         if windows:
             width, cuts = windows
             rng = np.random.default_rng(cfg.seed)
             for i, cut in enumerate(cuts):
                 w = self._window(log, env, cut, width, rng)
+                gate_window = cfg.validate_against_blend and i >= len(cuts) - cfg.validation_windows
+                if w is not None and not gate_window:  # only the gate reuses a window's sources and features
+                    w = replace(w, generator=None, features=None)
+                by_cut.append(w)
                 if i == len(cuts) - 1:
                     val = w
                 elif w is not None:
@@ -222,20 +253,24 @@ class RankerRecommender(Recommender):
             return
         params, best_iter, val_map, tuned, trial = self._train(train_sets, val)
         if cfg.validate_against_blend and windows and data.as_of is not None:
-            gate = self._validation_gate(
-                data, context, log, env, windows[1][-1], windows[0], trial, best_iter
-            )
+            gate = self._validation_gate(data, context, log, by_cut, windows[0], params, trial, best_iter)
             summary["validation_gate"] = gate
-            if gate["blend"] > gate["ranker"]:
+            if gate["decision"] != "ranker":
+                n_win = len(gate["windows"])
                 reason = (
-                    f"on the validation window ({gate['customers']} customers) the blend's MAP@{cfg.k} "
-                    f"{gate['blend']:.4f} beat the ranker's {gate['ranker']:.4f}"
+                    f"on the latest {n_win} validation window{'s' if n_win != 1 else ''} ({gate['customers']} "
+                    f"customer-windows) the ranker's MAP@{cfg.k} {gate['ranker']:.4f} did not exceed the blend's "
+                    f"{gate['blend']:.4f} (gain {gate['gain']:+.4f})"
                 )
                 self._fit_fallback(data, context, summary, reason, t0, why="ranker did not beat the blend")
                 return
         full = _concat([*train_sets, val])
         booster = lgb.train(params, _dataset(full), num_boost_round=best_iter)
-        sources = fit_sources(log, end_ns, env, cfg)
+        # the served sources: the collaborative one with every customer's candidates precomputed (read per call)
+        sources = tuple(
+            s.with_table() if isinstance(s, CollaborativeSource) else s
+            for s in fit_sources(log, end_ns, env, cfg)
+        )
         generator = CandidateGenerator(sources, data.n_items)
         features = FeatureState.fit(
             log,
@@ -256,6 +291,11 @@ class RankerRecommender(Recommender):
             best_iteration=int(best_iter),
             label_names=label_names,
             segment_names=segment_names,
+            similarity={
+                "exact_max_items": self.config.exact_max_items,
+                "ann_backend": self.config.ann_backend,
+                "similarity_chunk_size": self.config.similarity_chunk_size,
+            },
         )
         summary.update(
             {
@@ -303,6 +343,7 @@ class RankerRecommender(Recommender):
             context.item_embeddings,
             visual_k=int(cfg.candidates.get("visual", 0)),
             blend_config=self.config,
+            item_prices=context.item_prices,
         )
 
     def _cuts(self, log: EventLog, end_ns: int) -> tuple[float, list[pd.Timestamp]] | None:
@@ -374,6 +415,8 @@ class RankerRecommender(Recommender):
             recall=recall,
             cut=cut,
             names=tuple(features.names),
+            generator=generator,
+            features=features,
         )
 
     def _base_params(self) -> dict[str, Any]:
@@ -414,13 +457,71 @@ class RankerRecommender(Recommender):
         data: TrainData,
         context: FitContext,
         log: EventLog,
-        env: CandidateEnv,
-        cut: pd.Timestamp,
+        by_cut: list[_Window | None],
         width: float,
+        params: dict[str, Any],
         booster: lgb.Booster,
         best_iter: int,
     ) -> dict[str, Any]:
-        """MAP@k of the ranker (earlier windows only) and of the blend (events before ``cut``) on the same customers.
+        """Ranker vs blend by MAP@k on the latest ``validation_windows`` windows, pooled over customer-windows.
+
+        Rolling origin inside the fit (Tashman 2000): on the window at each gate cut, a ranker trained only on the
+        windows before it (``booster`` for the latest; the same parameters and rounds refitted on fewer windows for
+        earlier ones) and a blend fitted on the events before the cut are scored on the same customers. The ranker
+        is served only when its pooled gain is positive; per-window numbers, the pooled ones, the gain's paired
+        bootstrap 95 % interval and the decision are returned for the fit summary.
+        """
+        from fashion_reco.recommend.metrics import paired_bootstrap
+
+        cfg = self.ranker_config
+        n = len(by_cut)
+        first = max(1, n - cfg.validation_windows)
+        per_window: list[dict[str, Any]] = []
+        ranker_ap: list[np.ndarray] = []
+        blend_ap: list[np.ndarray] = []
+        for j in range(first, n):
+            w = by_cut[j]
+            earlier = [x for x in by_cut[:j] if x is not None]
+            if w is None or not earlier or w.generator is None or w.features is None:
+                continue
+            model = booster if j == n - 1 else lgb.train(params, _dataset(_concat(earlier)), best_iter)
+            r_ap, b_ap = self._gate_window(data, context, log, w, width, model, best_iter)
+            per_window.append(
+                {
+                    "cut": str(w.cut),
+                    "train_windows": len(earlier),
+                    "customers": int(r_ap.size),
+                    "ranker": float(r_ap.mean()) if r_ap.size else 0.0,
+                    "blend": float(b_ap.mean()) if b_ap.size else 0.0,
+                }
+            )
+            ranker_ap.append(r_ap)
+            blend_ap.append(b_ap)
+        r = np.concatenate(ranker_ap) if ranker_ap else np.empty(0)
+        b = np.concatenate(blend_ap) if blend_ap else np.empty(0)
+        gain, low, high = paired_bootstrap(r, b, n_boot=1000, seed=cfg.seed) if r.size else (0.0, 0.0, 0.0)
+        return {
+            "windows": per_window,
+            "cut": per_window[0]["cut"] if per_window else None,
+            "customers": int(r.size),
+            "ranker": float(r.mean()) if r.size else 0.0,
+            "blend": float(b.mean()) if b.size else 0.0,
+            "gain": float(gain),
+            "interval": [float(low), float(high)],
+            "decision": "ranker" if r.size and gain > 0 else "blend",
+        }
+
+    def _gate_window(
+        self,
+        data: TrainData,
+        context: FitContext,
+        log: EventLog,
+        window: _Window,
+        width: float,
+        booster: lgb.Booster,
+        best_iter: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-customer average precision@k of the ranker and of the blend on one window's customers.
 
         Both are scored on every customer with a relevant event in ``[cut, cut + width)`` (at most
         ``max_customers_per_window``, sampled with the configured seed) against all of that customer's relevant
@@ -432,6 +533,7 @@ class RankerRecommender(Recommender):
         cfg = self.ranker_config
         k = cfg.k
         n_items = log.n_items
+        cut = window.cut
         cut_ns = as_ns(cut)
         future = log.between(cut_ns, cut_ns + int(width * DAY_NS)).of_type(EVENT_CODES[cfg.label_event])
         customers = np.unique(future.cust)
@@ -441,17 +543,13 @@ class RankerRecommender(Recommender):
         target = np.unique(future.cust * n_items + future.item)
         target = target[_contains(customers, target // n_items)]
         n_rel = np.bincount(np.searchsorted(customers, target // n_items), minlength=customers.size)
+        if customers.size == 0:
+            return np.empty(0), np.empty(0)
 
-        # the ranker as it would have served at the cut: sources, features and the booster of the earlier windows
-        generator = CandidateGenerator(fit_sources(log, cut_ns, env, cfg), n_items)
-        features = FeatureState.fit(
-            log,
-            cut_ns,
-            env,
-            generator.names,
-            windows=cfg.feature_windows,
-            half_life_days=cfg.history_half_life_days,
-        )
+        # the ranker as it would have served at the cut: that window's sources and features, the earlier booster
+        generator, features = window.generator, window.features
+        if generator is None or features is None:
+            raise RecommendError("internal: a validation window without its sources and features")
         cand = generator.generate(customers)
         if len(cand):
             X = features.transform(customers, cand).X
@@ -460,7 +558,8 @@ class RankerRecommender(Recommender):
             scores = np.empty(0)
         idx, vals, _ = segment_topk(cand.row, cand.item, scores, customers.size, k, self._tiebreak_position())
         keys = np.arange(customers.size)[:, None] * n_items + idx
-        ranker_hits = np.isfinite(vals) & _contains(_local_keys(target, customers, n_items), keys)
+        local = _local_keys(target, customers, n_items)
+        ranker_hits = np.isfinite(vals) & _contains(local, keys)
 
         # the blend fitted on the events strictly before the cut (same customer and item index space)
         as_of_ns = as_ns(data.as_of) if data.as_of is not None else cut_ns
@@ -471,14 +570,11 @@ class RankerRecommender(Recommender):
         r_row = np.searchsorted(customers, data.customer_rows(recs[Columns.CUSTOMER_ID].to_numpy()))
         r_item = data.item_rows(recs[Columns.ITEM_ID].to_numpy())
         blend_hits = np.zeros((customers.size, k), dtype=bool)
-        hit = _contains(_local_keys(target, customers, n_items), r_row * n_items + r_item)
+        hit = _contains(local, r_row * n_items + r_item)
         blend_hits[r_row, recs[Columns.RANK].to_numpy() - 1] = hit
-        return {
-            "cut": str(cut),
-            "customers": int(customers.size),
-            "ranker": float(map_at_k(ranker_hits, n_rel, k)) if customers.size else 0.0,
-            "blend": float(map_at_k(blend_hits, n_rel, k)) if customers.size else 0.0,
-        }
+        ranker_ap = np.asarray(map_at_k(ranker_hits, n_rel, k, per_customer=True), dtype=np.float64)
+        blend_ap = np.asarray(map_at_k(blend_hits, n_rel, k, per_customer=True), dtype=np.float64)
+        return ranker_ap, blend_ap
 
     def _tune(
         self, params: dict[str, Any], dtrain: lgb.Dataset, dval: lgb.Dataset
@@ -566,7 +662,11 @@ class RankerRecommender(Recommender):
         fill_items = self._tiebreak_order[allowed[self._tiebreak_order]][
             : k + n_excl + int(per_row.max(initial=0))
         ]
-        fill_score = np.float64(scores[ok].min() - 1.0) if ok.any() else np.float64(0.0)
+        # float32 throughout: segment_topk then orders (row, -score, position) by one uint64 sort (5× a lexsort)
+        fill_score = np.float32(0.0)
+        if ok.any():
+            low = np.float32(scores[ok].min())
+            fill_score = min(np.float32(low - 1.0), np.nextafter(low, np.float32(-np.inf)))
         pad_rows = np.flatnonzero(need_pad)
         pr = np.repeat(pad_rows, fill_items.size)
         pi = np.tile(fill_items, pad_rows.size)
@@ -578,7 +678,7 @@ class RankerRecommender(Recommender):
         pr, pi = pr[pad_ok], pi[pad_ok]
         e_row = np.concatenate([cand.row[ok], pr])
         e_item = np.concatenate([cand.item[ok], pi])
-        e_val = np.concatenate([scores[ok].astype(np.float64), np.full(pr.size, fill_score)])
+        e_val = np.concatenate([scores[ok], np.full(pr.size, fill_score, dtype=np.float32)])
         idx, vals, src = segment_topk(e_row, e_item, e_val, len(rows), k, position)
         n_cand = int(ok.sum())
         cand_index = np.flatnonzero(ok)
@@ -635,18 +735,14 @@ class RankerRecommender(Recommender):
         if self.fallback_ is not None and hasattr(self.fallback_, "similar_items"):
             result: pd.DataFrame = self.fallback_.similar_items(item_ids, k=k, filter_items=filter_items)
             return result
-        from fashion_reco.recommend.blend import BlendRecommender
-
+        k = check_k(k)
         data = self._require_fitted()
-        ctx = self.context_ or FitContext()
-        if ctx.item_embeddings is not None:
-            cached = getattr(self, "_similar_cache", None)
-            if cached is None:
-                cfg = self.config.model_copy(update={"tune": False})
-                cached = BlendRecommender(cfg).fit(None, ctx)
-                self._similar_cache = cached
-            return cached.similar_items(item_ids, k=k, filter_items=filter_items)
         st = self._require_state()
+        if st.similar_index is not None:
+            ids = as_id_array(item_ids)
+            q = data.item_rows(ids, strict=True)
+            denied = data.item_mask(filter_items) if filter_items is not None else None
+            return similar_items_frame(st.similar_index, data.item_ids, ids, q, k, denied)
         links = next((s.links for s in st.generator.sources if isinstance(s, CoOccurrenceSource)), None)
         if links is None:
             raise RecommendError("similar_items needs item embeddings or the co-occurrence source")
@@ -665,16 +761,7 @@ class RankerRecommender(Recommender):
             k,
             self._tiebreak_position(),
         )
-        valid = np.isfinite(vals)
-        rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
-        return pd.DataFrame(
-            {
-                Columns.ITEM_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
-                Columns.SIMILAR_ITEM_ID: data.item_ids[idx[valid]],
-                Columns.SCORE: vals[valid].astype(np.float64),
-                Columns.RANK: rank[valid].astype(np.int64),
-            }
-        )
+        return neighbours_frame(data.item_ids, ids, idx, vals)
 
     def candidate_recall(
         self, test: Interactions | pd.DataFrame, *, event_type: str | None = None
@@ -722,9 +809,11 @@ class RankerRecommender(Recommender):
             )
         gate = s.get("validation_gate")
         if gate:
+            low, high = gate["interval"]
             lines.append(
-                f"validation gate ({gate['customers']} customers from {gate['cut']}): MAP@{self.ranker_config.k} "
-                f"ranker {gate['ranker']:.4f} vs blend {gate['blend']:.4f}"
+                f"validation gate ({len(gate['windows'])} windows, {gate['customers']} customer-windows from "
+                f"{gate['cut']}): MAP@{self.ranker_config.k} ranker {gate['ranker']:.4f} vs blend "
+                f"{gate['blend']:.4f}, gain {gate['gain']:+.4f} [{low:+.4f}, {high:+.4f}] → {gate['decision']}"
             )
         for r in s.get("candidate_recall", []):
             lines.append(

@@ -171,6 +171,7 @@ def save_ranker(model: RankerRecommender, directory: Path) -> Path:
         },
         "item_embeddings": encode_state(ctx.item_embeddings, "item_embeddings", writer.add_array),
         "item_labels": encode_state(ctx.item_labels, "item_labels", writer.add_array),
+        "item_prices": encode_state(ctx.item_prices, "item_prices", writer.add_array),
     }
     state_doc = None
     feature_names: list[str] = []
@@ -250,6 +251,7 @@ def _load(cls: type[_Ranker], reader: ArtefactReader) -> _Ranker:
         item_embeddings=decode_state(base["item_embeddings"], rd),
         item_labels=decode_state(base["item_labels"], rd),
         as_of=as_of,
+        item_prices=decode_state(base.get("item_prices"), rd),
     )
     model._set_data(data, model.context_)
     model.fit_summary_ = meta.get("fit_summary") or {}

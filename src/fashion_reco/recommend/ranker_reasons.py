@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from fashion_reco.recommend.candidates.base import CandidateSet
 from fashion_reco.recommend.candidates.cooccurrence import CoOccurrenceSource
@@ -130,11 +131,11 @@ def _names(model: RankerRecommender, items: np.ndarray) -> np.ndarray:
     labels = model.context_.item_labels if model.context_ is not None else None
     if labels is not None:
         lab = labels[items]
-        has = np.array([v is not None for v in lab], dtype=bool) if lab.size else np.zeros(0, bool)
+        has = pd.notna(lab).astype(bool)
         out[has] = join_text("the ", lab[has])
     if model.item_names:
-        named = np.array([model.item_names.get(str(i)) for i in ids], dtype=object)
-        has = np.array([v is not None for v in named], dtype=bool) if named.size else np.zeros(0, bool)
+        named = pd.Series(model.item_names, dtype=object).reindex(ids.astype(str)).to_numpy(object)
+        has = pd.notna(named).astype(bool)
         out[has] = join_text("the ", named[has])
     return out
 

@@ -14,14 +14,17 @@ Above that, :class:`FaissIndex` (HNSW graph, inner product on unit vectors = cos
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
+from fashion_reco.columns import Columns
 from fashion_reco.config import BlendConfig
-from fashion_reco.errors import RecommendError
+from fashion_reco.errors import FashionRecoWarning, RecommendError
 from fashion_reco.recommend.topk import topk_rows
 
 __all__ = [
@@ -192,6 +195,8 @@ class SimilarityIndex(ABC):
         if emb.ndim != 2:
             raise RecommendError(f"embeddings must be 2-D, got shape {emb.shape}")
         self.embeddings = l2_normalise(emb)
+        #: rows whose embedding is all zeros (an item without a usable photo): no one's neighbour, none of their own
+        self.blank = ~np.any(emb, axis=1)
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
@@ -320,6 +325,71 @@ def build_index(embeddings: np.ndarray, config: BlendConfig | None = None, **kwa
     if n > config.exact_max_items and config.ann_backend == "faiss" and faiss_available():
         return FaissIndex(embeddings, **kwargs)
     return ExactIndex(embeddings, chunk_size=config.similarity_chunk_size)
+
+
+def item_neighbours(
+    index: SimilarityIndex, rows: np.ndarray, k: int, denied: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k neighbours of the corpus items ``rows`` in ``index`` (themselves and ``denied`` items excluded).
+
+    The exact index filters inside its search; an approximate one over-fetches by the number of denied items and
+    filters afterwards. Returns ``(indices, scores)`` of shape ``(len(rows), k)`` (``-1`` / ``-inf`` padded).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    queries = index.embeddings[rows]
+    if index.blank.any():  # blank rows are never neighbours; blank queries get none (-1 / -inf)
+        denied = index.blank if denied is None else denied | index.blank
+    if isinstance(index, ExactIndex):
+        return index.search(queries, k, exclude=rows, denied_mask=denied)
+    extra = 0 if denied is None else int(denied.sum())
+    idx, vals = index.search(queries, k + extra, exclude=rows)
+    if denied is not None:
+        bad = (idx >= 0) & denied[np.maximum(idx, 0)]
+        vals = np.where(bad, -np.inf, vals)
+        order = np.argsort(-vals, axis=1, kind="stable")[:, :k]
+        idx = np.take_along_axis(idx, order, 1)
+        vals = np.take_along_axis(vals, order, 1)
+    return idx, vals
+
+
+def neighbours_frame(
+    item_ids: np.ndarray, ids: np.ndarray, idx: np.ndarray, vals: np.ndarray
+) -> pd.DataFrame:
+    """Top-k neighbour arrays (``-1`` / ``-inf`` padded) → ``item_id, similar_item_id, score, rank`` rows."""
+    valid = np.isfinite(vals) & (idx >= 0)
+    rank = np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)
+    return pd.DataFrame(
+        {
+            Columns.ITEM_ID: np.broadcast_to(ids[:, None], idx.shape)[valid],
+            Columns.SIMILAR_ITEM_ID: item_ids[np.maximum(idx, 0)][valid],
+            Columns.SCORE: vals[valid].astype(np.float64),
+            Columns.RANK: rank[valid].astype(np.int64),
+        }
+    )
+
+
+def similar_items_frame(
+    index: SimilarityIndex,
+    item_ids: np.ndarray,
+    ids: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    denied: np.ndarray | None,
+) -> pd.DataFrame:
+    """ "More like this" of ``ids`` (corpus ``rows``) by image cosine; an item without a usable photo (a blank
+    embedding) gets no rows and a warning naming it, instead of arbitrary score-0 neighbours."""
+    idx, vals = item_neighbours(index, rows, k, denied)
+    blank = index.blank[np.asarray(rows, dtype=np.int64)]
+    if blank.any():
+        named = ids[blank]
+        warnings.warn(
+            f"{named.size} item(s) have no usable photo and so no visual neighbours: "
+            f"{', '.join(map(repr, named[:5]))}{' …' if named.size > 5 else ''}",
+            FashionRecoWarning,
+            stacklevel=3,
+        )
+        vals = np.where(blank[:, None], -np.inf, vals)
+    return neighbours_frame(item_ids, ids, idx, vals)
 
 
 def recall_at_k_vs_exact(

@@ -72,6 +72,7 @@ def build_env(
     *,
     visual_k: int = 0,
     blend_config: BlendConfig | None = None,
+    item_prices: np.ndarray | None = None,
 ) -> tuple[CandidateEnv, np.ndarray, np.ndarray]:
     """The sources' environment plus the label and segment names (codes index them).
 
@@ -104,6 +105,7 @@ def build_env(
         n_segments=len(seg_names),
         embeddings=embeddings,
         visual_neighbours=neighbours,
+        item_price=None if item_prices is None else np.asarray(item_prices, dtype=np.float64),
     )
     return env, np.asarray(names, dtype=object), np.asarray(seg_names, dtype=object)
 

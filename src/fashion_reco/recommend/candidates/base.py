@@ -62,6 +62,7 @@ class CandidateEnv:
         customer_segment: segment code per customer row (``-1``: unknown), e.g. the age band.
         embeddings: L2-normalised item embeddings ``(n_items, d)`` or ``None``.
         visual_neighbours: item × item CSR of the strongest cosine neighbours (no self links), or ``None``.
+        item_price: catalogue price per item (float64, NaN unknown) or ``None`` (the features' price family).
     """
 
     n_customers: int
@@ -72,6 +73,7 @@ class CandidateEnv:
     n_segments: int
     embeddings: np.ndarray | None = None
     visual_neighbours: sp.csr_matrix | None = None
+    item_price: np.ndarray | None = None
 
 
 class CandidateSource(ABC):
@@ -143,7 +145,11 @@ def _ranks(c: Candidates) -> np.ndarray:
     """1-based rank of each entry within its row by descending score (ties: earlier entry first)."""
     if len(c) == 0:
         return np.empty(0, np.float32)
-    order = np.lexsort((-c.score.astype(np.float64), c.row))
+    from fashion_reco.recommend.topk import _row_value_column_order
+
+    n_rows = int(c.row.max()) + 1
+    # one uint64 sort by (row, -score, entry index) instead of a two-key lexsort
+    order = _row_value_column_order(c.row, c.score.astype(np.float32), np.arange(len(c)), n_rows, len(c))
     rank = np.empty(len(c), dtype=np.float32)
     sorted_rows = c.row[order]
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])

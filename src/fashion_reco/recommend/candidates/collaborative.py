@@ -3,12 +3,16 @@
 Needs the optional ``implicit`` package (extra ``cf``). Fitted on log-scaled, event-weighted counts of the events
 before the cut; customers without history there get no collaborative candidates. Scores are computed per block of
 customers (block × items, never customers × items) and only the top ``n`` are kept.
+
+The served model's source precomputes every customer's top ``n`` once in fit (:meth:`CollaborativeSource.with_table`,
+a ``customers × n`` table — at most :data:`TABLE_MAX_ENTRIES` entries, else scores stay per call), so serving reads
+rows instead of multiplying and selecting over the whole catalogue again on every call.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -18,9 +22,11 @@ from fashion_reco.recommend.candidates.base import CandidateEnv, Candidates, Can
 from fashion_reco.recommend.eventlog import EventLog
 from fashion_reco.recommend.topk import topk_rows
 
-__all__ = ["CollaborativeSource", "implicit_available"]
+__all__ = ["TABLE_MAX_ENTRIES", "CollaborativeSource", "implicit_available"]
 
 _BLOCK_ELEMENTS = 1 << 23
+#: largest precomputed candidate table (customers × n entries; 8 bytes each: 256 MiB)
+TABLE_MAX_ENTRIES = 1 << 25
 
 
 def implicit_available() -> bool:
@@ -41,6 +47,25 @@ class CollaborativeSource(CandidateSource):
     user_factors: np.ndarray
     item_factors: np.ndarray
     has_history: np.ndarray
+    #: every customer's top-n items best first (``-1``: none) and their scores, built by :meth:`with_table`
+    table_items: np.ndarray | None = None
+    table_scores: np.ndarray | None = None
+
+    def with_table(self) -> CollaborativeSource:
+        """This source with every customer's candidates precomputed (unchanged when the table would exceed
+        :data:`TABLE_MAX_ENTRIES` entries): what the served model reads instead of scoring the catalogue per call."""
+        n_cust = self.user_factors.shape[0]
+        k = int(min(self.n, self.item_factors.shape[0]))
+        if n_cust * k > TABLE_MAX_ENTRIES or self.table_items is not None:
+            return self
+        items = np.full((n_cust, k), -1, dtype=np.int32)
+        scores = np.full((n_cust, k), -np.inf, dtype=np.float32)
+        c = self._compute(np.arange(n_cust, dtype=np.int64))
+        if len(c) and c.rank is not None:  # _compute always ranks its entries
+            col = c.rank.astype(np.int64) - 1
+            items[c.row, col] = c.item
+            scores[c.row, col] = c.score
+        return replace(self, table_items=items, table_scores=scores)
 
     @classmethod
     def fit(
@@ -101,6 +126,22 @@ class CollaborativeSource(CandidateSource):
         return cls(n=int(n), user_factors=users, item_factors=items, has_history=has)
 
     def generate(self, rows: np.ndarray) -> Candidates:
+        if self.table_items is not None and self.table_scores is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            pos = np.flatnonzero(rows >= 0)
+            items = self.table_items[rows[pos]]
+            ok = items >= 0
+            k = items.shape[1]
+            return Candidates(
+                np.repeat(pos, k)[ok.ravel()],
+                items[ok].astype(np.int64),
+                self.table_scores[rows[pos]][ok],
+                rank=np.broadcast_to(np.arange(1, k + 1, dtype=np.float32), items.shape)[ok],
+            )
+        return self._compute(rows)
+
+    def _compute(self, rows: np.ndarray) -> Candidates:
+        """Top-n by factor products, per block of customers (block × items, never customers × items)."""
         rows = np.asarray(rows, dtype=np.int64)
         pos = np.flatnonzero(rows >= 0)
         pos = pos[self.has_history[rows[pos]]]
