@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from fashion_reco.snowflake.batch import (
     register_procedure,
     scorer_for,
     scorer_packages,
+    uses_prices,
 )
 from fashion_reco.snowflake.ranker_scoring import RankerScorer, model_file_name, pin_vocabulary
 from fashion_reco.snowflake.sql import collect_frame
@@ -88,6 +90,19 @@ def _assert_same_lists(got: pd.DataFrame, want: pd.DataFrame) -> None:
     assert (merged.loc[~tied, "REASON_w"] == merged.loc[~tied, "REASON_l"]).all()
 
 
+def _assert_same_features(rebuilt: Any, local: Any, n_customers: int = 40) -> None:
+    """The same candidates and feature matrix for the first customers: every column bit for bit, except the
+    collaborative source's score — implicit's multi-threaded ALS refit is reproducible only to float rounding."""
+    rows = np.arange(n_customers)
+    a, b = rebuilt.generator.generate(rows), local.generator.generate(rows)
+    assert np.array_equal(a.item, b.item) and np.array_equal(a.row, b.row)
+    x, y = rebuilt.features.transform(rows, a).X, local.features.transform(rows, b).X
+    threaded = [j for j, name in enumerate(local.feature_names) if name.startswith("src_collaborative")]
+    exact = np.setdiff1d(np.arange(x.shape[1]), threaded)
+    np.testing.assert_array_equal(x[:, exact], y[:, exact])
+    np.testing.assert_allclose(x[:, threaded], y[:, threaded], rtol=1e-5, atol=1e-6)
+
+
 def _model_dir(scorer: RankerScorer, tmp_path: Path) -> Path:
     scorer.write_model(tmp_path)
     return tmp_path
@@ -132,10 +147,7 @@ def test_the_rebuilt_state_is_the_fitted_one(retail: dict[str, Any], tmp_path: P
     local = retail["model"].state_
     assert rebuilt is not None and rebuilt.cut_ns == local.cut_ns
     assert rebuilt.feature_names == local.feature_names and rebuilt.generator.names == local.generator.names
-    rows = np.arange(40)
-    a, b = rebuilt.generator.generate(rows), local.generator.generate(rows)
-    assert np.array_equal(a.item, b.item) and np.array_equal(a.row, b.row)
-    np.testing.assert_array_equal(rebuilt.features.transform(rows, a).X, local.features.transform(rows, b).X)
+    _assert_same_features(rebuilt, local)
 
 
 def test_customers_are_scored_in_batches_with_the_same_result(retail: dict[str, Any]) -> None:
@@ -445,3 +457,156 @@ def test_the_ranker_procedure_runtime_needs_neither_torch_nor_onnxruntime(
     }
     used = {names.get(m, m) for m in heavy & set(result["modules"])}
     assert used <= channel, used - channel
+
+
+# -- price features -------------------------------------------------------------------------------------------------
+PRICE_FEATURES = ["item_price", "cust_price_mean", "cust_price_median", "item_price_rel"]
+
+
+def _priced_shop(retail: dict[str, Any], where: str) -> dict[str, Any]:
+    """The shop with prices — in the catalogue's ``price`` column, or the log's ``unit_price`` one (what a real
+    receipt log such as Online Retail has) — and a ranker fitted on it with the library's own context builders."""
+    from fashion_reco.data.interactions import Interactions
+
+    rng = np.random.default_rng(7)
+    items = retail["items"].copy()
+    base = np.round(rng.uniform(5.0, 80.0, size=len(items)), 2)
+    events = retail["sim"].interactions.frame
+    if where == "catalogue":
+        items["price"] = np.where(np.arange(len(items)) % 9 == 4, np.nan, base)  # a few items without one
+        log = retail["sim"].interactions
+    else:
+        position = pd.Index(items["item_id"]).get_indexer(events["item_id"])
+        paid = np.round(base[position] * rng.uniform(0.8, 1.0, size=len(events)), 2)
+        events["unit_price"] = np.where(rng.random(len(events)) < 0.1, np.nan, paid)  # some receipts lack it
+        log = Interactions.from_frame(events)
+    prices = items["price"].to_numpy() if where == "catalogue" else None
+    context = replace(retail["context"], item_prices=prices)
+    config = RankerConfig(n_windows=2, max_rounds=30, validate_against_blend=False, min_train_customers=20)
+    model = RankerRecommender(config).fit(log, context)
+    assert model.fallback_ is None and model.state_ is not None
+    assert set(PRICE_FEATURES) <= set(model.state_.feature_names)
+    frames = WarehouseFrames(
+        clickstream=clickstream_rows(log),
+        customers=retail["frames"].customers,
+        embeddings=retail["frames"].embeddings,
+        catalogue=catalogue_rows(items),
+    )
+    return {"model": model, "frames": frames, "items": items, "log": log}
+
+
+@pytest.fixture(scope="module", params=["catalogue", "log"])
+def priced(request: pytest.FixtureRequest, retail: dict[str, Any]) -> dict[str, Any]:
+    return {"where": request.param, **_priced_shop(retail, request.param)}
+
+
+def test_prices_travel_in_the_price_columns(priced: dict[str, Any]) -> None:
+    """CATALOGUE.PRICE is the catalogue's price, CLICKSTREAM.PRICE the log's unit price (NULL where unknown)."""
+    frames = priced["frames"]
+    catalogue_price = pd.to_numeric(frames.catalogue["PRICE"]).to_numpy(np.float64)
+    event_price = pd.to_numeric(frames.clickstream["PRICE"]).to_numpy(np.float64)
+    if priced["where"] == "catalogue":
+        np.testing.assert_array_equal(catalogue_price, priced["items"]["price"].to_numpy())
+        assert frames.clickstream["PRICE"].isna().all()
+        assert all(a is None or "price" not in a for a in frames.catalogue["ATTRIBUTES"])
+    else:
+        assert frames.catalogue["PRICE"].isna().all()
+        np.testing.assert_array_equal(event_price, priced["log"].frame["unit_price"].to_numpy(np.float64))
+    assert uses_prices(scorer_for(priced["model"]).payload)
+
+
+def test_a_text_catalogue_price_stays_an_attribute() -> None:
+    """Local fitting skips a non-numeric price column (warned), so the warehouse carries no PRICE for it either."""
+    items = pd.DataFrame({"item_id": ["a", "b"], "price": ["12.99 EUR", None]})
+    rows = catalogue_rows(items)
+    assert rows["PRICE"].isna().all()
+    assert rows["ATTRIBUTES"].tolist() == [{"price": "12.99 EUR"}, None]
+
+
+def test_handler_with_price_features_equals_local_recommend(priced: dict[str, Any], tmp_path: Path) -> None:
+    scorer = scorer_for(priced["model"])
+    assert isinstance(scorer, RankerScorer)
+    rebuilt = scorer.fitted(priced["frames"]).state_
+    local = priced["model"].state_
+    assert rebuilt is not None and rebuilt.feature_names == local.feature_names
+    _assert_same_features(rebuilt, local)
+    got = batch_recommend(priced["frames"], scorer.payload, K, model_dir=_model_dir(scorer, tmp_path))
+    ids = customers_to_score(priced["frames"])
+    assert len(got) == len(ids) * K
+    _assert_same_lists(got, priced["model"].recommend(ids, k=K))
+
+
+def test_a_model_without_prices_ignores_the_price_columns(
+    retail: dict[str, Any], priced: dict[str, Any], tmp_path: Path
+) -> None:
+    """The plain ranker scored on the priced tables: no price feature is rebuilt, the lists are unchanged."""
+    scorer = scorer_for(retail["model"])
+    assert isinstance(scorer, RankerScorer) and not uses_prices(scorer.payload)
+    assert not set(PRICE_FEATURES) & set(scorer.payload.feature_names)
+    frames = replace(priced["frames"], clickstream=clickstream_rows(retail["sim"].interactions))
+    got = batch_recommend(frames, scorer.payload, K, model_dir=_model_dir(scorer, tmp_path))
+    _assert_same_lists(got, retail["model"].recommend(customers_to_score(frames), k=K))
+
+
+def test_a_priced_model_on_tables_without_prices_fails_clearly(
+    priced: dict[str, Any], tmp_path: Path
+) -> None:
+    """Frames without PRICE columns rebuild no price feature: the procedure's feature-mismatch error, not a guess."""
+    scorer = scorer_for(priced["model"])
+    assert isinstance(scorer, RankerScorer)
+    frames = priced["frames"]
+    bare = replace(
+        frames,
+        clickstream=frames.clickstream.drop(columns=["PRICE"]),
+        catalogue=frames.catalogue.drop(columns=["PRICE"]),
+    )
+    with pytest.raises(SnowflakeError, match="do not match the deployed model"):
+        batch_recommend(bare, scorer.payload, K, model_dir=_model_dir(scorer, tmp_path))
+
+
+def test_procedure_with_price_features_in_local_testing_equals_local_recommend(
+    local_session, retail: dict[str, Any], priced: dict[str, Any]
+) -> None:
+    prefix = f"BR_P{priced['where'][0].upper()}_"
+    names = {
+        base: f"{prefix}{base}" for base in ("CATALOGUE", "IMAGE_EMBEDDINGS", "CUSTOMERS", "CLICKSTREAM")
+    }
+    frames = priced["frames"]
+    for base, rows in (
+        ("CATALOGUE", frames.catalogue),
+        ("IMAGE_EMBEDDINGS", frames.embeddings),
+        ("CUSTOMERS", frames.customers),
+        ("CLICKSTREAM", frames.clickstream),
+    ):
+        write_table(local_session, names[base], rows, spec=base)
+    tables = {b: n for b, n in names.items()}
+    read = read_frames(local_session, tables, customer_columns=[], prices=True)
+    assert list(read.catalogue.columns) == ["ITEM_ID", "LABEL", "PRICE"]
+    assert list(read.clickstream.columns)[-1] == "PRICE"
+    assert "PRICE" not in read_frames(local_session, tables, customer_columns=[]).catalogue.columns
+    scorer = scorer_for(priced["model"])
+    assert isinstance(scorer, RankerScorer)
+    config = SnowflakeConfig(procedure_name=f"{prefix}RECOMMEND", stage=f"{prefix}STAGE")
+    register_procedure(local_session, scorer, {**names, "RECOMMENDATIONS": f"{prefix}RECS"}, config)
+    summary = json.loads(local_session.call(f"{prefix}RECOMMEND", K))
+    assert summary["scorer"] == "ranker" and summary["rows"] == 100 * K
+    table = collect_frame(local_session.table(f"{prefix}RECS"))
+    _assert_same_lists(
+        table[["CUSTOMER_ID", "ITEM_ID", "SCORE", "RANK", "REASON"]],
+        priced["model"].recommend(customers_to_score(frames), k=K),
+    )
+
+
+def test_a_table_from_before_prices_is_named_in_the_error(local_session, retail: dict[str, Any]) -> None:
+    """A priced model on a CATALOGUE created without PRICE: one error naming the table and the fix."""
+    names = {base: f"BR_O_{base}" for base in ("CATALOGUE", "IMAGE_EMBEDDINGS", "CLICKSTREAM")}
+    frames = retail["frames"]
+    write_table(local_session, names["IMAGE_EMBEDDINGS"], frames.embeddings, spec="IMAGE_EMBEDDINGS")
+    write_table(local_session, names["CLICKSTREAM"], frames.clickstream, spec="CLICKSTREAM")
+    old = local_session.create_dataframe(
+        frames.catalogue[["ITEM_ID", "LABEL"]].values.tolist(), ["ITEM_ID", "LABEL"]
+    )
+    old.write.save_as_table(names["CATALOGUE"], mode="overwrite")
+    read_frames(local_session, names, customer_columns=[])  # a model without prices reads it as before
+    with pytest.raises(SnowflakeError, match="BR_O_CATALOGUE has no PRICE column"):
+        read_frames(local_session, names, customer_columns=[], prices=True)

@@ -7,8 +7,9 @@ The procedure ``<procedure_name>(K)`` (Snowpark Python, ``EXECUTE AS OWNER``):
    QUANTITY``, of the last ``lookback_days`` (the payload's; ``None`` = all) before the scoring time — their
    ``MAX(TIMESTAMP)``, the library's own ``as_of`` rule; CUSTOMERS only
    ``CUSTOMER_ID`` plus the columns the model reads (the ranker: its segment column; the blend: age band, gender,
-   stated preferences); CATALOGUE only ``ITEM_ID, LABEL``. The filters, the semi-join and the dedup run as SQL;
-   the result comes back to the procedure as pandas frames;
+   stated preferences); CATALOGUE only ``ITEM_ID, LABEL``; the ``PRICE`` of both only when the model has price
+   features (:func:`uses_prices`). The filters, the semi-join and the dedup run as SQL; the result comes back to
+   the procedure as pandas frames;
 2. hands them to :func:`batch_recommend` — a pure function of the frames and a fitted-model payload
    (:class:`ScoringPayload`) — which builds the candidates and features **with the library's own vectorised code**
    (``recommend/candidates``, ``recommend/features.py``, the blend's signals) and scores them. Feature logic is
@@ -74,6 +75,7 @@ __all__ = [
     "scorer_from_payload",
     "scorer_packages",
     "task_sql",
+    "uses_prices",
 ]
 
 RESULT_COLUMNS = ["CUSTOMER_ID", "ITEM_ID", "SCORE", "RANK", "REASON"]
@@ -83,6 +85,10 @@ PAYLOAD_VERSION = 2
 BATCH_CUSTOMERS = 20_000
 #: CLICKSTREAM columns the scorers read (QUANTITY: purchase weights in the library's history matrices)
 EVENT_COLUMNS = ("EVENT_ID", "CUSTOMER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "QUANTITY")
+#: the price features' inputs: CATALOGUE.PRICE (``FitContext.item_prices``) and CLICKSTREAM.PRICE (the log's prices)
+PRICE_COLUMN = "PRICE"
+#: the feature whose presence says a model was fitted with prices (the price family is all or nothing)
+PRICE_FEATURE = "item_price"
 #: CUSTOMERS columns the blend's profile reads
 BLEND_CUSTOMER_COLUMNS = ("AGE_BAND", "GENDER", "PREFERRED_LABELS")
 
@@ -94,10 +100,10 @@ class WarehouseFrames:
     ``as_of`` is the scoring time (``MAX(TIMESTAMP)`` of the events on usable items); ``None``: the latest event read.
     """
 
-    clickstream: pd.DataFrame  # CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP[, QUANTITY]
+    clickstream: pd.DataFrame  # CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP[, QUANTITY, PRICE]
     customers: pd.DataFrame | None  # CUSTOMER_ID[, AGE_BAND, GENDER, PREFERRED_LABELS, <segment column>]
     embeddings: pd.DataFrame  # ITEM_ID, EMBEDDING (list / JSON text)
-    catalogue: pd.DataFrame  # ITEM_ID, LABEL
+    catalogue: pd.DataFrame  # ITEM_ID, LABEL[, PRICE]
     as_of: pd.Timestamp | None = None
 
 
@@ -157,6 +163,11 @@ class ScoringPayload:
         return replace(self, lookback_days=None if lookback_days is None else float(lookback_days))
 
 
+def uses_prices(payload: ScoringPayload) -> bool:
+    """Whether the deployed model has the ranker's price features (then the procedure reads the PRICE columns)."""
+    return PRICE_FEATURE in payload.feature_names
+
+
 class FittedModel(Protocol):
     """A recommender refitted on the warehouse frames: what the procedure calls per batch of customers."""
 
@@ -193,8 +204,14 @@ def _matrix(values: pd.Series) -> np.ndarray:
     return np.asarray(values.tolist(), dtype=np.float32)
 
 
-def context_and_log(frames: WarehouseFrames) -> tuple[Any, Any]:
-    """The library's interactions and fit context from the warehouse frames (items: the catalogue's order)."""
+def context_and_log(frames: WarehouseFrames, *, prices: bool = False) -> tuple[Any, Any]:
+    """The library's interactions and fit context from the warehouse frames (items: the catalogue's order).
+
+    ``prices``: pass the PRICE columns on as local fitting sees them — CATALOGUE.PRICE as ``FitContext.item_prices``
+    (NaN where NULL), CLICKSTREAM.PRICE as the log's ``price`` column; otherwise both are left out, so a model
+    fitted without prices rebuilds no price feature. (A price array that is all NaN adds nothing the other source
+    does not give, so NULL prices and a local source without that column give the same features.)
+    """
     from fashion_reco.data.interactions import Interactions
     from fashion_reco.recommend.base import FitContext
 
@@ -210,13 +227,22 @@ def context_and_log(frames: WarehouseFrames) -> tuple[Any, Any]:
     position = pd.Index(embedded_ids).get_indexer(item_ids)
     matrix = _matrix(embedded["EMBEDDING"].iloc[position])
     labels = items["LABEL"].to_numpy(dtype=object) if "LABEL" in items.columns else None
+    item_prices = None
+    if prices and PRICE_COLUMN in items.columns:
+        item_prices = pd.to_numeric(items[PRICE_COLUMN], errors="coerce").to_numpy(np.float64)
     customers = None
     if frames.customers is not None and not frames.customers.empty:
         customers = _lower(frames.customers.drop(columns=["ATTRIBUTES"], errors="ignore"))
-    events = _lower(frames.clickstream.drop(columns=["EVENT_ID"], errors="ignore"))
+    dropped = ["EVENT_ID"] if prices else ["EVENT_ID", PRICE_COLUMN]
+    events = _lower(frames.clickstream.drop(columns=dropped, errors="ignore"))
     log = Interactions.from_frame(events) if not events.empty else None
     context = FitContext(
-        item_ids=item_ids, item_embeddings=matrix, item_labels=labels, customers=customers, as_of=frames.as_of
+        item_ids=item_ids,
+        item_embeddings=matrix,
+        item_labels=labels,
+        customers=customers,
+        as_of=frames.as_of,
+        item_prices=item_prices,
     )
     return log, context
 
@@ -353,6 +379,7 @@ def read_frames(
     *,
     customer_columns: Sequence[str] = BLEND_CUSTOMER_COLUMNS,
     lookback_days: float | None = None,
+    prices: bool = False,
 ) -> WarehouseFrames:
     """Read the procedure's inputs with Snowpark, selecting in the warehouse only what the features need.
 
@@ -360,6 +387,8 @@ def read_frames(
     :data:`EVENT_COLUMNS` only, of the last ``lookback_days`` (``None``: all) before the scoring time — the latest
     of those events' ``TIMESTAMP`` (the library's ``as_of`` rule, events on unknown items left out first).
     CUSTOMERS: ``CUSTOMER_ID`` and ``customer_columns`` (see :func:`_read_customers`). CATALOGUE: ``ITEM_ID, LABEL``.
+    ``prices`` (a model with price features): also the ``PRICE`` of CLICKSTREAM and CATALOGUE; a table created
+    before that column existed is a :class:`SnowflakeError` naming it.
     """
     from snowflake.snowpark import functions as F
 
@@ -381,13 +410,22 @@ def read_frames(
     if lookback_days is not None and as_of is not None:
         since = (as_of - pd.Timedelta(days=float(lookback_days))).to_pydatetime()
         known = known.filter(F.col("TIMESTAMP") >= F.lit(since))
-    clicks = known.drop_duplicates("EVENT_ID").select(*EVENT_COLUMNS)
+    price = [PRICE_COLUMN] if prices else []
+    if prices:
+        for base in ("CLICKSTREAM", "CATALOGUE"):
+            if PRICE_COLUMN not in {c.strip('"').upper() for c in table[base].columns}:
+                raise SnowflakeError(
+                    f"the model has price features but {names[base]} has no {PRICE_COLUMN} column (created by an "
+                    f"older release): ALTER TABLE {names[base]} ADD COLUMN {PRICE_COLUMN} FLOAT, then rewrite it",
+                    key=names[base],
+                )
+    clicks = known.drop_duplicates("EVENT_ID").select(*EVENT_COLUMNS, *price)
     customers = _read_customers(table["CUSTOMERS"], customer_columns) if "CUSTOMERS" in table else None
     return WarehouseFrames(
         clickstream=collect_frame(clicks).sort_values("EVENT_ID", kind="stable").reset_index(drop=True),
         customers=customers,
         embeddings=collect_frame(table["IMAGE_EMBEDDINGS"].select("ITEM_ID", "EMBEDDING")),
-        catalogue=collect_frame(table["CATALOGUE"].select("ITEM_ID", "LABEL")),
+        catalogue=collect_frame(table["CATALOGUE"].select("ITEM_ID", "LABEL", *price)),
         as_of=as_of,
     )
 
@@ -437,6 +475,7 @@ def procedure_handler(
             {b: n for b, n in tables.items() if b != "RECOMMENDATIONS"},
             customer_columns=loaded.customer_columns,
             lookback_days=loaded.lookback_days,
+            prices=uses_prices(loaded),
         )
         scorer = scorer_from_payload(loaded, import_directory())
         model = scorer.fitted(frames)

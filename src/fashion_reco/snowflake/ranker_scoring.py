@@ -42,6 +42,7 @@ from fashion_reco.snowflake.batch import (
     WarehouseFrames,
     _all_recommendations,
     context_and_log,
+    uses_prices,
 )
 from fashion_reco.snowflake.identifiers import stage_location
 
@@ -277,7 +278,7 @@ class RankerScorer:
                 "ranker has nothing to rebuild its candidates and features from",
                 key="CLICKSTREAM",
             )
-        log, context = context_and_log(frames)
+        log, context = context_and_log(frames, prices=uses_prices(self.payload))
         model = WarehouseRanker(self.payload, self.model_text)
         model.fit(log, context)
         return model

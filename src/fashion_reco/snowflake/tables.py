@@ -8,15 +8,19 @@ local testing engine run, so re-running a deploy never duplicates a row. ``RECOM
 =================  =================================  ==========================================================
 table              key                                columns
 =================  =================================  ==========================================================
-CATALOGUE          ITEM_ID                            LABEL, IMAGE_PATH, IMAGE_URI, SPLIT, ATTRIBUTES (VARIANT)
+CATALOGUE          ITEM_ID                            LABEL, IMAGE_PATH, IMAGE_URI, SPLIT, PRICE, ATTRIBUTES (VARIANT)
 IMAGES             ITEM_ID                            IMAGE (BINARY), IMAGE_SHA256 (optional: deploy stages photos)
 PHOTOS             ITEM_ID                            RELATIVE_PATH (on the photo stage), IMAGE_SHA256, SIZE_BYTES
 IMAGE_EMBEDDINGS   ITEM_ID                            EMBEDDING (VECTOR(FLOAT, 512); ARRAY locally), MODEL_SHA
 CUSTOMERS          CUSTOMER_ID                        AGE_BAND, GENDER, PREFERRED_LABELS, SIGNUP_DATE, ATTRIBUTES
 CUSTOMER_PROFILES  CUSTOMER_ID                        EMBEDDING (as IMAGE_EMBEDDINGS), N_EVENTS
-CLICKSTREAM        EVENT_ID                           CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, QUANTITY
+CLICKSTREAM        EVENT_ID                           CUSTOMER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP, QUANTITY, PRICE
 RECOMMENDATIONS    CUSTOMER_ID, RANK (per customer)   ITEM_ID, SCORE, REASON, GENERATED_AT
 =================  =================================  ==========================================================
+
+``PRICE`` (FLOAT, NULL when unknown) carries what the ranker's price features read: on CATALOGUE the catalogue's
+numeric ``price`` column (a text one, e.g. ``"12.99 EUR"``, stays in ATTRIBUTES, as local fitting skips it), on
+CLICKSTREAM each event's price as the library reads it — the log's ``price`` column, else its ``unit_price`` one.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ def _specs() -> dict[str, TableSpec]:
                 ("IMAGE_PATH", text, True),
                 ("IMAGE_URI", text, True),
                 ("SPLIT", text, True),
+                ("PRICE", DoubleType(), True),
                 ("ATTRIBUTES", VariantType(), True),
             ),
             ("ITEM_ID",),
@@ -165,6 +170,7 @@ def _specs() -> dict[str, TableSpec]:
                 ("EVENT_TYPE", text, False),
                 ("TIMESTAMP", ts, False),
                 ("QUANTITY", DoubleType(), True),
+                ("PRICE", DoubleType(), True),
             ),
             ("EVENT_ID",),
         ),
@@ -272,10 +278,25 @@ def _attributes(frame: pd.DataFrame, known: set[str]) -> list[dict[str, Any] | N
     return rows
 
 
+def _prices(values: np.ndarray | None, n: int) -> list[float | None]:
+    """Floats for a DOUBLE column, ``None`` where missing (or no column at all)."""
+    if values is None:
+        return [None] * n
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
+
+
 def catalogue_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
-    """CATALOGUE rows from a ``Catalogue`` (or its ``items`` frame); extra attribute columns go to ATTRIBUTES."""
+    """CATALOGUE rows from a ``Catalogue`` (or its ``items`` frame); extra attribute columns go to ATTRIBUTES.
+
+    A numeric ``price`` column fills PRICE (what ``FitContext.from_catalogue`` gives the ranker); a text one stays
+    an attribute.
+    """
     items = _frame(catalogue, "items")
     known = {Columns.ITEM_ID, Columns.LABEL, Columns.IMAGE_PATH, Columns.IMAGE_URI, Columns.SPLIT}
+    price = None
+    if Columns.PRICE in items.columns and pd.api.types.is_numeric_dtype(items[Columns.PRICE]):
+        price = items[Columns.PRICE].to_numpy(np.float64)
+        known.add(Columns.PRICE)
     return pd.DataFrame(
         {
             "ITEM_ID": [str(v) for v in items[Columns.ITEM_ID]],
@@ -283,6 +304,7 @@ def catalogue_rows(catalogue: Catalogue | pd.DataFrame) -> pd.DataFrame:
             "IMAGE_PATH": [_text(v) for v in items.get(Columns.IMAGE_PATH, [None] * len(items))],
             "IMAGE_URI": [_text(v) for v in items.get(Columns.IMAGE_URI, [None] * len(items))],
             "SPLIT": [_text(v) for v in items.get(Columns.SPLIT, [None] * len(items))],
+            "PRICE": _prices(price, len(items)),
             "ATTRIBUTES": _attributes(items, known),
         }
     )
@@ -356,9 +378,12 @@ def customers_rows(customers: Customers | pd.DataFrame) -> pd.DataFrame:
 def clickstream_rows(interactions: Interactions | pd.DataFrame) -> pd.DataFrame:
     """CLICKSTREAM rows from ``Interactions`` (or its ``frame``).
 
-    ``EVENT_ID`` is a hash of (customer, item, event type, timestamp, occurrence number): stable across re-runs, and
+    PRICE is each event's price as the library reads it (``event_prices``: the ``price`` column, else
+    ``unit_price``; NULL where missing, negative or not a number). ``EVENT_ID`` is a hash of (customer, item, event type, timestamp, occurrence number): stable across re-runs, and
     genuine repeats of the same event at the same instant stay distinct rows.
     """
+    from fashion_reco.recommend.eventlog import event_prices
+
     frame = _frame(interactions, "frame")
     keys = [Columns.CUSTOMER_ID, Columns.ITEM_ID, Columns.EVENT_TYPE, Columns.TIMESTAMP]
     missing = [c for c in keys if c not in frame.columns]
@@ -388,6 +413,7 @@ def clickstream_rows(interactions: Interactions | pd.DataFrame) -> pd.DataFrame:
             **{c: base[c] for c in ("CUSTOMER_ID", "ITEM_ID", "EVENT_TYPE")},
             "TIMESTAMP": [t.to_pydatetime() for t in timestamps],
             "QUANTITY": [None if _clean(q) is None else float(q) for q in quantity],
+            "PRICE": _prices(event_prices(frame), len(frame)),
         }
     )
 
