@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from snowflake.snowpark.types import StructType
 
 from fashion_reco.config import BlendConfig, RankerConfig, SnowflakeConfig
 from fashion_reco.data.simulation import simulate_retail
@@ -38,6 +39,8 @@ from fashion_reco.snowflake.batch import (
 from fashion_reco.snowflake.ranker_scoring import RankerScorer, model_file_name, pin_vocabulary
 from fashion_reco.snowflake.sql import collect_frame
 from fashion_reco.snowflake.tables import (
+    TABLES,
+    TableSpec,
     catalogue_rows,
     clickstream_rows,
     customers_rows,
@@ -603,10 +606,33 @@ def test_a_table_from_before_prices_is_named_in_the_error(local_session, retail:
     frames = retail["frames"]
     write_table(local_session, names["IMAGE_EMBEDDINGS"], frames.embeddings, spec="IMAGE_EMBEDDINGS")
     write_table(local_session, names["CLICKSTREAM"], frames.clickstream, spec="CLICKSTREAM")
-    old = local_session.create_dataframe(
-        frames.catalogue[["ITEM_ID", "LABEL"]].values.tolist(), ["ITEM_ID", "LABEL"]
+    declared = TABLES["CATALOGUE"]
+    before = TableSpec(
+        "CATALOGUE", StructType([f for f in declared.schema.fields if f.name != "PRICE"]), ("ITEM_ID",)
     )
-    old.write.save_as_table(names["CATALOGUE"], mode="overwrite")
+    write_table(local_session, names["CATALOGUE"], frames.catalogue.drop(columns=["PRICE"]), spec=before)
     read_frames(local_session, names, customer_columns=[])  # a model without prices reads it as before
     with pytest.raises(SnowflakeError, match="BR_O_CATALOGUE has no PRICE column"):
         read_frames(local_session, names, customer_columns=[], prices=True)
+    # writing the catalogue again adds the column to the old table (NULL for rows not written) and fills it
+    priced = catalogue_rows(retail["items"].assign(price=np.arange(len(retail["items"]), dtype=float)))
+    write_table(local_session, names["CATALOGUE"], priced.iloc[:5], spec="CATALOGUE")
+    read = read_frames(local_session, names, customer_columns=[], prices=True).catalogue
+    read = read.sort_values("ITEM_ID").reset_index(drop=True)
+    assert (
+        read["PRICE"].iloc[:5].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and read["PRICE"].iloc[5:].isna().all()
+    )
+    assert len(read) == len(retail["items"])
+
+
+def test_an_account_table_gains_the_price_column_in_place(recording_session) -> None:
+    """On an account a write upgrades an older table with ``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` (no rewrite)."""
+    from fashion_reco.snowflake.backend import AccountBackend
+
+    spec = TABLES["CLICKSTREAM"]
+    AccountBackend(recording_session).add_columns(
+        "FASHION_RECO_CLICKSTREAM", [f for f in spec.schema.fields if f.name in spec.added]
+    )
+    assert recording_session.statements == [
+        'ALTER TABLE "FASHION_RECO_CLICKSTREAM" ADD COLUMN IF NOT EXISTS "PRICE" FLOAT'
+    ]

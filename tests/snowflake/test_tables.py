@@ -80,8 +80,10 @@ def test_declared_schemas_and_names() -> None:
 
 def test_catalogue_and_images_upsert_by_item_id(local_session, catalogue: Catalogue, mode: str) -> None:
     rows = catalogue_rows(catalogue)
-    assert json.loads(json.dumps(rows.loc[0, "ATTRIBUTES"])) == {"colour": "red", "price": 5.0}
-    assert rows.loc[1, "ATTRIBUTES"] == {"price": 10.0}
+    assert json.loads(json.dumps(rows.loc[0, "ATTRIBUTES"])) == {
+        "colour": "red"
+    }  # a numeric price is a column
+    assert rows.loc[1, "ATTRIBUTES"] is None and rows["PRICE"].tolist() == np.linspace(5, 60, 12).tolist()
     first = write_table(local_session, f"{mode}CATALOGUE", rows)
     assert (first.inserted, first.updated, first.rows) == (12, 0, 12)
     again = write_table(local_session, f"{mode}CATALOGUE", rows)

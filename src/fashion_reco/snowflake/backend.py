@@ -1,7 +1,7 @@
 """The one seam between what Snowpark's local testing engine can do and what only a real account can.
 
 Everything else in this layer (DataFrames, ``Table.merge``, ``session.file.put/get``, scalar UDFs with staged
-imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in six methods:
+imports, window functions) runs unchanged on both. A :class:`WarehouseBackend` covers the rest, in seven methods:
 
 =====================  ==========================================  ==============================================
 method                 :class:`AccountBackend` (real account)      :class:`LocalTestingBackend` (in process)
@@ -10,6 +10,7 @@ method                 :class:`AccountBackend` (real account)      :class:`Local
 ``ensure_stage``       ``CREATE STAGE IF NOT EXISTS`` (SSE)        nothing: local stages exist on first ``put``
 ``create_table``       ``CREATE TABLE IF NOT EXISTS`` DDL with     empty DataFrame saved with ``mode="ignore"``;
                        real ``VECTOR(FLOAT, n)`` columns           VECTOR columns become ARRAY
+``add_columns``        ``ALTER TABLE … ADD COLUMN IF NOT EXISTS``  the table rewritten with the new NULL columns
 ``as_vector``          ``CAST(col AS VECTOR(FLOAT, n))``           the column unchanged (an ARRAY of floats)
 ``register_udf``       permanent *vectorised* ``<name>_ARRAY``     temporary scalar UDFs ``<name>`` (VECTOR) and
                        (pandas batches, returns ARRAY) + SQL       ``<name>_ARRAY`` (local testing calls UDFs one
@@ -41,7 +42,7 @@ from fashion_reco.snowflake.identifiers import quote_identifier, stage_location,
 
 if TYPE_CHECKING:
     from snowflake.snowpark import Column, DataFrame, Row, Session
-    from snowflake.snowpark.types import DataType, StructType
+    from snowflake.snowpark.types import DataType, StructField, StructType
     from snowflake.snowpark.udf import UserDefinedFunction
 
 __all__ = [
@@ -139,6 +140,10 @@ class WarehouseBackend(ABC):
         """Create the table with ``schema`` when missing (existing tables and their rows are kept)."""
 
     @abstractmethod
+    def add_columns(self, name: str, fields: Sequence[StructField]) -> None:
+        """Add nullable ``fields`` an existing table lacks (a table created by an older release), rows kept."""
+
+    @abstractmethod
     def as_vector(self, column: Column, dim: int) -> Column:
         """The column as ``VECTOR(FLOAT, dim)`` where the engine has that type."""
 
@@ -232,6 +237,13 @@ class AccountBackend(WarehouseBackend):
 
     def create_table(self, name: str, schema: StructType) -> None:
         self.run_sql(table_ddl(name, schema))
+
+    def add_columns(self, name: str, fields: Sequence[StructField]) -> None:
+        for field in fields:
+            self.run_sql(
+                f"ALTER TABLE {quote_identifier(name, 'table')} ADD COLUMN IF NOT EXISTS "
+                f"{quote_identifier(field.name, 'column')} {sql_type(field.datatype)}"
+            )
 
     def as_vector(self, column: Column, dim: int) -> Column:
         from snowflake.snowpark.types import VectorType
@@ -365,6 +377,26 @@ class LocalTestingBackend(WarehouseBackend):
         self.session.create_dataframe([], schema=arrays_for_vectors(schema)).write.save_as_table(
             validate_identifier(name, "table"), mode="ignore"
         )
+
+    def add_columns(self, name: str, fields: Sequence[StructField]) -> None:
+        from snowflake.snowpark.types import ArrayType, MapType, StructField, StructType, VariantType
+
+        canonical = validate_identifier(name, "table")
+        table = self.session.table(canonical)
+        have = {f.name.strip('"').upper() for f in table.schema.fields}
+        missing = [f for f in fields if f.name.upper() not in have]
+        if not missing:
+            return
+        # no ALTER TABLE locally: rewrite the (small) table with the new columns at the end, all NULL
+        old = [StructField(f.name.strip('"'), f.datatype, True) for f in table.schema.fields]
+        nested = [isinstance(f.datatype, ArrayType | VariantType | MapType) for f in old]
+        rows = [
+            [json.loads(v) if n and isinstance(v, str) else v for v, n in zip(row, nested, strict=True)]
+            + [None] * len(missing)
+            for row in table.collect()
+        ]
+        schema = StructType([*old, *(StructField(f.name, f.datatype, True) for f in missing)])
+        self.session.create_dataframe(rows, schema=schema).write.save_as_table(canonical, mode="overwrite")
 
     def as_vector(self, column: Column, dim: int) -> Column:
         return column

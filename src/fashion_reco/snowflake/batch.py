@@ -416,7 +416,7 @@ def read_frames(
             if PRICE_COLUMN not in {c.strip('"').upper() for c in table[base].columns}:
                 raise SnowflakeError(
                     f"the model has price features but {names[base]} has no {PRICE_COLUMN} column (created by an "
-                    f"older release): ALTER TABLE {names[base]} ADD COLUMN {PRICE_COLUMN} FLOAT, then rewrite it",
+                    "older release): deploy the data again (a write adds the column and fills it)",
                     key=names[base],
                 )
     clicks = known.drop_duplicates("EVENT_ID").select(*EVENT_COLUMNS, *price)

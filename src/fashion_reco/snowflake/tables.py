@@ -85,12 +85,16 @@ EMBEDDING_DIM = 512
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A declared table: base name, Snowpark schema, merge keys and (optionally) the columns it is replaced by."""
+    """A declared table: base name, Snowpark schema, merge keys and (optionally) the columns it is replaced by.
+
+    ``added``: nullable columns declared after the table's first release; a write adds them to an older table.
+    """
 
     base: str
     schema: StructType
     keys: tuple[str, ...]
     replace_by: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -115,6 +119,7 @@ def _specs() -> dict[str, TableSpec]:
                 ("ATTRIBUTES", VariantType(), True),
             ),
             ("ITEM_ID",),
+            added=("PRICE",),
         ),
         TableSpec(
             "IMAGES",
@@ -173,6 +178,7 @@ def _specs() -> dict[str, TableSpec]:
                 ("PRICE", DoubleType(), True),
             ),
             ("EVENT_ID",),
+            added=("PRICE",),
         ),
         TableSpec(
             "RECOMMENDATIONS",
@@ -491,7 +497,8 @@ def write_table(
     spec: TableSpec | str | None = None,
     backend: WarehouseBackend | None = None,
 ) -> WriteResult:
-    """Upsert ``df`` into table ``name`` by ``keys`` (creating it from the declared schema when missing).
+    """Upsert ``df`` into table ``name`` by ``keys`` (creating it from the declared schema when missing, and adding
+    the spec's ``added`` columns to a table an older release created).
 
     ``spec`` is a :class:`TableSpec` or a declared base name (``"CATALOGUE"``…); by default it is looked up from
     the end of ``name``. Rows whose key exists are updated, the others inserted; a spec with ``replace_by`` first
@@ -512,12 +519,18 @@ def write_table(
         spec = TABLES[spec]
     if keys is not None and tuple(k.upper() for k in keys) != spec.keys:
         spec = TableSpec(
-            spec.base, spec.schema, tuple(validate_identifier(k, "column") for k in keys), spec.replace_by
+            spec.base,
+            spec.schema,
+            tuple(validate_identifier(k, "column") for k in keys),
+            spec.replace_by,
+            spec.added,
         )
     frame = df.rename(columns={c: validate_identifier(str(c), "column") for c in df.columns})
     _check_rows(target_name, frame, spec)
     backend = backend or backend_for(session)
     backend.create_table(target_name, spec.schema)
+    if spec.added:
+        backend.add_columns(target_name, [f for f in spec.schema.fields if f.name in spec.added])
     target = session.table(target_name)
     if frame.empty:
         return WriteResult(table=target_name, inserted=0, updated=0, deleted=0, rows=target.count())
