@@ -23,6 +23,11 @@ Two guards keep a rebuilt state and the frozen model consistent: label and segme
 payload's vocabularies (a new label in the warehouse is "unlabelled" to the model rather than shifting every other
 code), and the rebuilt feature names must equal the model's (else one error saying to redeploy — e.g. a source
 whose package, such as ``implicit``, the procedure lacks).
+
+**Prices.** A model with the price features (``batch.uses_prices``: its feature names include them) has the
+procedure read CATALOGUE.PRICE and CLICKSTREAM.PRICE and pass them on as local fitting sees them — the catalogue's
+price as ``FitContext.item_prices``, the events' as the log's ``price`` column; a model without them never reads
+those columns, so its features are rebuilt as before.
 """
 
 from __future__ import annotations
