@@ -309,6 +309,14 @@ class ModelConfig(_Section):
         description="Seeds torch, the validation split / subsample and the data loaders (same machine, threads "
         "and seed → same model).",
     )
+    pixel_cache_mb: int = Field(
+        512,
+        ge=0,
+        description="Memory cap (MiB) of the in-memory cache of decoded, pre-downscaled training / validation / "
+        "test photos, so that training decodes each photo once instead of every epoch and augments in batches "
+        "(28 KB per photo at 64 px, 349 KB at 224 px); above it photos stream from disk every epoch; 0 = always "
+        "stream.",
+    )
     compile: bool = Field(
         False,
         description="torch.compile the embedding model (compiling costs time up front; pays off above a few "
