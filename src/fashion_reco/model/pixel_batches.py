@@ -127,10 +127,10 @@ class CachedBatches:
         valid = cache.valid[self.positions]
         self._good = torch.nonzero(valid).flatten()
         by_entry = {bad.index: bad for bad in cache.failures}
+        bad = torch.nonzero(~valid).flatten().tolist()  # only the bad photos are visited
         self.failures: list[BadImage] = [
-            BadImage(i, by_entry[int(p)].file, by_entry[int(p)].reason)
-            for i, p in enumerate(self.positions.tolist())
-            if not valid[i]
+            BadImage(i, by_entry[p].file, by_entry[p].reason)
+            for i, p in zip(bad, self.positions[bad].tolist(), strict=True)
         ]
 
     def _order(self) -> torch.Tensor:
