@@ -208,11 +208,12 @@ class ModelConfig(_Section):
         "classes, larger for many classes.",
     )
     angular_margin: float = Field(
-        0.0,
+        0.2,
         ge=0,
         lt=1.5,
         description="Additive angular margin (radians, ArcFace) on the true class while training the cosine "
-        "head; 0 = plain normalised softmax.",
+        "head; 0 = plain normalised softmax. 0.2 learned faster than 0 on the real photos in both seeds measured "
+        "(docs/evaluation.md).",
     )
     label_smoothing: float = Field(
         0.1,
