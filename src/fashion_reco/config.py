@@ -316,8 +316,8 @@ class ModelConfig(_Section):
         ge=0,
         description="Memory cap (MiB) of the in-memory cache of decoded, pre-downscaled training / validation / "
         "test photos, so that training decodes each photo once instead of every epoch and augments in batches "
-        "(28 KB per photo at 64 px, 349 KB at 224 px); above it photos stream from disk every epoch; 0 = always "
-        "stream.",
+        "(28 KB per photo at 64 px, 349 KB at 224 px), and never more than half the memory available at the start; "
+        "above it photos stream from disk every epoch; 0 = always stream.",
     )
     compile: bool = Field(
         False,

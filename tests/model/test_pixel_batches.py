@@ -143,3 +143,17 @@ def test_training_with_a_broken_photo_raises_when_asked(with_broken_photo: pd.Da
         train_classifier(
             with_broken_photo, config, policy=ImagePolicy(on_bad="raise"), num_workers=0, progress=False
         )
+
+
+def test_training_streams_when_the_cache_would_exceed_half_the_available_memory(
+    with_broken_photo: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fashion_reco.model import training
+
+    monkeypatch.setattr(training, "_available_memory", lambda: 0)
+    config = ModelConfig(image_size=32, finetune_epochs=1, batch_size=8, seed=1)
+    with caplog.at_level("INFO", logger="fashion_reco.model.training"):
+        result = train_classifier(with_broken_photo, config, num_workers=0, progress=False)
+    assert "streaming photos from disk every epoch" in caplog.text
+    assert "pixel cache" not in caplog.text
+    assert [Path(bad.file).name for bad in result.failed_images] == ["broken.jpg"]

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -339,6 +340,14 @@ def _catalogue_retrieval(query: _Evaluation, others: list[_Evaluation]) -> Retri
     )
 
 
+def _available_memory() -> int:
+    """Bytes of physical memory available now (Linux / most Unixes); unbounded where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 2**62
+
+
 def _build_cache(
     frames: list[pd.DataFrame],
     spec: PreprocessSpec,
@@ -350,13 +359,15 @@ def _build_cache(
     """The decoded photos of ``frames`` (in order) in memory, or None when they exceed ``config.pixel_cache_mb``."""
     paths = [path for frame in frames for path in frame[Columns.IMAGE_PATH].tolist()]
     need = PixelCache.estimate_bytes(len(paths), spec)
-    cap = config.pixel_cache_mb * 2**20
+    cap = min(config.pixel_cache_mb * 2**20, _available_memory() // 2)
     if need > cap:
         log.info(
-            "streaming photos from disk every epoch: caching %d photos at %d px needs %.0f MiB > pixel_cache_mb %d",
+            "streaming photos from disk every epoch: caching %d photos at %d px needs %.0f MiB > %.0f MiB "
+            "(pixel_cache_mb %d, at most half the available memory)",
             len(paths),
             spec.image_size,
             need / 2**20,
+            cap / 2**20,
             config.pixel_cache_mb,
         )
         return None
