@@ -154,7 +154,8 @@ class ModelConfig(_Section):
     """Image model: architecture, weights, input size and the training budget.
 
     Defaults fit a few thousand photos on 2 CPU cores in under 15 minutes: 64 px input, a cosine (normalised-softmax)
-    head so the served embedding is the one the loss shaped, a frozen-backbone head phase when weights are
+    head with a 0.2 rad angular margin so the served embedding is the one the loss shaped, photos decoded once into
+    memory, a frozen-backbone head phase when weights are
     pretrained, then fine-tuning on a one-cycle schedule that anneals by the 13.5-minute wall-clock budget (evaluation included).
     """
 
@@ -208,11 +209,12 @@ class ModelConfig(_Section):
         "classes, larger for many classes.",
     )
     angular_margin: float = Field(
-        0.0,
+        0.2,
         ge=0,
         lt=1.5,
         description="Additive angular margin (radians, ArcFace) on the true class while training the cosine "
-        "head; 0 = plain normalised softmax.",
+        "head; 0 = plain normalised softmax. 0.2 learned faster than 0 on the real photos in both seeds measured "
+        "(docs/evaluation.md).",
     )
     label_smoothing: float = Field(
         0.1,
@@ -308,6 +310,14 @@ class ModelConfig(_Section):
         ge=0,
         description="Seeds torch, the validation split / subsample and the data loaders (same machine, threads "
         "and seed → same model).",
+    )
+    pixel_cache_mb: int = Field(
+        512,
+        ge=0,
+        description="Memory cap (MiB) of the in-memory cache of decoded, pre-downscaled training / validation / "
+        "test photos, so that training decodes each photo once instead of every epoch and augments in batches "
+        "(28 KB per photo at 64 px, 349 KB at 224 px), and never more than half the memory available at the start; "
+        "above it photos stream from disk every epoch; 0 = always stream.",
     )
     compile: bool = Field(
         False,

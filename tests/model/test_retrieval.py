@@ -110,10 +110,12 @@ def test_cosine_model_round_trips_and_format_1_linear_models_still_load(
     few_photos: list[Path], tmp_path: Path
 ) -> None:
     torch.manual_seed(0)
-    model = ImageModel.untrained(["a", "b", "c"], ModelConfig(image_size=32, cosine_scale=20.0))
+    model = ImageModel.untrained(
+        ["a", "b", "c"], ModelConfig(image_size=32, cosine_scale=20.0, angular_margin=0.3)
+    )
     model.save(tmp_path / "cosine")
     meta = json.loads((tmp_path / "cosine" / "metadata.json").read_text())
-    assert meta["format_version"] == 2 and meta["head"] == {"type": "cosine", "scale": 20.0, "margin": 0.0}
+    assert meta["format_version"] == 2 and meta["head"] == {"type": "cosine", "scale": 20.0, "margin": 0.3}
     loaded = ImageModel.load(tmp_path / "cosine")
     np.testing.assert_allclose(loaded.embed(few_photos[:4]), model.embed(few_photos[:4]), atol=1e-5)
     # a format-1 artefact (linear head, no "head" key) written by an earlier version

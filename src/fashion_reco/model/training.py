@@ -21,7 +21,12 @@ Recipe (``ModelConfig`` names in brackets):
    no longer covers the evaluation passes still due — validation, test, and the training photos for the test's
    retrieval metrics — estimated at a third of the measured time per training photo), and the best epoch's weights
    restored.
-6. **Reproducible**: ``seed`` seeds torch, the split / subsample RNG, and the loaders' generator (shuffling,
+6. **Decoded once** (``pixel_cache_mb``): when the train, validation and test photos fit the cap, they are decoded
+   once into a :class:`~fashion_reco.data.dataset.PixelCache` (eval resize, uint8) and every epoch's batches come
+   from memory, augmented by batched tensor ops (:mod:`fashion_reco.model.pixel_batches`); validation and the final
+   test / catalogue passes read the same cache (the exact eval crops). Above the cap photos stream from disk through
+   DataLoader workers every epoch. Building the cache counts against the budget.
+7. **Reproducible**: ``seed`` seeds torch, the split / subsample RNG, and the loaders' generator (shuffling,
    sampling and per-worker augmentation seeds). Same machine, same thread count, same result.
 
 :func:`train_head_on_embeddings` is the cheap mode: a linear head on cached 512-d embeddings, in seconds.
@@ -31,9 +36,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +53,14 @@ from tqdm.auto import tqdm
 
 from fashion_reco.columns import Columns
 from fashion_reco.config import DataConfig, ModelConfig
-from fashion_reco.data.dataset import BadImage, ImageLoader, make_loader, single_threaded_torch
+from fashion_reco.data.dataset import (
+    BadImage,
+    ImageBatch,
+    ImageLoader,
+    PixelCache,
+    make_loader,
+    single_threaded_torch,
+)
 from fashion_reco.data.images import ImagePolicy
 from fashion_reco.data.transforms import PreprocessSpec
 from fashion_reco.errors import ModelError
@@ -66,6 +79,7 @@ from fashion_reco.model.network import (
     embedding_trunk,
     logits_for_training,
 )
+from fashion_reco.model.pixel_batches import CachedBatches
 from fashion_reco.model.threads import torch_threads
 from fashion_reco.model.weights import resolve_weights
 
@@ -262,7 +276,7 @@ class _Evaluation:
 
 def _evaluate(
     net: ResNet,
-    loader: ImageLoader | None,
+    loader: Iterable[ImageBatch] | None,
     loss_fn: nn.Module,
     spec: PreprocessSpec,
     channels_last: bool,
@@ -324,6 +338,49 @@ def _catalogue_retrieval(query: _Evaluation, others: list[_Evaluation]) -> Retri
         query_positions=np.arange(query.y_true.size),
         k=RETRIEVAL_K,
     )
+
+
+def _available_memory() -> int:
+    """Bytes of physical memory available now (Linux / most Unixes); unbounded where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 2**62
+
+
+def _build_cache(
+    frames: list[pd.DataFrame],
+    spec: PreprocessSpec,
+    config: ModelConfig,
+    *,
+    policy: ImagePolicy,
+    num_workers: int,
+) -> PixelCache | None:
+    """The decoded photos of ``frames`` (in order) in memory, or None when they exceed ``config.pixel_cache_mb``."""
+    paths = [path for frame in frames for path in frame[Columns.IMAGE_PATH].tolist()]
+    need = PixelCache.estimate_bytes(len(paths), spec)
+    cap = min(config.pixel_cache_mb * 2**20, _available_memory() // 2)
+    if need > cap:
+        log.info(
+            "streaming photos from disk every epoch: caching %d photos at %d px needs %.0f MiB > %.0f MiB "
+            "(pixel_cache_mb %d, at most half the available memory)",
+            len(paths),
+            spec.image_size,
+            need / 2**20,
+            cap / 2**20,
+            config.pixel_cache_mb,
+        )
+        return None
+    started = time.monotonic()
+    cache = PixelCache.build(paths, spec, policy=policy, num_workers=num_workers)
+    log.info(
+        "decoded %d photos into a %.0f MiB pixel cache in %.1f s (%d unusable)",
+        len(paths),
+        cache.nbytes / 2**20,
+        time.monotonic() - started,
+        len(cache.failures),
+    )
+    return cache
 
 
 # -- the trainer ------------------------------------------------------------------------------------------------------
@@ -410,24 +467,50 @@ def train_classifier(
         trunk = embedding_trunk(net)
 
         batch_size = config.batch_size
-        train_loader = make_loader(
-            train_df[Columns.IMAGE_PATH].tolist(),
-            spec,
-            labels=y_train.tolist(),
-            train=config.augment,
-            batch_size=batch_size,
-            num_workers=workers,
-            policy=policy,
-            sampler=sampler,
-            shuffle=sampler is None,
-            generator=generator,
-            persistent_workers=True,
-            drop_last=len(y_train) > batch_size,  # a batch of 1 breaks BatchNorm in training mode
-        )
+        cache = _build_cache([train_df, val_df, test_df], spec, config, policy=policy, num_workers=workers)
+        offsets = np.cumsum([0, len(train_df), len(val_df)])
+        train_loader: ImageLoader | CachedBatches
+        if cache is not None:
+            train_loader = CachedBatches(
+                cache,
+                np.arange(len(train_df)),
+                spec,
+                labels=y_train,
+                batch_size=batch_size,
+                train=True,
+                augment=config.augment,
+                sampler=sampler,
+                shuffle=sampler is None,
+                generator=generator,
+                drop_last=len(y_train) > batch_size,
+            )
+        else:
+            train_loader = make_loader(
+                train_df[Columns.IMAGE_PATH].tolist(),
+                spec,
+                labels=y_train.tolist(),
+                train=config.augment,
+                batch_size=batch_size,
+                num_workers=workers,
+                policy=policy,
+                sampler=sampler,
+                shuffle=sampler is None,
+                generator=generator,
+                persistent_workers=True,
+                drop_last=len(y_train) > batch_size,  # a batch of 1 breaks BatchNorm in training mode
+            )
 
-        def eval_loader(frame: pd.DataFrame) -> ImageLoader | None:
+        def eval_loader(frame: pd.DataFrame, offset: int) -> ImageLoader | CachedBatches | None:
             if frame.empty:
                 return None
+            if cache is not None:
+                return CachedBatches(
+                    cache,
+                    np.arange(offset, offset + len(frame)),
+                    spec,
+                    labels=targets(frame),
+                    batch_size=batch_size,
+                )
             return make_loader(
                 frame[Columns.IMAGE_PATH].tolist(),
                 spec,
@@ -437,7 +520,7 @@ def train_classifier(
                 policy=policy,
             )
 
-        val_loader = eval_loader(val_df)
+        val_loader = eval_loader(val_df, int(offsets[1]))
         steps = max(1, len(train_loader))
         history: list[dict[str, Any]] = []
         failed: dict[str, BadImage] = {}  # by file: the same photo fails in every epoch
@@ -580,7 +663,7 @@ def train_classifier(
         if best["state"] is not None:
             net.load_state_dict(best["state"])
         net.eval()
-        test_loader = eval_loader(test_df)
+        test_loader = eval_loader(test_df, int(offsets[2]))
         test_eval = _evaluate(net, test_loader, eval_loss, spec, channels_last, device)
         test_metrics = (
             classification_metrics(test_eval.y_true, test_eval.y_pred, classes)
@@ -591,7 +674,7 @@ def train_classifier(
         train_eval = _Evaluation.empty()
         if test_metrics is not None:
             # the test photos against every labelled photo of the run, as "more like this" serves them
-            train_loader_eval = eval_loader(train_df)
+            train_loader_eval = eval_loader(train_df, 0)
             train_eval = _evaluate(net, train_loader_eval, eval_loss, spec, channels_last, device)
             test_metrics.retrieval = _catalogue_retrieval(test_eval, [val_eval, train_eval])
         for loader in (val_loader, test_loader):
