@@ -247,7 +247,7 @@ class ModelConfig(_Section):
         "`weights` is unset (a frozen random backbone teaches the head nothing).",
     )
     finetune_epochs: int = Field(
-        20,
+        30,
         ge=0,
         description="Most epochs fine-tuning the whole network (early stopping and `max_train_seconds` may end "
         "it sooner); the main lever of accuracy against training time.",
