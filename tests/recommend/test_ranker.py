@@ -32,6 +32,8 @@ def test_fit_summary_states_the_model_windows_and_recall(fitted) -> None:
     sources = {r["source"]: r["recall"] for r in s["candidate_recall"]}
     assert sources["union"] >= max(v for k, v in sources.items() if k != "union")
     assert "candidate recall union" in model.summary()
+    # window cuts are shown to the second (they sit one nanosecond after the event they follow)
+    assert "train window from" in model.summary() and ".000000001" not in model.summary()
 
 
 def test_every_customer_gets_k_rows_with_a_reason(fitted) -> None:

@@ -801,7 +801,9 @@ class RankerRecommender(Recommender):
         if s.get("fallback"):
             lines.append(str(s["fallback"]))
         for w in s.get("train_windows", []):
-            lines.append(f"train window from {w['cut']}: {w['customers']} customers, {w['rows']} rows")
+            lines.append(
+                f"train window from {_shown(w['cut'])}: {w['customers']} customers, {w['rows']} rows"
+            )
         if "best_iteration" in s:
             lines.append(
                 f"best iteration {s['best_iteration']}, validation MAP@{self.ranker_config.k} "
@@ -812,7 +814,7 @@ class RankerRecommender(Recommender):
             low, high = gate["interval"]
             lines.append(
                 f"validation gate ({len(gate['windows'])} windows, {gate['customers']} customer-windows from "
-                f"{gate['cut']}): MAP@{self.ranker_config.k} ranker {gate['ranker']:.4f} vs blend "
+                f"{_shown(gate['cut'])}): MAP@{self.ranker_config.k} ranker {gate['ranker']:.4f} vs blend "
                 f"{gate['blend']:.4f}, gain {gate['gain']:+.4f} [{low:+.4f}, {high:+.4f}] → {gate['decision']}"
             )
         for r in s.get("candidate_recall", []):
@@ -921,3 +923,12 @@ def _pool_recall(parts: list[tuple[pd.DataFrame, int]]) -> pd.DataFrame:
             "candidates_per_customer": g["cpc"].to_numpy(),
         }
     )
+
+
+def _shown(cut: object) -> str:
+    """A window cut for people: to the second (cuts sit one nanosecond after the last event they follow)."""
+    try:
+        stamp = pd.Timestamp(str(cut))
+    except (TypeError, ValueError):
+        return str(cut)
+    return str(cut) if cut is None or pd.isna(stamp) else str(stamp.floor("s"))
