@@ -267,19 +267,7 @@ class RankerRecommender(Recommender):
         full = _concat([*train_sets, val])
         booster = lgb.train(params, _dataset(full), num_boost_round=best_iter)
         # the served sources: the collaborative one with every customer's candidates precomputed (read per call)
-        sources = tuple(
-            s.with_table() if isinstance(s, CollaborativeSource) else s
-            for s in fit_sources(log, end_ns, env, cfg)
-        )
-        generator = CandidateGenerator(sources, data.n_items)
-        features = FeatureState.fit(
-            log,
-            end_ns,
-            env,
-            generator.names,
-            windows=cfg.feature_windows,
-            half_life_days=cfg.history_half_life_days,
-        )
+        generator, features = stage_at(log, end_ns, env, cfg, data.n_items, precompute_collaborative=True)
         text = booster.model_to_string()
         self.state_ = RankerState.with_booster(
             cut_ns=end_ns,
@@ -374,15 +362,7 @@ class RankerRecommender(Recommender):
             customers = np.sort(rng.choice(customers, cfg.max_customers_per_window, replace=False))
         n_items = log.n_items
         target = np.unique(future.cust * n_items + future.item)
-        generator = CandidateGenerator(fit_sources(log, cut_ns, env, cfg), n_items)
-        features = FeatureState.fit(
-            log,
-            cut_ns,
-            env,
-            generator.names,
-            windows=cfg.feature_windows,
-            half_life_days=cfg.history_half_life_days,
-        )
+        generator, features = stage_at(log, cut_ns, env, cfg, n_items)
         Xs, ys, groups, recalls = [], [], [], []
         for start in range(0, customers.size, _TRAIN_BLOCK):
             rows = customers[start : start + _TRAIN_BLOCK]
@@ -923,6 +903,33 @@ def _pool_recall(parts: list[tuple[pd.DataFrame, int]]) -> pd.DataFrame:
             "candidates_per_customer": g["cpc"].to_numpy(),
         }
     )
+
+
+def stage_at(
+    log: EventLog,
+    cut_ns: int,
+    env: CandidateEnv,
+    cfg: RankerConfig,
+    n_items: int,
+    *,
+    precompute_collaborative: bool = False,
+) -> tuple[CandidateGenerator, FeatureState]:
+    """The candidate sources and feature state fitted on the events before ``cut_ns`` — one recipe for training
+    windows, the served model and the warehouse; ``precompute_collaborative`` stores every customer's
+    collaborative top-n (read per call when serving) instead of scoring the catalogue per call."""
+    sources = fit_sources(log, cut_ns, env, cfg)
+    if precompute_collaborative:
+        sources = tuple(s.with_table() if isinstance(s, CollaborativeSource) else s for s in sources)
+    generator = CandidateGenerator(sources, n_items)
+    features = FeatureState.fit(
+        log,
+        cut_ns,
+        env,
+        generator.names,
+        windows=cfg.feature_windows,
+        half_life_days=cfg.history_half_life_days,
+    )
+    return generator, features
 
 
 def _shown(cut: object) -> str:

@@ -120,10 +120,8 @@ class WarehouseRanker(RankerRecommender):
         self._model_text = model_text
 
     def _fit(self, data: TrainData, context: FitContext) -> None:
-        from fashion_reco.recommend.candidates import CandidateGenerator, fit_sources
         from fashion_reco.recommend.eventlog import EventLog, as_ns
-        from fashion_reco.recommend.features import FeatureState
-        from fashion_reco.recommend.ranker import RankerState
+        from fashion_reco.recommend.ranker import RankerState, stage_at
 
         cfg, payload = self.ranker_config, self._payload
         log = (
@@ -136,15 +134,7 @@ class WarehouseRanker(RankerRecommender):
         segments = list(payload.vocabulary.get("segments", []))
         env = pin_vocabulary(env, labels_now, segments_now, labels, segments)
         end_ns = (as_ns(data.as_of) if data.as_of is not None else 0) + 1
-        generator = CandidateGenerator(fit_sources(log, end_ns, env, cfg), data.n_items)
-        features = FeatureState.fit(
-            log,
-            end_ns,
-            env,
-            generator.names,
-            windows=cfg.feature_windows,
-            half_life_days=cfg.history_half_life_days,
-        )
+        generator, features = stage_at(log, end_ns, env, cfg, data.n_items)
         names = list(features.names)
         if names != list(payload.feature_names):
             missing = [n for n in payload.feature_names if n not in names]
